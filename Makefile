@@ -1,0 +1,39 @@
+# Tandem: `make demo` (set-up + hybrid index of BEIR scifact + example queries), `make test`.
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+DATA_DIR ?= $(abspath ../shared/data)
+INDEXES  ?= indexes
+export TANDEM_DATA_DIR ?= $(DATA_DIR)
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast bench clean-indexes
+
+# A virtualenv with Tandem and its test tools. torch is pinned to the CPU build first so that
+# no dependency resolves a multi-GB CUDA build.
+$(BIN)/.tandem-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.tandem-installed
+
+$(INDEXES)/scifact/manifest.json: | install
+	$(BIN)/tandem index build --corpus scifact --out $(INDEXES)/scifact --sparse splade-tiny --dense minilm-l6 --bm25 --overwrite
+
+demo: install $(INDEXES)/scifact/manifest.json
+	$(BIN)/tandem index info $(INDEXES)/scifact
+	$(BIN)/tandem search --index $(INDEXES)/scifact "Vitamin D deficiency increases the risk of bone fractures" -k 5
+	$(BIN)/tandem search --index $(INDEXES)/scifact "0-dimensional biomaterials show inductive properties" -k 5 --mode sparse --explain
+	$(BIN)/tandem search --index $(INDEXES)/scifact "statins lower LDL cholesterol" -k 5 --fusion wsum --weights sparse=0.3,dense=0.4,bm25=0.3
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean-indexes:
+	rm -rf $(INDEXES)

@@ -1,0 +1,24 @@
+"""Errors that Tandem reports to users as one line and exit code 2."""
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    """A user-facing error: bad input, a missing file, an unusable index.
+
+    ``where`` names the file (and line) or the parameter at fault.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class InputError(TandemError):
+    """A corpus, query or qrels file that cannot be read as given."""
+
+
+class IndexFormatError(TandemError):
+    """A directory that is not a Tandem index, or one of an unsupported format."""

@@ -1,0 +1,86 @@
+"""Dense bi-encoder for any sentence-transformers / Hugging Face encoder.
+
+Pooling follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
+embeddings are L2-normalised. Optional query/document prefixes (e.g. "query: ").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .models import load_pretrained, resolve_model
+
+
+@dataclass
+class DenseConfig:
+    model: str = "minilm-l6"
+    max_length: int = 256
+    batch_size: int = 64
+    query_prefix: str = ""
+    document_prefix: str = ""
+    pooling: str | None = None  # None = as the model's config says
+    normalize: bool = True
+
+
+def _model_pooling(location: str) -> str:
+    config = Path(location) / "1_Pooling" / "config.json"
+    if config.is_file():
+        cfg = json.loads(config.read_text())
+        if cfg.get("pooling_mode_cls_token"):
+            return "cls"
+        if cfg.get("pooling_mode_max_tokens"):
+            return "max"
+    return "mean"
+
+
+class DenseEncoder:
+    def __init__(self, config: DenseConfig | None = None, device: str = "cpu") -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.config = config or DenseConfig()
+        self.ref = resolve_model(self.config.model)
+        self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
+        self.model = load_pretrained(AutoModel, self.ref).to(device).eval()
+        self.device = device
+        self.pooling = self.config.pooling or (_model_pooling(self.ref.location) if self.ref.is_local else "mean")
+        self.dim = int(self.model.config.hidden_size)
+
+    def settings(self) -> dict:
+        return {**asdict(self.config), "pooling": self.pooling, "location": self.ref.location, "dim": self.dim}
+
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif self.pooling == "max":
+            pooled = hidden.masked_fill(~mask.unsqueeze(-1).bool(), float("-inf")).amax(dim=1)
+        else:
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
+
+    def embed(self, texts: Sequence[str], prefix: str = "", show_progress: bool = False, desc: str = "dense encode") -> np.ndarray:
+        texts = [prefix + t for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        with tqdm(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar, torch.inference_mode():
+            for start in range(0, len(order), self.config.batch_size):
+                positions = order[start : start + self.config.batch_size]
+                batch = self.tokenizer.pad([{k: enc[k][i] for k in enc.keys()} for i in positions], return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                hidden = self.model(**batch).last_hidden_state
+                out[positions] = self.pool(hidden, batch["attention_mask"]).cpu().numpy()
+                bar.update(len(positions))
+        return out
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        return self.embed(queries, self.config.query_prefix)
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self.embed(texts, self.config.document_prefix, show_progress=show_progress)

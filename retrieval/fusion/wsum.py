@@ -1,0 +1,30 @@
+"""Weighted sum of normalised scores (CombSUM with weights).
+
+Each list is normalised on its own; a document missing from a list gets that list's
+minimum normalised score (it ranked below everything the list returned).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from retrieval.types import Ranking
+
+from .normalize import NORMALIZATIONS
+
+
+def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization: str = "minmax", **_: object) -> dict[str, float]:
+    normalize = NORMALIZATIONS[normalization]
+    all_docs: dict[str, None] = {}
+    normalized: dict[str, tuple[dict[str, float], float]] = {}
+    for name, ranking in rankings.items():
+        ids = list(ranking)
+        values = normalize(np.fromiter(ranking.values(), dtype=np.float64, count=len(ids)))
+        normalized[name] = (dict(zip(ids, values.tolist())), float(values.min()) if values.size else 0.0)
+        all_docs.update(dict.fromkeys(ids))
+    fused = {}
+    for doc_id in all_docs:
+        total = 0.0
+        for name, (scores, floor) in normalized.items():
+            total += weights.get(name, 1.0) * scores.get(doc_id, floor)
+        fused[doc_id] = total
+    return fused

@@ -1,0 +1,91 @@
+"""SPLADE encoder for any Hugging Face masked-LM checkpoint.
+
+``w_j = log(1 + ReLU(max_i logits_ij))`` over the non-padding tokens i of a text. Taking the
+max before log1p(ReLU) gives the same result as SPLADE's ``max_i log(1 + ReLU(logits_ij))``
+(both functions are monotone non-decreasing) and is ~1.5x faster. Special tokens ([CLS],
+[SEP], [PAD], ...) get weight 0.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from index.sparse import SparseVector
+
+from .models import ModelRef, load_pretrained, resolve_model
+
+
+@dataclass
+class SpladeConfig:
+    model: str = "splade-tiny"
+    max_length: int = 256
+    batch_size: int = 16
+    top_k: int | None = None  # keep only the k largest document weights (None = all)
+
+
+class SpladeEncoder:
+    """Encodes texts into sparse term-weight vectors over the model's vocabulary."""
+
+    def __init__(self, config: SpladeConfig | None = None, device: str = "cpu") -> None:
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        self.config = config or SpladeConfig()
+        self.ref: ModelRef = resolve_model(self.config.model)
+        self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
+        self.model = load_pretrained(AutoModelForMaskedLM, self.ref).to(device).eval()
+        self.device = device
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.special_ids = torch.tensor(sorted(set(self.tokenizer.all_special_ids)), dtype=torch.long)
+
+    def settings(self) -> dict:
+        return {**asdict(self.config), "location": self.ref.location, "vocab_size": self.vocab_size}
+
+    def batches(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
+        """Yield (positions, tokenised batch) with texts sorted by length to minimise padding."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length, add_special_tokens=True)
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        for start in range(0, len(order), self.config.batch_size):
+            positions = order[start : start + self.config.batch_size]
+            features = [{key: enc[key][i] for key in enc.keys()} for i in positions]
+            yield positions, self.tokenizer.pad(features, return_tensors="pt")
+
+    @torch.inference_mode()
+    def forward_batch(self, batch: dict) -> torch.Tensor:
+        """Dense [B, V] SPLADE weights for one tokenised batch."""
+        batch = {key: value.to(self.device) for key, value in batch.items()}
+        logits = self.model(**batch).logits  # [B, L, V]
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        if min(lengths) == logits.shape[1]:
+            pooled = logits.amax(dim=1)
+        else:  # max over each text's own tokens only: one pass, no [B, L, V] mask temporaries
+            pooled = torch.stack([row[:n].amax(dim=0) for row, n in zip(logits, lengths)])
+        weights = torch.log1p(torch.relu(pooled))
+        weights[:, self.special_ids] = 0.0
+        return weights
+
+    def encode(self, texts: Sequence[str], show_progress: bool = False, desc: str = "sparse encode") -> list[SparseVector]:
+        out: list[SparseVector | None] = [None] * len(texts)
+        with tqdm(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar:
+            for positions, batch in self.batches(texts):
+                weights = self.forward_batch(batch).cpu()
+                for row, pos in zip(weights, positions):
+                    out[pos] = self._to_sparse(row)
+                bar.update(len(positions))
+        return out  # type: ignore[return-value]
+
+    def _to_sparse(self, row: torch.Tensor) -> SparseVector:
+        ids = torch.nonzero(row, as_tuple=True)[0]
+        values = row[ids]
+        if self.config.top_k is not None and ids.numel() > self.config.top_k:
+            keep = torch.topk(values, self.config.top_k).indices
+            ids, values = ids[keep], values[keep]
+            order = torch.argsort(ids)
+            ids, values = ids[order], values[order]
+        return SparseVector(ids.numpy().astype(np.int32), values.numpy().astype(np.float32))
+
+    def token_strings(self, ids: np.ndarray) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])

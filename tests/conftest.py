@@ -1,0 +1,76 @@
+"""Shared fixtures: the data dir, tiny self-written corpora, and session-built indexes."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    value = os.environ.get("TANDEM_DATA_DIR")
+    if not value or not Path(value).is_dir():
+        pytest.skip("TANDEM_DATA_DIR is not set to the shared data folder")
+    return Path(value)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+TINY_DOCS = [
+    {"_id": "d1", "title": "Eiffel Tower", "text": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France."},
+    {"_id": "d2", "title": "Photosynthesis", "text": "Plants convert sunlight, water and carbon dioxide into glucose and oxygen."},
+    {"_id": "d3", "title": "Vitamin D", "text": "Vitamin D deficiency is associated with low bone density and rickets."},
+    {"_id": "d4", "title": "Python", "text": "Python is a programming language with dynamic typing and garbage collection."},
+    {"_id": "d5", "title": "Mitochondria", "text": "Mitochondria produce ATP through oxidative phosphorylation in cells."},
+    {"_id": "d6", "title": "", "text": ""},
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("corpus") / "corpus.jsonl", TINY_DOCS)
+
+
+@pytest.fixture(scope="session")
+def splade():
+    from retrieval.splade import SpladeEncoder
+
+    return SpladeEncoder()
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory, tiny_corpus) -> Path:
+    """Siamese sparse + dense flat index of the tiny corpus."""
+    from retrieval.build import BuildConfig, build_index
+
+    out = tmp_path_factory.mktemp("indexes") / "tiny"
+    build_index(BuildConfig(corpus=str(tiny_corpus), chunk_size=4), out, tiny_corpus, log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_if_index(tmp_path_factory, tiny_corpus) -> Path:
+    """Inference-free sparse-only index of the tiny corpus."""
+    from retrieval.build import BuildConfig, build_index
+
+    out = tmp_path_factory.mktemp("indexes") / "tiny-if"
+    build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="inference-free", dense=None), out, tiny_corpus, log=lambda _: None)
+    return out

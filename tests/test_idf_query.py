@@ -1,0 +1,62 @@
+"""Inference-free query side: IDF table by hand, query vector = IDF of its tokens."""
+import math
+
+import numpy as np
+
+from retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
+
+
+def test_idf_of_hand_made_corpus(splade):
+    tok = splade.tokenizer
+    texts = ["apple banana", "apple cherry", "apple banana cherry"]
+    df, n = document_frequencies(tok, texts, splade.vocab_size)
+    idf = idf_from_df(df, n)
+    apple, banana, cherry, zebra = tok.convert_tokens_to_ids(["apple", "banana", "cherry", "zebra"])
+    assert n == 3 and df[apple] == 3 and df[banana] == 2 and df[cherry] == 2 and df[zebra] == 0
+    # ln(1 + (N - df + 0.5) / (df + 0.5)), N = 3
+    assert math.isclose(idf[apple], math.log(1 + 0.5 / 3.5), rel_tol=1e-6)  # 0.1335
+    assert math.isclose(idf[banana], math.log(1 + 1.5 / 2.5), rel_tol=1e-6)  # 0.4700
+    assert math.isclose(idf[zebra], math.log(1 + 3.5 / 0.5), rel_tol=1e-6)  # 2.0794
+    assert df[tok.all_special_ids].sum() == 0
+
+
+def test_query_vector_is_idf_of_distinct_tokens(splade):
+    idf = np.linspace(0.1, 3.0, splade.vocab_size).astype(np.float32)
+    encoder = IdfQueryEncoder(splade.tokenizer, idf)
+    vec = encoder.encode(["banana apple banana"])[0]
+    expected = np.sort(splade.tokenizer.convert_tokens_to_ids(["apple", "banana"]))
+    np.testing.assert_array_equal(vec.ids, expected)
+    np.testing.assert_allclose(vec.weights, idf[expected])
+
+
+def test_index_stores_corpus_idf(tiny_if_index, tiny_corpus, splade):
+    from index.corpus import read_corpus
+    from retrieval.searcher import Searcher
+
+    searcher = Searcher.open(tiny_if_index)
+    docs = read_corpus(tiny_corpus)
+    df, n = document_frequencies(splade.tokenizer, [d.contents for d in docs], splade.vocab_size)
+    np.testing.assert_allclose(searcher.sparse.query_weights, idf_from_df(df, n))
+    # The query encoder needs no model: it is the tokenizer saved in the index.
+    assert isinstance(searcher.sparse_query_encoder, IdfQueryEncoder)
+    hits = searcher.search("vitamin bone", k=3, mode="sparse").hits
+    assert hits[0].doc_id == "d3"
+
+
+def test_model_idf_json_overrides_corpus(tmp_path, tiny_corpus, splade):
+    import json
+    import shutil
+
+    from retrieval.build import BuildConfig, build_index
+    from retrieval.searcher import Searcher
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(splade.ref.location, model_dir)
+    (model_dir / "idf.json").write_text(json.dumps({"python": 7.5, "tower": 2.0}))
+    out = tmp_path / "idx"
+    build_index(BuildConfig(corpus=str(tiny_corpus), sparse=str(model_dir), sparse_mode="inference-free", dense=None), out, tiny_corpus, log=lambda _: None)
+    searcher = Searcher.open(out)
+    python_id, tower_id = splade.tokenizer.convert_tokens_to_ids(["python", "tower"])
+    assert searcher.sparse.query_weights[python_id] == 7.5
+    assert searcher.sparse.query_weights[tower_id] == 2.0
+    assert searcher.manifest.settings("sparse")["idf_source"] == "model idf.json"
