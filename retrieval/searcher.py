@@ -173,7 +173,7 @@ class Searcher:
             rankings = self.retrieve(mode, queries, k, timings)
             results = []
             for query, ranking in zip(queries, rankings):
-                hits = [Hit(doc_id, score, rank, {mode: Component(rank, score)}) for rank, (doc_id, score) in enumerate(ranking.items(), start=1)]
+                hits = [Hit(doc_id, score, rank, {mode: Component(rank, score, score)}) for rank, (doc_id, score) in enumerate(ranking.items(), start=1)]
                 results.append(SearchResult(query, mode, hits, dict(timings)))
             return results
         fusion = fusion or self.default_fusion

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class Component:
-    """One retriever's view of a hit: its 1-based rank and raw score (None if it did not retrieve it)."""
+    """One retriever's view of a hit: its 1-based rank and raw score (None if it did not retrieve it),
+    and its contribution to the fused score (the fused score is the sum of contributions)."""
 
     rank: int | None
     score: float | None
+    contribution: float | None = None
 
 
 @dataclass(slots=True)

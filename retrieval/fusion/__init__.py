@@ -55,13 +55,15 @@ def fuse(rankings: dict[str, Ranking], config: FusionConfig, k: int) -> list[Hit
     if not rankings:
         raise TandemError("nothing to fuse: no retriever returned a list", "fusion")
     method = FUSION_METHODS[config.method]
-    fused = method(rankings, config.weights, k=config.rrf_k, normalization=config.normalization)
+    contributions = method(rankings, config.weights, k=config.rrf_k, normalization=config.normalization)
+    fused = {doc_id: sum(parts.values()) for doc_id, parts in contributions.items()}
     ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
     positions = {name: {doc_id: rank for rank, doc_id in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
     hits = []
     for rank, (doc_id, score) in enumerate(ordered, start=1):
+        parts = contributions[doc_id]
         components = {
-            name: Component(positions[name].get(doc_id), rankings[name].get(doc_id)) for name in rankings
+            name: Component(positions[name].get(doc_id), rankings[name].get(doc_id), parts.get(name, 0.0)) for name in rankings
         }
         hits.append(Hit(doc_id, float(score), rank, components))
     return hits

@@ -4,10 +4,11 @@ from __future__ import annotations
 from retrieval.types import Ranking
 
 
-def rrf(rankings: dict[str, Ranking], weights: dict[str, float], k: float = 60.0, **_: object) -> dict[str, float]:
-    fused: dict[str, float] = {}
+def rrf(rankings: dict[str, Ranking], weights: dict[str, float], k: float = 60.0, **_: object) -> dict[str, dict[str, float]]:
+    """Per document, each list's contribution ``w_r / (k + rank)`` (absent lists contribute nothing)."""
+    contributions: dict[str, dict[str, float]] = {}
     for name, ranking in rankings.items():
         weight = weights.get(name, 1.0)
         for rank, doc_id in enumerate(ranking, start=1):
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
-    return fused
+            contributions.setdefault(doc_id, {})[name] = weight / (k + rank)
+    return contributions

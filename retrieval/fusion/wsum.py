@@ -12,7 +12,8 @@ from retrieval.types import Ranking
 from .normalize import NORMALIZATIONS
 
 
-def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization: str = "minmax", **_: object) -> dict[str, float]:
+def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization: str = "minmax", **_: object) -> dict[str, dict[str, float]]:
+    """Per document, each list's contribution ``w_r * norm_r(score)`` (absent: the list's minimum)."""
     normalize = NORMALIZATIONS[normalization]
     all_docs: dict[str, None] = {}
     normalized: dict[str, tuple[dict[str, float], float]] = {}
@@ -21,10 +22,7 @@ def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization:
         values = normalize(np.fromiter(ranking.values(), dtype=np.float64, count=len(ids)))
         normalized[name] = (dict(zip(ids, values.tolist())), float(values.min()) if values.size else 0.0)
         all_docs.update(dict.fromkeys(ids))
-    fused = {}
-    for doc_id in all_docs:
-        total = 0.0
-        for name, (scores, floor) in normalized.items():
-            total += weights.get(name, 1.0) * scores.get(doc_id, floor)
-        fused[doc_id] = total
-    return fused
+    return {
+        doc_id: {name: weights.get(name, 1.0) * scores.get(doc_id, floor) for name, (scores, floor) in normalized.items()}
+        for doc_id in all_docs
+    }
