@@ -16,6 +16,7 @@ from .errors import TandemError
 
 class StagingDir:
     def __init__(self, out: Path, cache_key: str, overwrite: bool = False) -> None:
+        """``cache_key`` identifies the input (e.g. the corpus sha256); chunks of another input are dropped."""
         self.out = Path(out).resolve()
         self.work = self.out.parent / f".{self.out.name}.building"
         self.stage = self.work / "stage"
@@ -29,7 +30,7 @@ class StagingDir:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         key_file = self.work / "cache_key"
         if self.work.exists() and (not key_file.exists() or key_file.read_text() != self.cache_key):
-            shutil.rmtree(self.work)  # a different corpus or encoder: cached chunks are useless
+            shutil.rmtree(self.work)  # a different corpus: cached chunks are useless
         self.cache.mkdir(parents=True, exist_ok=True)
         key_file.write_text(self.cache_key)
         if self.stage.exists():

@@ -43,9 +43,11 @@ class BuildConfig(BaseModel):
     document_prefix: str = ""
     chunk_size: int = 2048
 
-    def cache_key(self, corpus_sha256: str) -> str:
-        relevant = self.model_dump(exclude={"corpus", "faiss", "bm25", "bm25_fields", "batch_size"})
-        return hashlib.sha256(json.dumps([corpus_sha256, relevant], sort_keys=True).encode()).hexdigest()
+    def chunk_key(self, component: str) -> str:
+        """Short hash of the settings that determine a component's encoded chunks."""
+        fields = {"sparse": ("sparse", "max_length", "doc_top_k"), "dense": ("dense", "max_length", "document_prefix")}[component]
+        relevant = {name: getattr(self, name) for name in fields}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _encode_in_chunks(
@@ -120,7 +122,7 @@ def build_index(
     )
     components: dict[str, mf.ComponentInfo] = {}
     timings: dict[str, float] = {}
-    with StagingDir(out, config.cache_key(corpus_sha), overwrite) as staging:
+    with StagingDir(out, corpus_sha, overwrite) as staging:
         root = staging.stage
         t0 = time.perf_counter()
         docstore.write_docstore(root / docstore.FILENAME, tqdm(docs, desc="document store", unit="doc"))
@@ -129,7 +131,7 @@ def build_index(
 
         if sparse_encoder is not None:
             t0 = time.perf_counter()
-            chunks = _encode_in_chunks(docs, ChunkCache(staging.cache, "sparse"), config.chunk_size, _sparse_chunk(sparse_encoder), "sparse encode")
+            chunks = _encode_in_chunks(docs, ChunkCache(staging.cache, f"sparse-{config.chunk_key('sparse')}"), config.chunk_size, _sparse_chunk(sparse_encoder), "sparse encode")
             matrix = stack_vectors(_unpack_sparse(chunks), sparse_encoder.vocab_size)
             query_weights, idf_source = None, None
             if config.sparse_mode == "inference-free":
@@ -149,7 +151,7 @@ def build_index(
             t0 = time.perf_counter()
             chunks = _encode_in_chunks(
                 docs,
-                ChunkCache(staging.cache, "dense"),
+                ChunkCache(staging.cache, f"dense-{config.chunk_key('dense')}"),
                 config.chunk_size,
                 lambda texts: {"vectors": dense_encoder.encode_documents(texts)},
                 "dense encode",
