@@ -31,7 +31,7 @@ class BuildConfig(BaseModel):
 
     corpus: str
     sparse: str | None = "splade-tiny"
-    sparse_mode: SparseMode = "siamese"
+    sparse_mode: SparseMode = "inference-free"
     dense: str | None = "minilm-l6"
     faiss: FaissConfig = Field(default_factory=FaissConfig)
     bm25: bool = False

@@ -62,7 +62,7 @@ def tiny_index(tmp_path_factory, tiny_corpus) -> Path:
     from retrieval.build import BuildConfig, build_index
 
     out = tmp_path_factory.mktemp("indexes") / "tiny"
-    build_index(BuildConfig(corpus=str(tiny_corpus), chunk_size=4), out, tiny_corpus, log=lambda _: None)
+    build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="siamese", chunk_size=4), out, tiny_corpus, log=lambda _: None)
     return out
 
 

@@ -17,7 +17,7 @@ def register(sub) -> None:
     build.add_argument("--out", required=True, type=Path, help="index directory to create")
     add_data_dir(build)
     build.add_argument("--sparse", default="splade-tiny", type=optional_model, help="SPLADE model: short name, folder or HF id; 'none' to skip")
-    build.add_argument("--sparse-mode", default="siamese", choices=["siamese", "inference-free"])
+    build.add_argument("--sparse-mode", default="inference-free", choices=["inference-free", "siamese"], help="inference-free: queries are tokenizer + IDF (no model call); siamese: queries go through the encoder")
     build.add_argument("--dense", default="minilm-l6", type=optional_model, help="dense model: short name, folder or HF id; 'none' to skip")
     build.add_argument("--faiss", default="flat", choices=["flat", "hnsw", "ivfpq"], help="FAISS index type")
     build.add_argument("--hnsw-m", type=int, default=32)
