@@ -20,7 +20,9 @@ def _fmt(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        if value != value:  # NaN
+            return "-"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
 
 
