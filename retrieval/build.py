@@ -36,6 +36,8 @@ class BuildConfig(BaseModel):
     faiss: FaissConfig = Field(default_factory=FaissConfig)
     bm25: bool = False
     bm25_fields: Literal["flat", "multifield"] = "flat"
+    lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
+    impact_scale: float = 100.0  # impacts are round(weight * scale)
     max_length: int = 256
     batch_size: int = 16
     doc_top_k: int | None = None
@@ -103,6 +105,8 @@ def build_index(
     log: Callable[[str], None] = print,
 ) -> mf.Manifest:
     """Build the index described by ``config`` at ``out`` (atomically; resumable)."""
+    if config.lucene_impact and config.sparse is None:
+        raise TandemError("a Lucene impact index needs a sparse encoder", "--lucene-impact")
     if config.sparse is None and config.dense is None and not config.bm25:
         raise TandemError("nothing to build: give --sparse, --dense or --bm25", "index build")
     if config.sparse_mode not in SPARSE_MODES:
@@ -146,6 +150,19 @@ def build_index(
             settings = {"encoder": sparse_encoder.settings(), "mode": config.sparse_mode, "idf_source": idf_source, **summary}
             components["sparse"] = mf.describe_component(root, subdir="sparse", settings=settings)
             timings["sparse"] = time.perf_counter() - t0
+            if config.lucene_impact:
+                t0 = time.perf_counter()
+                from index.lucene.impact import build_impact_index
+
+                vocab = sparse_encoder.tokenizer.convert_ids_to_tokens(list(range(sparse_encoder.vocab_size)))
+                vectors = (
+                    (doc.doc_id, {vocab[t]: int(round(float(w) * config.impact_scale)) for t, w in zip(matrix.indices[s:e], matrix.data[s:e]) if round(float(w) * config.impact_scale) > 0})
+                    for doc, s, e in zip(docs, matrix.indptr[:-1], matrix.indptr[1:])
+                )
+                settings = build_impact_index(vectors, root / "impact", total=len(docs))
+                settings.update({"scale": config.impact_scale, "mode": config.sparse_mode})
+                components["impact"] = mf.describe_component(root, subdir="impact", settings=settings)
+                timings["impact"] = time.perf_counter() - t0
 
         if dense_encoder is not None:
             t0 = time.perf_counter()

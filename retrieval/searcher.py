@@ -49,6 +49,7 @@ class Searcher:
         self.dense: DenseIndex | None = None
         self._dense_encoder: DenseEncoder | None = None
         self.bm25 = None
+        self.impact = None
         if manifest.has("sparse"):
             settings = manifest.settings("sparse")
             self.sparse = SparseIndex(root / "sparse")
@@ -60,6 +61,11 @@ class Searcher:
             from index.lucene.bm25 import LuceneBM25Searcher
 
             self.bm25 = LuceneBM25Searcher(root / "bm25", fields=manifest.settings("bm25").get("fields"))
+        if manifest.has("impact"):
+            from index.lucene.impact import LuceneImpactSearcher
+
+            self.impact = LuceneImpactSearcher(root / "impact")
+            self.impact_scale = float(manifest.settings("impact")["scale"])
         self.default_fusion = self._load_fusion()
 
     @classmethod
@@ -111,7 +117,8 @@ class Searcher:
 
     @property
     def retrievers(self) -> list[str]:
-        return [name for name, part in (("sparse", self.sparse), ("dense", self.dense), ("bm25", self.bm25)) if part is not None]
+        parts = (("sparse", self.sparse), ("dense", self.dense), ("bm25", self.bm25), ("impact", self.impact))
+        return [name for name, part in parts if part is not None]
 
     @property
     def modes(self) -> list[str]:
@@ -158,6 +165,20 @@ class Searcher:
             results = self.bm25.batch_search(list(queries), qids, depth) if len(queries) > 1 else {"0": self.bm25.search(queries[0], depth)}
             timings["bm25_search"] = _ms(t0)
             return [dict(results.get(q, [])) for q in qids]
+        if name == "impact":
+            from index.lucene.impact import quantize
+
+            t0 = time.perf_counter()
+            vectors = self.encode_sparse(queries)
+            tokenizer = self.sparse_query_encoder.tokenizer
+            weights = [quantize(dict(zip(tokenizer.convert_ids_to_tokens(v.ids.tolist()), v.weights.tolist())), self.impact_scale) for v in vectors]
+            timings["sparse_encode"] = _ms(t0)
+            t0 = time.perf_counter()
+            qids = [str(i) for i in range(len(queries))]
+            results = self.impact.batch_search(weights, qids, depth)
+            timings["impact_search"] = _ms(t0)
+            unit = self.impact_scale**2  # back to the native sparse score scale
+            return [{doc: score / unit for doc, score in results[q]} for q in qids]
         raise TandemError(f"index has no {name!r} retriever (has: {', '.join(self.retrievers)})", "mode")
 
     def batch_search(self, queries: Sequence[str], k: int = 10, mode: str | None = None, fusion: FusionConfig | None = None) -> list[SearchResult]:

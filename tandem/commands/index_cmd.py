@@ -28,6 +28,8 @@ def register(sub) -> None:
     build.add_argument("--nprobe", type=int, default=16)
     build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (pyserini)")
     build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"])
+    build.add_argument("--lucene-impact", action="store_true", help="also index the sparse vectors in a Lucene impact index (retriever 'impact')")
+    build.add_argument("--impact-scale", type=float, default=100.0, help="impacts are round(weight * scale)")
     build.add_argument("--batch-size", type=int, default=16)
     build.add_argument("--max-length", type=int, default=256)
     build.add_argument("--doc-top-k", type=int, default=None, help="keep only the k largest sparse weights per document")
@@ -58,7 +60,7 @@ def run_build(args) -> int:
     faiss = FaissConfig(type=args.faiss, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search, nlist=args.nlist, pq_m=args.pq_m, nprobe=args.nprobe)
     config = BuildConfig(
         corpus=args.corpus, sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
-        bm25=args.bm25, bm25_fields=args.bm25_fields, max_length=args.max_length, batch_size=args.batch_size,
+        bm25=args.bm25, bm25_fields=args.bm25_fields, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix,
     )
     manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite)
@@ -74,7 +76,9 @@ def _describe(name: str, settings: dict) -> str:
     if name == "dense":
         return f"{settings['dim']}-d, faiss {settings['faiss']['type']}"
     if name == "bm25":
-        return ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("fields", "k1", "b", "analyzer"))
+        return ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("fields", "k1", "b"))
+    if name == "impact":
+        return f"Lucene impact, scale {settings['scale']:g}"
     return ""
 
 
