@@ -1,0 +1,116 @@
+"""`tandem eval`: run conditions over a dataset split, write run files, score, time, compare."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from retrieval.searcher import Searcher
+
+from .conditions import Condition
+
+DEFAULT_METRICS = ("nDCG@10", "R@100", "R@1000", "MRR@10", "MAP@1000")
+
+
+@dataclass
+class ConditionResult:
+    dataset: str
+    split: str
+    condition: str
+    num_queries: int
+    metrics: dict[str, float]
+    per_query: dict[str, dict[str, float]] = field(repr=False)
+    latency_p50_ms: float
+    latency_p99_ms: float
+    throughput_qps: float
+    self_hits_removed: int
+    run_file: str
+
+    def summary(self) -> dict:
+        data = asdict(self)
+        data.pop("per_query")
+        return data
+
+
+def retrieve_run(searcher: Searcher, queries, condition: Condition, fusion, k: int, batch_size: int = 64, desc: str = "") -> tuple[dict[str, dict[str, float]], float]:
+    """The run (qid -> doc -> score) for all queries, and batch throughput in queries/s."""
+    run: dict[str, dict[str, float]] = {}
+    started = time.perf_counter()
+    with tqdm(total=len(queries), desc=desc or condition.name, unit="query", leave=False) as bar:
+        for start in range(0, len(queries), batch_size):
+            part = queries[start : start + batch_size]
+            results = searcher.batch_search([q.text for q in part], k=k, mode=condition.mode, fusion=fusion)
+            for query, result in zip(part, results):
+                run[query.query_id] = {hit.doc_id: hit.score for hit in result.hits}
+            bar.update(len(part))
+    elapsed = time.perf_counter() - started
+    return run, len(queries) / elapsed if elapsed > 0 else float("inf")
+
+
+def single_query_latency(searcher: Searcher, queries, condition: Condition, fusion, k: int, sample: int) -> tuple[float, float]:
+    """p50 and p99 wall time (ms) of one-query searches over a fixed sample of the queries."""
+    if sample <= 0 or not queries:
+        return float("nan"), float("nan")
+    step = max(1, len(queries) // sample)
+    chosen = queries[::step][:sample]
+    searcher.search(chosen[0].text, k=k, mode=condition.mode, fusion=fusion)  # warm-up
+    times = []
+    for query in chosen:
+        t0 = time.perf_counter()
+        searcher.search(query.text, k=k, mode=condition.mode, fusion=fusion)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def evaluate_conditions(
+    searcher: Searcher,
+    index_dir: Path,
+    eval_set,
+    dataset: str,
+    split: str,
+    conditions: Sequence[Condition],
+    out_dir: Path,
+    k: int = 1000,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    remove_self_hits: bool = True,
+    latency_sample: int = 50,
+) -> list[ConditionResult]:
+    from .metrics import evaluate
+    from .runs import write_run
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for condition in conditions:
+        fusion = condition.fusion_config(index_dir, searcher.default_fusion)
+        if fusion is not None and fusion.depth < k:
+            fusion = fusion.model_copy(update={"depth": k})  # deep enough for R@k of the fused list
+        run, qps = retrieve_run(searcher, eval_set.queries, condition, fusion, k, desc=f"{dataset}/{condition.name}")
+        run_file = out_dir / f"{dataset}.{split}.{condition.name.replace(':', '_').replace('+', '-')}.trec"
+        write_run(run_file, run, tag=f"tandem-{condition.name}")
+        scored = evaluate(run, eval_set.qrels, metrics, remove_self_hits=remove_self_hits)
+        p50, p99 = single_query_latency(searcher, eval_set.queries, condition, fusion, min(k, 100), latency_sample)
+        results.append(
+            ConditionResult(
+                dataset=dataset, split=split, condition=condition.name, num_queries=scored.num_queries,
+                metrics=scored.mean, per_query=scored.per_query, latency_p50_ms=p50, latency_p99_ms=p99,
+                throughput_qps=qps, self_hits_removed=scored.self_hits_removed, run_file=str(run_file),
+            )
+        )
+    return results
+
+
+def save_results(results: list[ConditionResult], out_dir: Path, extra: dict | None = None) -> Path:
+    """``metrics.json`` with means, per-query values, latency and provenance."""
+    payload = {
+        **(extra or {}),
+        "results": [r.summary() for r in results],
+        "per_query": {f"{r.dataset}/{r.condition}": r.per_query for r in results},
+    }
+    path = out_dir / "metrics.json"
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
