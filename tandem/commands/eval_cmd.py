@@ -46,6 +46,7 @@ def register(sub) -> None:
     tune.add_argument("--max-queries", type=int, default=None, help="use a fixed subset of the split's queries")
     add_data_dir(tune)
     tune.set_defaults(handler=run_tune)
+    register_repro(sub)
 
 
 def _index_for(args, dataset: str) -> Path:
@@ -135,3 +136,30 @@ def run_tune(args) -> int:
     print(format_table(["method", "norm / k", "weights", args.metric], rows, align="lllr"))
     print(f"best on {args.dataset}/{args.split} ({len(eval_set.queries)} queries): {best.model_dump_json()}\nsaved {path}")
     return 0
+
+
+def register_repro(sub) -> None:
+    repro = sub.add_parser("repro", help="run the reproduction matrix (repro/matrix.yaml) and check every cell", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    repro.add_argument("--matrix", type=Path, default=None, help="matrix YAML (default: the one shipped in repro/)")
+    repro.add_argument("--quick", action="store_true", help="only the cells marked quick (seconds, no model)")
+    repro.add_argument("--conditions", default=None, help="comma-separated subset of conditions")
+    repro.add_argument("--datasets", default=None, help="comma-separated subset of datasets")
+    repro.add_argument("--index-root", type=Path, default=Path("indexes/repro"))
+    repro.add_argument("--out", type=Path, default=Path("runs/repro"))
+    add_data_dir(repro)
+    repro.set_defaults(handler=run_repro)
+
+
+def run_repro(args) -> int:
+    from eval.repro import DEFAULT_MATRIX, load_matrix, run_matrix
+
+    from ..tables import format_table
+
+    matrix = load_matrix(args.matrix or DEFAULT_MATRIX)
+    split = lambda text: [s.strip() for s in text.split(",")] if text else None  # noqa: E731
+    cells = run_matrix(matrix, args.index_root, args.out, args.data_dir, args.quick, split(args.conditions), split(args.datasets))
+    rows = [[c.condition, c.dataset, c.metric, f"{c.expected:.4f}", f"{c.measured:.4f}", "✓" if c.ok else "✗", c.source] for c in cells]
+    print(format_table(["condition", "dataset", "metric", "expected", "measured", "", "source"], rows, align="lllrrll"))
+    failed = [c for c in cells if not c.ok]
+    print(f"\n{len(cells) - len(failed)}/{len(cells)} cells reproduce")
+    return 1 if failed else 0
