@@ -90,7 +90,8 @@ def evaluate_conditions(
         if fusion is not None and fusion.depth < k:
             fusion = fusion.model_copy(update={"depth": k})  # deep enough for R@k of the fused list
         run, qps = retrieve_run(searcher, eval_set.queries, condition, fusion, k, desc=f"{dataset}/{condition.name}")
-        run_file = out_dir / f"{dataset}.{split}.{condition.name.replace(':', '_').replace('+', '-')}.trec"
+        safe = lambda text: text.replace("/", "-").replace(":", "_").replace("+", "-")  # noqa: E731
+        run_file = out_dir / f"{safe(dataset)}.{split}.{safe(condition.name)}.trec"
         write_run(run_file, run, tag=f"tandem-{condition.name}")
         scored = evaluate(run, eval_set.qrels, metrics, remove_self_hits=remove_self_hits)
         p50, p99 = single_query_latency(searcher, eval_set.queries, condition, fusion, min(k, 100), latency_sample)

@@ -282,7 +282,7 @@ def load_split(name: str, split: str = "test", data: str | Path | None = None, d
         raise InputError(f"dataset {name!r} has no {split!r} split (has: {', '.join(paths.splits()) or 'none'})", str(qrels_path))
     qrels = read_qrels(qrels_path)
     queries = read_queries(paths.queries, set(qrels))
-    return _validated(EvalSet(name, split, queries, qrels, paths.corpus, ValidationReport()))
+    return _validated(EvalSet(paths.name, split, queries, qrels, paths.corpus, ValidationReport()))
 
 
 def _validated(eval_set: EvalSet) -> EvalSet:

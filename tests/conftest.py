@@ -74,3 +74,29 @@ def tiny_if_index(tmp_path_factory, tiny_corpus) -> Path:
     out = tmp_path_factory.mktemp("indexes") / "tiny-if"
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="inference-free", dense=None), out, tiny_corpus, log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def scifact_subset(data_dir, tmp_path_factory):
+    """A BEIR-layout folder: the first 300 scifact documents, and the test and train queries
+    whose relevant documents are among them (qrels restricted to those queries)."""
+    from retrieval.datasets import read_qrels, read_queries
+
+    root = tmp_path_factory.mktemp("scifact-subset") / "scifact-subset"
+    (root / "qrels").mkdir(parents=True)
+    lines = (data_dir / "beir/scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:300]
+    (root / "corpus.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ids = {json.loads(line)["_id"] for line in lines}
+    all_qids = set()
+    test_qrels = {}
+    for split in ("test", "train"):
+        qrels = read_qrels(data_dir / f"beir/scifact/qrels/{split}.tsv")
+        kept = {q: rel for q, rel in qrels.items() if set(rel) & ids}
+        rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{r}" for q, rel in kept.items() for d, r in rel.items()]
+        (root / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+        all_qids |= set(kept)
+        if split == "test":
+            test_qrels = kept
+    queries = read_queries(data_dir / "beir/scifact/queries.jsonl", all_qids)
+    write_jsonl(root / "queries.jsonl", [{"_id": q.query_id, "text": q.text} for q in queries])
+    return root, test_qrels, ids

@@ -85,16 +85,16 @@ def run_eval(args) -> int:
     for dataset in datasets:
         eval_set = load_split(dataset, args.split, args.data_dir)
         for line in eval_set.report.lines():
-            print(f"{dataset}: {line}")
-        index_dir = _index_for(args, dataset)
+            print(f"{eval_set.name}: {line}")
+        index_dir = _index_for(args, eval_set.name)
         _ensure_index(args, dataset, index_dir, eval_set.corpus_path)
         searcher = Searcher.open(index_dir)
         conditions = parse_conditions(args.modes) if args.modes else [Condition(m, m) for m in searcher.retrievers] + ([Condition("hybrid", "hybrid")] if len(searcher.retrievers) > 1 else [])
         results += evaluate_conditions(
-            searcher, index_dir, eval_set, dataset, args.split, conditions, args.out, k=args.k, metrics=metrics,
+            searcher, index_dir, eval_set, eval_set.name, args.split, conditions, args.out, k=args.k, metrics=metrics,
             remove_self_hits=not args.keep_self_hits, latency_sample=args.latency_sample,
         )
-    title = f"Tandem evaluation: {', '.join(datasets)} ({args.split})"
+    title = f"Tandem evaluation: {', '.join(dict.fromkeys(r.dataset for r in results))} ({args.split})"
     save_results(results, args.out, {"title": title, "split": args.split, "remove_self_hits": not args.keep_self_hits, "k": args.k})
     paths = write_reports(results, args.out, metrics, title)
     for metric in metrics[:2]:
