@@ -5,6 +5,7 @@ Text is read on demand, so searching never loads the corpus into memory.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -47,10 +48,18 @@ class DocStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        uri = f"file:{self.path}?mode=ro&immutable=1"
-        self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._uri = f"file:{self.path}?mode=ro&immutable=1"
+        self._local = threading.local()
         self.doc_ids: list[str] = [row[0] for row in self._con.execute("SELECT doc_id FROM docs ORDER BY idx")]
         self._index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        """One read-only connection per thread (the store is shared by concurrent searches)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = sqlite3.connect(self._uri, uri=True)
+        return con
 
     def __len__(self) -> int:
         return len(self.doc_ids)

@@ -234,14 +234,17 @@ class Searcher:
     def document(self, doc_id: str) -> Document | None:
         return self.docs.get(doc_id)
 
-    def explain(self, query: str, doc_id: str, top: int = 10) -> list[TermContribution]:
-        """The sparse terms a query and a document share, by contribution to the sparse score."""
+    def explain(self, query: str, doc_id: str, top: int = 10, query_vector: SparseVector | None = None) -> list[TermContribution]:
+        """The sparse terms a query and a document share, by contribution to the sparse score.
+
+        Pass ``query_vector`` (from :meth:`encode_sparse`) to explain many hits of one query.
+        """
         if self.sparse is None:
             return []
         idx = self.docs.idx(doc_id)
         if idx is None:
             raise TandemError(f"unknown document id {doc_id!r}", "doc_id")
-        qvec = self.encode_sparse([query])[0]
+        qvec = query_vector if query_vector is not None else self.encode_sparse([query])[0]
         dvec = self.sparse.doc_vector(idx)
         common, qi, di = np.intersect1d(qvec.ids, dvec.ids, assume_unique=True, return_indices=True)
         contrib = qvec.weights[qi].astype(np.float64) * dvec.weights[di]

@@ -1,0 +1,238 @@
+"""FastAPI application: search, batch search, documents, index info, health, and the search page."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Path as PathParam, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import TandemError
+from retrieval.fusion import FusionConfig
+from retrieval.searcher import Searcher
+
+from . import schemas
+from .snippets import highlights, query_words, snippet
+
+STATIC = Path(__file__).parent / "static"
+OPEN_PATHS = ("/health", "/")  # no key needed: liveness, and the static page (it holds no index data)
+
+
+@dataclass
+class ServiceSettings:
+    api_key: str | None = None
+    max_body_bytes: int = 64 * 1024
+    max_query_chars: int = 1000
+    max_query_tokens: int = 128
+    max_batch: int = 64
+    threads: int = max(1, os.cpu_count() or 1)
+    explain_terms: int = 10
+
+
+def error(status: int, field: str | None, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status)
+
+
+class BodyLimitMiddleware:
+    """Reject request bodies over the limit with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await error(413, "body", f"request body larger than {self.limit} bytes")(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await error(413, "body", f"request body larger than {self.limit} bytes")(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+    pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="tandem-search")
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+        # Warm up every mode once (lazy model loads, JIT, JVM) before reporting ready.
+        for mode in searcher.modes:
+            await loop.run_in_executor(pool, lambda m=mode: searcher.search("warm up query", k=1, mode=m))
+        state["ready"] = True
+        yield
+        pool.shutdown(wait=False)
+
+    app = FastAPI(
+        title="Tandem",
+        version="0.1.0",
+        description="Hybrid sparse + dense retrieval: learned sparse, dense (FAISS), BM25, fused.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def require_api_key(request: Request, call_next):
+        if settings.api_key and request.url.path not in OPEN_PATHS:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.api_key.encode()):
+                return JSONResponse({"error": {"field": "Authorization", "message": "missing or wrong API key (send 'Authorization: Bearer <key>')"}},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(TandemError)
+    async def tandem_error(_: Request, exc: TandemError):
+        return error(422 if exc.where else 400, exc.where, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ())]
+        if loc and loc[0] in ("body", "path", "query", "header"):
+            loc = loc[1:]  # where FastAPI found it, not the field's name
+        return error(422, ".".join(loc) or "body", first.get("msg", "invalid request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return error(exc.status_code, None, str(exc.detail))
+
+    async def run(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def check_query(query: str, field: str) -> None:
+        if len(query) > settings.max_query_chars:
+            raise TandemError(f"longer than {settings.max_query_chars} characters", field)
+        if searcher.sparse is not None:
+            tokens = len(searcher.sparse_query_encoder.tokenizer(query, add_special_tokens=False)["input_ids"])
+            if tokens > settings.max_query_tokens:
+                raise TandemError(f"{tokens} tokens, more than the limit of {settings.max_query_tokens}", field)
+
+    def fusion_for(override: schemas.FusionOverride | None) -> FusionConfig | None:
+        if override is None:
+            return None
+        values = {key: value for key, value in override.model_dump().items() if value is not None}
+        unknown = [name for name in (values.get("weights") or {}) if name not in searcher.retrievers]
+        if unknown:
+            raise TandemError(f"unknown retriever(s) {', '.join(unknown)} (index has {', '.join(searcher.retrievers)})", "fusion.weights")
+        return searcher.default_fusion.model_copy(update=values)
+
+    def render(result, fields: list[str], explain: bool, k: int) -> schemas.SearchResponse:
+        docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
+        words = query_words(result.query)
+        qvec = searcher.encode_sparse([result.query])[0] if explain and searcher.sparse is not None else None
+        hits = []
+        for hit in result.hits:
+            doc = docs.get(hit.doc_id)
+            out = schemas.HitOut(
+                doc_id=hit.doc_id, rank=hit.rank, score=hit.score,
+                components={name: schemas.ComponentOut(rank=c.rank, score=c.score, contribution=c.contribution) for name, c in hit.components.items()},
+            )
+            if doc is not None:
+                if "title" in fields:
+                    out.title = doc.title
+                if "text" in fields:
+                    out.text = doc.text
+                if "snippet" in fields:
+                    out.snippet = snippet(doc.text, words)
+                out.highlights = highlights(words, doc.title, out.snippet or doc.text)
+            if qvec is not None:
+                terms = searcher.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
+                out.explain = [schemas.TermOut(token=t.token, query_weight=t.query_weight, doc_weight=t.doc_weight,
+                                               contribution=t.contribution, expansion=not t.in_document_text) for t in terms]
+            hits.append(out)
+        return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
+
+    @app.post("/search", response_model=schemas.SearchResponse, responses={401: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut}, 422: {"model": schemas.ErrorOut}})
+    async def search(body: schemas.SearchRequest) -> schemas.SearchResponse:
+        """Search with one query; hits carry each retriever's rank, score and contribution."""
+        def work():
+            check_query(body.query, "query")
+            t0 = time.perf_counter()
+            result = searcher.search(body.query, k=body.k, mode=body.mode, fusion=fusion_for(body.fusion))
+            response = render(result, body.fields, body.explain, body.k)
+            response.timings_ms["render"] = round((time.perf_counter() - t0) * 1000 - result.timings_ms.get("total", 0), 3)
+            return response
+
+        return await run(work)
+
+    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses={401: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut}, 422: {"model": schemas.ErrorOut}})
+    async def search_batch(body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
+        """Search many queries at once (batched query encoding)."""
+        if len(body.queries) > settings.max_batch:
+            raise TandemError(f"at most {settings.max_batch} queries per batch", "queries")
+
+        def work():
+            for i, query in enumerate(body.queries):
+                check_query(query, f"queries.{i}")
+            t0 = time.perf_counter()
+            results = searcher.batch_search(body.queries, k=body.k, mode=body.mode, fusion=fusion_for(body.fusion))
+            rendered = [render(r, body.fields, False, body.k) for r in results]
+            return schemas.BatchSearchResponse(results=rendered, timings_ms={"total": round((time.perf_counter() - t0) * 1000, 3)})
+
+        return await run(work)
+
+    @app.get("/documents/{doc_id}", response_model=schemas.DocumentOut, responses={404: {"model": schemas.ErrorOut}})
+    async def document(doc_id: str = PathParam(..., min_length=1, max_length=512)) -> schemas.DocumentOut:
+        """A document by id (a lookup key in the document store, never a file path)."""
+        doc = await run(searcher.docs.get, doc_id)
+        if doc is None:
+            raise StarletteHTTPException(404, f"no document with id {doc_id!r}")
+        return schemas.DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text)
+
+    @app.get("/index", response_model=schemas.IndexOut)
+    async def index_info() -> schemas.IndexOut:
+        manifest = searcher.manifest
+        return schemas.IndexOut(
+            num_docs=manifest.num_docs, modes=searcher.modes, retrievers=searcher.retrievers, default_mode=searcher.default_mode,
+            default_fusion=searcher.default_fusion.model_dump(),
+            sizes_bytes={name: c.bytes for name, c in manifest.components.items()},
+            encoders={name: c.settings.get("encoder") for name, c in manifest.components.items() if c.settings.get("encoder")},
+            manifest=json.loads(manifest.model_dump_json()),
+        )
+
+    @app.get("/health", response_model=schemas.StatusOut)
+    async def health() -> schemas.StatusOut:
+        """Liveness: the process answers."""
+        return schemas.StatusOut(status="ok")
+
+    @app.get("/ready", response_model=schemas.StatusOut, responses={503: {"model": schemas.ErrorOut}})
+    async def ready():
+        """Readiness: the index and models are loaded and warmed up."""
+        if not state["ready"]:
+            return error(503, None, "loading")
+        return schemas.StatusOut(status="ready")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    return app

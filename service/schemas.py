@@ -1,0 +1,110 @@
+"""Request and response models of the REST service (they define the OpenAPI schema)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["sparse", "dense", "bm25", "impact", "hybrid"]
+FieldName = Literal["title", "text", "snippet"]
+
+
+class FusionOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["rrf", "wsum"] | None = None
+    normalization: Literal["minmax", "zscore", "none"] | None = None
+    weights: dict[str, float] | None = Field(None, description="retriever -> weight, e.g. {'sparse': 0.4, 'dense': 0.6}")
+    depth: int | None = Field(None, ge=1, le=1000, description="candidates per retriever")
+    rrf_k: float | None = Field(None, gt=0, le=10_000)
+    retrievers: list[Literal["sparse", "dense", "bm25", "impact"]] | None = None
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, max_length=1000)
+    k: int = Field(10, ge=1, le=1000)
+    mode: Mode | None = Field(None, description="default: hybrid when the index has several retrievers")
+    fusion: FusionOverride | None = None
+    explain: bool = Field(False, description="add matched sparse terms and per-retriever contributions to each hit")
+    fields: list[FieldName] = Field(default_factory=lambda: ["title", "snippet"], max_length=3)
+
+
+class BatchSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[str] = Field(..., min_length=1, max_length=64)
+    k: int = Field(10, ge=1, le=1000)
+    mode: Mode | None = None
+    fusion: FusionOverride | None = None
+    fields: list[FieldName] = Field(default_factory=list, max_length=3)
+
+
+class ComponentOut(BaseModel):
+    rank: int | None
+    score: float | None
+    contribution: float | None = Field(None, description="this retriever's share of the fused score")
+
+
+class TermOut(BaseModel):
+    token: str
+    query_weight: float
+    doc_weight: float
+    contribution: float
+    expansion: bool = Field(description="true when the document text never contains the token literally")
+
+
+class HitOut(BaseModel):
+    doc_id: str
+    rank: int
+    score: float
+    components: dict[str, ComponentOut]
+    title: str | None = None
+    text: str | None = None
+    snippet: str | None = None
+    highlights: list[str] = Field(default_factory=list, description="query words found in the title or snippet")
+    explain: list[TermOut] | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: str
+    k: int
+    hits: list[HitOut]
+    timings_ms: dict[str, float]
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[SearchResponse]
+    timings_ms: dict[str, float]
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    text: str
+
+
+class IndexOut(BaseModel):
+    num_docs: int
+    modes: list[str]
+    retrievers: list[str]
+    default_mode: str
+    default_fusion: dict[str, Any]
+    sizes_bytes: dict[str, int]
+    encoders: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    field: str | None
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,47 @@
+"""Start `tandem serve` as a real subprocess on a free loopback port (for service tests)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(index: Path, *extra: str, env: dict | None = None, timeout: float = 180):
+    port = free_port()
+    cmd = [sys.executable, "-m", "tandem", "serve", "--index", str(index), "--port", str(port), "--threads", "2", *extra]
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {env['TANDEM_TEST_KEY']}"} if env and "TANDEM_TEST_KEY" in env else {}
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
+            try:
+                if httpx.get(base + "/ready", headers=headers, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
