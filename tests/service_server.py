@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +23,16 @@ def free_port() -> int:
 def running_server(index: Path, *extra: str, env: dict | None = None, timeout: float = 180):
     port = free_port()
     cmd = [sys.executable, "-m", "tandem", "serve", "--index", str(index), "--port", str(port), "--threads", "2", *extra]
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The server logs every request: send that to a file, never to an unread pipe (it would fill and block).
+    log = tempfile.NamedTemporaryFile("w+", prefix="tandem-serve-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {env['TANDEM_TEST_KEY']}"} if env and "TANDEM_TEST_KEY" in env else {}
     try:
         deadline = time.time() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
+                raise RuntimeError(f"server exited early:\n{Path(log.name).read_text()}")
             try:
                 if httpx.get(base + "/ready", headers=headers, timeout=2).status_code == 200:
                     break
@@ -45,3 +48,5 @@ def running_server(index: Path, *extra: str, env: dict | None = None, timeout: f
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        os.unlink(log.name)
