@@ -7,7 +7,7 @@ INDEXES  ?= indexes
 export TANDEM_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench clean-indexes
+.PHONY: install browser demo test test-fast bench results clean-indexes
 
 # A virtualenv with Tandem and its test tools. torch is pinned to the CPU build first so that
 # no dependency resolves a multi-GB CUDA build.
@@ -20,6 +20,12 @@ $(BIN)/.tandem-installed: pyproject.toml
 
 install: $(BIN)/.tandem-installed
 
+# Headless Chromium + driver for the search-page browser test (Debian packages; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 $(INDEXES)/scifact/manifest.json: | install
 	$(BIN)/tandem index build --corpus scifact --out $(INDEXES)/scifact --sparse splade-tiny --dense minilm-l6 --bm25 --overwrite
 
@@ -29,11 +35,18 @@ demo: install $(INDEXES)/scifact/manifest.json
 	$(BIN)/tandem search --index $(INDEXES)/scifact "0-dimensional biomaterials show inductive properties" -k 5 --mode sparse --explain
 	$(BIN)/tandem search --index $(INDEXES)/scifact "statins lower LDL cholesterol" -k 5 --fusion wsum --weights sparse=0.3,dense=0.4,bm25=0.3
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python bench/bench_core.py --out bench/results/core.json
+	$(BIN)/python bench/bench_service.py --out bench/results/service.json
+
+results: install
+	bash scripts/results.sh
 
 clean-indexes:
 	rm -rf $(INDEXES)
