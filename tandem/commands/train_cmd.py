@@ -1,0 +1,122 @@
+"""`tandem train teachers|sparse|dense`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import add_data_dir, parse_weights
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train sparse and dense students by distillation")
+    tsub = train.add_subparsers(dest="train_command", required=True, metavar="SUBCOMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    teachers = tsub.add_parser("teachers", help="mine candidates and precompute teacher scores into a file", formatter_class=fmt)
+    teachers.add_argument("--dataset", required=True)
+    teachers.add_argument("--split", required=True, help="train or dev (never test)")
+    teachers.add_argument("--index", type=Path, required=True, help="an index of the dataset with dense and bm25 retrievers")
+    teachers.add_argument("--teachers", default="dense,sparse,bm25")
+    teachers.add_argument("--weights", default=None, help="e.g. dense=1,sparse=1,bm25=0.5")
+    teachers.add_argument("--candidates", type=int, default=20, help="top-k from BM25 and from dense each")
+    teachers.add_argument("--scale", type=float, default=30.0)
+    teachers.add_argument("--max-queries", type=int, default=None)
+    teachers.add_argument("--out", type=Path, required=True)
+    add_data_dir(teachers)
+    teachers.set_defaults(handler=run_teachers)
+
+    sparse = tsub.add_parser("sparse", help="train a SPLADE-style student (inference-free or siamese)", formatter_class=fmt)
+    sparse.add_argument("--teacher-file", type=Path, required=True)
+    sparse.add_argument("--corpus", required=True, help="dataset name or corpus.jsonl the teacher file refers to")
+    sparse.add_argument("--out", type=Path, required=True)
+    sparse.add_argument("--student", default="splade-tiny")
+    sparse.add_argument("--mode", default="inference-free", choices=["inference-free", "siamese"])
+    sparse.add_argument("--teachers", default=None, help="subset of the file's teachers (default: all, the ensemble)")
+    sparse.add_argument("--loss", default="kl", choices=["kl", "margin-mse", "infonce"])
+    sparse.add_argument("--temperature", type=float, default=1.0)
+    sparse.add_argument("--sparsity", default="idf-aware", choices=["idf-aware", "plain", "raw", "none"])
+    sparse.add_argument("--lambda-d", type=float, default=1e-3)
+    sparse.add_argument("--lambda-q", type=float, default=1e-4)
+    sparse.add_argument("--warmup-steps", type=int, default=50)
+    sparse.add_argument("--max-active", type=int, default=None, help="penalise only documents with more active terms")
+    sparse.add_argument("--candidates", type=int, default=8)
+    sparse.add_argument("--batch-queries", type=int, default=4)
+    sparse.add_argument("--grad-accum", type=int, default=1)
+    sparse.add_argument("--lr", type=float, default=5e-5)
+    sparse.add_argument("--idf-lr", type=float, default=None, help="train the IDF table too (inference-free)")
+    sparse.add_argument("--epochs", type=int, default=1)
+    sparse.add_argument("--max-steps", type=int, default=None)
+    sparse.add_argument("--max-length", type=int, default=192)
+    sparse.add_argument("--seed", type=int, default=13)
+    add_data_dir(sparse)
+    sparse.set_defaults(handler=run_sparse)
+
+    dense = tsub.add_parser("dense", help="train a dense bi-encoder student", formatter_class=fmt)
+    dense.add_argument("--teacher-file", type=Path, required=True)
+    dense.add_argument("--corpus", required=True)
+    dense.add_argument("--out", type=Path, required=True)
+    dense.add_argument("--student", default="minilm-l6")
+    dense.add_argument("--teachers", default=None)
+    dense.add_argument("--loss", default="kl", choices=["kl", "margin-mse"])
+    dense.add_argument("--student-temperature", type=float, default=0.05)
+    dense.add_argument("--candidates", type=int, default=8)
+    dense.add_argument("--batch-queries", type=int, default=8)
+    dense.add_argument("--lr", type=float, default=2e-5)
+    dense.add_argument("--epochs", type=int, default=1)
+    dense.add_argument("--max-steps", type=int, default=None)
+    dense.add_argument("--max-length", type=int, default=192)
+    add_data_dir(dense)
+    dense.set_defaults(handler=run_dense)
+
+
+def _list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def run_teachers(args) -> int:
+    from index.errors import TandemError
+    from retrieval.datasets import load_split
+    from retrieval.searcher import Searcher
+    from retrieval.training.teacher import mine_teacher_scores, write_teacher_file
+
+    if args.split == "test":
+        raise TandemError("refusing to build training data from the test split", "--split")
+    eval_set = load_split(args.dataset, args.split, args.data_dir)
+    if args.max_queries:
+        eval_set.queries = eval_set.queries[: args.max_queries]
+    searcher = Searcher.open(args.index)
+    header, records = mine_teacher_scores(searcher, eval_set, _list(args.teachers), args.candidates, parse_weights(args.weights) or None, args.scale)
+    write_teacher_file(args.out, header, records)
+    print(f"wrote {args.out}: {len(records)} queries, {sum(len(r.doc_ids) for r in records) / max(1, len(records)):.1f} candidates each, teachers {header['teachers']}")
+    return 0
+
+
+def run_sparse(args) -> int:
+    from retrieval.datasets import resolve_corpus
+    from retrieval.training.sparse import SparseTrainConfig, train_sparse
+
+    config = SparseTrainConfig(
+        teacher_file=str(args.teacher_file), corpus=str(resolve_corpus(args.corpus, args.data_dir)), out=str(args.out), student=args.student,
+        mode=args.mode, teachers=_list(args.teachers), loss=args.loss, temperature=args.temperature, sparsity=args.sparsity,
+        lambda_d=args.lambda_d, lambda_q=args.lambda_q, warmup_steps=args.warmup_steps, max_active=args.max_active,
+        candidates=args.candidates, batch_queries=args.batch_queries, grad_accum=args.grad_accum, lr=args.lr, idf_lr=args.idf_lr,
+        epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
+    )
+    summary = train_sparse(config)
+    print(f"saved {args.out} after {summary['steps']} steps in {summary['seconds']:.0f} s; final {json.dumps({k: round(v, 4) for k, v in summary['final'].items()})}")
+    return 0
+
+
+def run_dense(args) -> int:
+    from retrieval.datasets import resolve_corpus
+    from retrieval.training.dense import DenseTrainConfig, train_dense
+
+    config = DenseTrainConfig(
+        teacher_file=str(args.teacher_file), corpus=str(resolve_corpus(args.corpus, args.data_dir)), out=str(args.out), student=args.student,
+        teachers=_list(args.teachers), loss=args.loss, student_temperature=args.student_temperature, candidates=args.candidates,
+        batch_queries=args.batch_queries, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length,
+    )
+    summary = train_dense(config)
+    print(f"saved {args.out} after {len(summary['history'])} steps in {summary['seconds']:.0f} s")
+    return 0
