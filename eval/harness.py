@@ -88,7 +88,9 @@ def evaluate_conditions(
     for condition in conditions:
         fusion = condition.fusion_config(index_dir, searcher.default_fusion)
         if fusion is not None and fusion.depth < k:
-            fusion = fusion.model_copy(update={"depth": k})  # deep enough for R@k of the fused list
+            # Deep enough for R@k of the fused list. (Tuned configs are tuned at this depth by default,
+            # so score normalisation sees the same candidate lists in tuning and in evaluation.)
+            fusion = fusion.model_copy(update={"depth": k})
         run, qps = retrieve_run(searcher, eval_set.queries, condition, fusion, k, desc=f"{dataset}/{condition.name}")
         safe = lambda text: text.replace("/", "-").replace(":", "_").replace("+", "-")  # noqa: E731
         run_file = out_dir / f"{safe(dataset)}.{split}.{safe(condition.name)}.trec"

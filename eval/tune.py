@@ -70,7 +70,7 @@ def tune_fusion(
     split: str,
     retrievers: Sequence[str] | None = None,
     metric: str = "nDCG@10",
-    depth: int = 100,
+    depth: int = 1000,
     k: int = 100,
     weight_step: float = 0.1,
     rrf_ks: Sequence[float] = (10, 20, 40, 60, 100),

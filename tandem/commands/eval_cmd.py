@@ -41,7 +41,7 @@ def register(sub) -> None:
     tune.add_argument("--index-root", type=Path, default=Path("indexes"))
     tune.add_argument("--retrievers", default=None, help="e.g. sparse,dense (default: all the index has)")
     tune.add_argument("--metric", default="nDCG@10")
-    tune.add_argument("--depth", type=int, default=100)
+    tune.add_argument("--depth", type=int, default=1000, help="candidates per retriever; use the depth `tandem eval` runs at (its -k), so normalisation sees the same lists")
     tune.add_argument("--weight-step", type=float, default=0.1)
     tune.add_argument("--max-queries", type=int, default=None, help="use a fixed subset of the split's queries")
     add_data_dir(tune)
