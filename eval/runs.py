@@ -1,27 +1,64 @@
-"""TREC run files: ``qid Q0 docid rank score tag``, one hit per line."""
+"""TREC run files: ``qid Q0 docid rank score tag``, one hit per line.
+
+Written deterministically: queries in sorted order, hits by score descending then doc id
+ascending, ranks 1..n. Scores are written with 6 decimals (as pyserini does) unless that would
+change the value, in which case the shortest exact form is written, so a round trip is lossless.
+Note that trec_eval itself re-sorts hits by score and breaks ties by doc id *descending*; the rank
+column is informational.
+"""
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Mapping
 
 from index.errors import InputError
 
 Run = dict[str, dict[str, float]]
 
 
-def write_run(path: Path, run: Run, tag: str = "tandem") -> None:
+def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Hits in file order: score descending, then doc id ascending."""
+    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
+
+
+def format_score(score: float) -> str:
+    fixed = f"{score:.6f}"
+    return fixed if float(fixed) == score else repr(float(score))
+
+
+def _check_token(value: str, what: str, qid: str) -> None:
+    if not value or any(c.isspace() for c in value):
+        raise InputError(f"{what} {value!r} is empty or contains whitespace; a run file cannot hold it", f"query {qid!r}")
+
+
+def write_run(path: Path, run: Mapping[str, Mapping[str, float]], tag: str = "tandem") -> None:
     """Write hits ranked by score descending, ties by doc id; written atomically."""
     path = Path(path)
+    _check_token(tag, "run tag", "-")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        for qid in sorted(run):
-            ranked = sorted(run[qid].items(), key=lambda item: (-item[1], item[0]))
-            for rank, (doc_id, score) in enumerate(ranked, start=1):
-                out.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            for qid in sorted(run):
+                _check_token(qid, "query id", qid)
+                for rank, (doc_id, score) in enumerate(ranked(run[qid]), start=1):
+                    _check_token(doc_id, "doc id", qid)
+                    score = float(score)
+                    if not math.isfinite(score):
+                        raise InputError(f"score {score} of {doc_id!r} is not finite", f"query {qid!r}")
+                    out.write(f"{qid} Q0 {doc_id} {rank} {format_score(score)} {tag}\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_run(path: Path) -> Run:
+    """Read a TREC run file; every malformed line is an :class:`InputError` naming ``file:line``.
+
+    Checks: 6 whitespace-separated columns, an integer rank >= 0 (some tools count from 0), a finite numeric score, and no
+    document listed twice for one query. The ``Q0`` column is not checked (some tools write 0).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("run file not found", str(path))
@@ -31,14 +68,23 @@ def read_run(path: Path) -> Run:
             parts = line.split()
             if not parts:
                 continue
+            where = f"{path}:{line_no}"
             if len(parts) != 6:
-                raise InputError(f"expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}", f"{path}:{line_no}")
-            qid, _, doc_id, _, score, _ = parts
+                raise InputError(f"expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}", where)
+            qid, _, doc_id, rank, score, _ = parts
+            try:
+                rank_value = int(rank)
+            except ValueError:
+                raise InputError(f"rank {rank!r} is not an integer", where) from None
+            if rank_value < 0:
+                raise InputError(f"rank {rank_value} is negative", where)
             try:
                 value = float(score)
             except ValueError:
-                raise InputError(f"score {score!r} is not a number", f"{path}:{line_no}") from None
+                raise InputError(f"score {score!r} is not a number", where) from None
+            if not math.isfinite(value):
+                raise InputError(f"score {score!r} is not finite", where)
             if doc_id in run.setdefault(qid, {}):
-                raise InputError(f"document {doc_id!r} appears twice for query {qid!r}", f"{path}:{line_no}")
+                raise InputError(f"document {doc_id!r} appears twice for query {qid!r}", where)
             run[qid][doc_id] = value
     return run
