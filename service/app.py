@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import TandemError
@@ -34,8 +35,10 @@ class ServiceSettings:
     max_query_chars: int = 1000
     max_query_tokens: int = 128
     max_batch: int = 64
+    max_batch_hits: int = 10_000  # len(queries) x k in one batch request
     threads: int = max(1, os.cpu_count() or 1)
     explain_terms: int = 10
+    max_explain_hits: int = 100  # explain covers at most this many hits of a result
 
 
 def error(status: int, field: str | None, message: str) -> JSONResponse:
@@ -74,6 +77,17 @@ class BodyLimitMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+ERROR_DESCRIPTIONS = {
+    400: "bad request", 401: "missing or wrong API key (when the server has one)", 404: "no such document",
+    413: "request body too large", 422: "invalid input; error.field names the field", 503: "still loading",
+}
+
+
+def errors(*codes: int) -> dict:
+    """OpenAPI entries for error responses: every error body is an ErrorOut."""
+    return {code: {"model": schemas.ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
@@ -116,6 +130,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # loc is (body, character offset): name the body
+            return error(422, "body", f"invalid JSON: {first.get('ctx', {}).get('error', first.get('msg'))}")
         loc = [str(p) for p in first.get("loc", ())]
         if loc and loc[0] in ("body", "path", "query", "header"):
             loc = loc[1:]  # where FastAPI found it, not the field's name
@@ -125,16 +141,31 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     async def http_error(_: Request, exc: StarletteHTTPException):
         return error(exc.status_code, None, str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception):
+        # A bug, not bad input: a JSON 500 without the traceback (uvicorn logs it).
+        return error(500, None, f"internal error ({type(exc).__name__})")
+
     async def run(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
+    # The tokenizer that bounds query length: the sparse model's, else the dense model's (BM25 only: none).
+    tokenizer = (searcher.sparse_query_encoder.tokenizer if searcher.sparse is not None
+                 else searcher.dense_encoder.tokenizer if searcher.dense is not None else None)
+    special_ids = set(tokenizer.all_special_ids) if tokenizer is not None else set()
+
     def check_query(query: str, field: str) -> None:
+        """Every limit on one query, reported under the request's own field name (query, queries.3)."""
+        if not query.strip():
+            raise TandemError("query is empty", field)
         if len(query) > settings.max_query_chars:
             raise TandemError(f"longer than {settings.max_query_chars} characters", field)
-        if searcher.sparse is not None:
-            tokens = len(searcher.sparse_query_encoder.tokenizer(query, add_special_tokens=False)["input_ids"])
-            if tokens > settings.max_query_tokens:
-                raise TandemError(f"{tokens} tokens, more than the limit of {settings.max_query_tokens}", field)
+        if tokenizer is not None:
+            ids = tokenizer(query, add_special_tokens=False)["input_ids"]
+            if len(ids) > settings.max_query_tokens:
+                raise TandemError(f"{len(ids)} tokens, more than the limit of {settings.max_query_tokens}", field)
+            if searcher.sparse is not None and all(i in special_ids for i in ids):
+                raise TandemError("query has no searchable terms (only special tokens)", field)
 
     def fusion_for(override: schemas.FusionOverride | None) -> FusionConfig | None:
         if override is None:
@@ -143,7 +174,15 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         unknown = [name for name in (values.get("weights") or {}) if name not in searcher.retrievers]
         if unknown:
             raise TandemError(f"unknown retriever(s) {', '.join(unknown)} (index has {', '.join(searcher.retrievers)})", "fusion.weights")
-        return searcher.default_fusion.model_copy(update=values)
+        merged = searcher.default_fusion.model_dump()
+        if "weights" in values:  # override the named retrievers' weights, keep the index's others
+            values["weights"] = {**merged.get("weights", {}), **values["weights"]}
+        merged.update(values)
+        try:  # a fresh, validated config per request: nothing shared is mutated
+            return FusionConfig.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise TandemError(first["msg"], ".".join(["fusion", *map(str, first["loc"])])) from None
 
     def render(result, fields: list[str], explain: bool, k: int) -> schemas.SearchResponse:
         docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
@@ -164,14 +203,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
                 if "snippet" in fields:
                     out.snippet = snippet(doc.text, words)
                 out.highlights = highlights(words, doc.title, out.snippet or doc.text)
-            if qvec is not None:
+            if qvec is not None and hit.rank <= settings.max_explain_hits:
                 terms = searcher.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
                 out.explain = [schemas.TermOut(token=t.token, query_weight=t.query_weight, doc_weight=t.doc_weight,
                                                contribution=t.contribution, expansion=not t.in_document_text) for t in terms]
             hits.append(out)
         return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 
-    @app.post("/search", response_model=schemas.SearchResponse, responses={401: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut}, 422: {"model": schemas.ErrorOut}})
+    @app.post("/search", response_model=schemas.SearchResponse, responses=errors(400, 401, 413, 422))
     async def search(body: schemas.SearchRequest) -> schemas.SearchResponse:
         """Search with one query; hits carry each retriever's rank, score and contribution."""
         def work():
@@ -184,11 +223,13 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
         return await run(work)
 
-    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses={401: {"model": schemas.ErrorOut}, 413: {"model": schemas.ErrorOut}, 422: {"model": schemas.ErrorOut}})
+    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses=errors(400, 401, 413, 422))
     async def search_batch(body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
         """Search many queries at once (batched query encoding)."""
         if len(body.queries) > settings.max_batch:
             raise TandemError(f"at most {settings.max_batch} queries per batch", "queries")
+        if len(body.queries) * body.k > settings.max_batch_hits:
+            raise TandemError(f"len(queries) x k = {len(body.queries) * body.k} is more than {settings.max_batch_hits} hits per batch", "k")
 
         def work():
             for i, query in enumerate(body.queries):
@@ -200,7 +241,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
         return await run(work)
 
-    @app.get("/documents/{doc_id}", response_model=schemas.DocumentOut, responses={404: {"model": schemas.ErrorOut}})
+    @app.get("/documents/{doc_id}", response_model=schemas.DocumentOut, responses=errors(401, 404, 422))
     async def document(doc_id: str = PathParam(..., min_length=1, max_length=512)) -> schemas.DocumentOut:
         """A document by id (a lookup key in the document store, never a file path)."""
         doc = await run(searcher.docs.get, doc_id)
@@ -208,7 +249,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             raise StarletteHTTPException(404, f"no document with id {doc_id!r}")
         return schemas.DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text)
 
-    @app.get("/index", response_model=schemas.IndexOut)
+    @app.get("/index", response_model=schemas.IndexOut, responses=errors(401))
     async def index_info() -> schemas.IndexOut:
         manifest = searcher.manifest
         return schemas.IndexOut(
@@ -224,7 +265,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         """Liveness: the process answers."""
         return schemas.StatusOut(status="ok")
 
-    @app.get("/ready", response_model=schemas.StatusOut, responses={503: {"model": schemas.ErrorOut}})
+    @app.get("/ready", response_model=schemas.StatusOut, responses=errors(401, 503))
     async def ready():
         """Readiness: the index and models are loaded and warmed up."""
         if not state["ready"]:

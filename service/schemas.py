@@ -1,12 +1,13 @@
 """Request and response models of the REST service (they define the OpenAPI schema)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["sparse", "dense", "bm25", "impact", "hybrid"]
 FieldName = Literal["title", "text", "snippet"]
+Weight = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 
 
 class FusionOverride(BaseModel):
@@ -14,9 +15,11 @@ class FusionOverride(BaseModel):
 
     method: Literal["rrf", "wsum"] | None = None
     normalization: Literal["minmax", "zscore", "none"] | None = None
-    weights: dict[str, float] | None = Field(None, description="retriever -> weight, e.g. {'sparse': 0.4, 'dense': 0.6}")
+    weights: dict[str, Weight] | None = Field(
+        None, max_length=8,
+        description="retriever -> weight (0-1000), e.g. {'sparse': 0.4, 'dense': 0.6}; merged over the index's default weights (missing = 1)")
     depth: int | None = Field(None, ge=1, le=1000, description="candidates per retriever")
-    rrf_k: float | None = Field(None, gt=0, le=10_000)
+    rrf_k: float | None = Field(None, gt=0, le=10_000, allow_inf_nan=False)
     retrievers: list[Literal["sparse", "dense", "bm25", "impact"]] | None = None
 
 
@@ -27,14 +30,14 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=1000)
     mode: Mode | None = Field(None, description="default: hybrid when the index has several retrievers")
     fusion: FusionOverride | None = None
-    explain: bool = Field(False, description="add matched sparse terms and per-retriever contributions to each hit")
-    fields: list[FieldName] = Field(default_factory=lambda: ["title", "snippet"], max_length=3)
+    explain: bool = Field(False, description="add the matched sparse terms (query weight, document weight, contribution; expansion terms marked) to each of the first 100 hits")
+    fields: list[FieldName] = Field(default_factory=lambda: ["title", "snippet"], max_length=3, description="document fields to return with each hit")
 
 
 class BatchSearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    queries: list[str] = Field(..., min_length=1, max_length=64)
+    queries: list[str] = Field(..., min_length=1, max_length=64, description="at most 64 queries (the server's --max-batch may lower it); len(queries) x k <= 10,000")
     k: int = Field(10, ge=1, le=1000)
     mode: Mode | None = None
     fusion: FusionOverride | None = None
@@ -64,7 +67,7 @@ class HitOut(BaseModel):
     text: str | None = None
     snippet: str | None = None
     highlights: list[str] = Field(default_factory=list, description="query words found in the title or snippet")
-    explain: list[TermOut] | None = None
+    explain: list[TermOut] | None = Field(None, description="with explain=true: the matched sparse terms, largest contribution first")
 
 
 class SearchResponse(BaseModel):

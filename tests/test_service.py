@@ -1,4 +1,6 @@
 """REST service over HTTP: every endpoint, bad input -> 4xx with the field named, API keys."""
+import json
+
 import httpx
 import pytest
 
@@ -41,6 +43,15 @@ def test_explain_marks_expansion_terms(server):
     assert any(not t["expansion"] for t in terms)
 
 
+def test_fusion_weights_merge_over_defaults_and_batch_timings(server):
+    # Only dense named: sparse keeps its default weight (1), so both still contribute.
+    hit = httpx.post(server + "/search", json={"query": "eiffel tower", "k": 1, "fusion": {"method": "wsum", "weights": {"dense": 0.5}}}).json()["hits"][0]
+    assert hit["components"]["sparse"]["contribution"] == pytest.approx(1.0) and hit["components"]["dense"]["contribution"] == pytest.approx(0.5)
+    body = httpx.post(server + "/search/batch", json={"queries": ["tower", "glucose"], "k": 2, "fields": ["title"]}).json()
+    assert [r["hits"][0]["title"] for r in body["results"]] == ["Eiffel Tower", "Photosynthesis"]
+    assert body["timings_ms"]["total"] > 0 and "fusion" in body["results"][0]["timings_ms"]
+
+
 def test_fusion_override_and_fields(server):
     body = httpx.post(server + "/search", json={
         "query": "plants sunlight", "k": 2, "fusion": {"method": "wsum", "normalization": "zscore", "weights": {"sparse": 0.2, "dense": 0.8}, "depth": 5},
@@ -73,23 +84,58 @@ def test_batch_and_documents(server):
         ({"query": "ok", "fusion": {"method": "combmnz"}}, "fusion.method"),
         ({"query": "ok", "fusion": {"weights": {"colbert": 1.0}}}, "fusion.weights"),
         ({"query": "ok", "fusion": {"depth": 0}}, "fusion.depth"),
+        ({"query": "ok", "fusion": {"depth": 1001}}, "fusion.depth"),
+        ({"query": "ok", "fusion": {"method": "wsum", "weights": {"sparse": float("nan")}}}, "fusion.weights.sparse"),
+        ({"query": "ok", "fusion": {"method": "wsum", "weights": {"dense": float("inf")}}}, "fusion.weights.dense"),
+        ({"query": "ok", "fusion": {"method": "wsum", "weights": {"dense": -1}}}, "fusion.weights.dense"),
+        ({"query": "ok", "fusion": {"rrf_k": 0}}, "fusion.rrf_k"),
+        ({"query": "ok", "fusion": {"normalization": "l2"}}, "fusion.normalization"),
+        ({"query": "ok", "fusion": {"retrievers": ["bm25"]}}, "fusion.retrievers"),
+        ({"query": "ok", "fields": ["body"]}, "fields.0"),
+        ({"query": "ok", "explain": "maybe"}, "explain"),
+        ({"query": "   "}, "query"),
+        ({"query": 42}, "query"),
+        ({"k": 3}, "query"),
         ({"query": "ok", "surprise": 1}, "surprise"),
         ({"query": "[SEP]"}, "query"),
     ],
 )
 def test_bad_search_input_is_422_naming_the_field(server, payload, field):
-    r = httpx.post(server + "/search", json=payload)
+    # json.dumps writes NaN/Infinity as Python's json (and so FastAPI) reads them; httpx's json= refuses them
+    r = httpx.post(server + "/search", content=json.dumps(payload), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"queries": ["q"] * 65}, "queries"),
+        ({"queries": []}, "queries"),
+        ({"queries": ["tower", "  "]}, "queries.1"),
+        ({"queries": ["tower", "x" * 1001]}, "queries.1"),
+        ({"queries": ["tower", "[CLS] [SEP]"]}, "queries.1"),
+        ({"queries": ["tower"] * 11, "k": 1000}, "k"),  # 11,000 hits > 10,000 per batch
+        ({"queries": ["tower"], "explain": True}, "explain"),  # not a batch option
+    ],
+)
+def test_bad_batch_input_is_422_naming_the_field(server, payload, field):
+    r = httpx.post(server + "/search/batch", json=payload)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field
 
 
 def test_other_bad_input(server):
-    r = httpx.post(server + "/search/batch", json={"queries": ["q"] * 65})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "queries"
     r = httpx.post(server + "/search", content=b'{"query": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["field"] == "body"
     r = httpx.post(server + "/search", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body"
+    r = httpx.post(server + "/search", content=b'["a list"]', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body"
+    r = httpx.put(server + "/search", json={"query": "tower"})
+    assert r.status_code == 405 and "error" in r.json()
+    r = httpx.get(server + "/documents/" + "a" * 600)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "doc_id"
     for doc_id in ("nope", "%2E%2E", "docs.sqlite"):
         r = httpx.get(server + "/documents/" + doc_id)
         assert r.status_code == 404 and r.json()["error"]["message"].startswith("no document")
@@ -104,6 +150,12 @@ def test_openapi_schema_describes_the_api(server):
     request = schema["components"]["schemas"]["SearchRequest"]
     assert request["properties"]["k"]["maximum"] == 1000 and request["required"] == ["query"]
     assert "HitOut" in schema["components"]["schemas"]
+    weights = schema["components"]["schemas"]["FusionOverride"]["properties"]["weights"]["anyOf"][0]["additionalProperties"]
+    assert weights["minimum"] == 0 and weights["maximum"] == 1000
+    # every error response is documented with the JSON error body the service really sends
+    for path, method, code in (("/search", "post", "422"), ("/search", "post", "413"), ("/documents/{doc_id}", "get", "404"), ("/documents/{doc_id}", "get", "422")):
+        ref = schema["paths"][path][method]["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/ErrorOut")
 
 
 def test_page_is_self_contained(server):

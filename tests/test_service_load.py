@@ -44,6 +44,11 @@ def test_bounded_load_has_no_errors(server):
 def test_openapi_fuzzing_never_5xx(server):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import Failure, FailureGroup
+    from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
     schema = schemathesis.openapi.from_url(server + "/openapi.json")
     failures, calls = [], []
@@ -55,8 +60,10 @@ def test_openapi_fuzzing_never_5xx(server):
         def check(case):
             response = case.call(base_url=server, timeout=30)
             calls.append((op.label, response.status_code))
-            if response.status_code >= 500:
-                failures.append((op.label, case.body, response.status_code, response.text[:200]))
+            try:  # no 5xx, and every response (errors too) is one the schema documents, in the documented shape
+                case.validate_response(response, checks=checks)
+            except (Failure, FailureGroup) as exc:  # one failed check, or several
+                failures.append((op.label, case.body, response.status_code, response.text[:200], str(exc)[:300]))
 
         check()
     assert not failures, failures[:3]
