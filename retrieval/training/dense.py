@@ -24,7 +24,7 @@ from index.corpus import read_corpus
 from ..dense_encoder import _model_pooling
 from ..models import load_pretrained, resolve_model
 from . import losses
-from .teacher import read_teacher_file, reweight
+from .teacher import read_teacher_file, reweight, sample_candidates
 
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling", "2_Normalize")
 
@@ -81,11 +81,7 @@ def train_dense(config: DenseTrainConfig) -> dict:
             texts, teacher_rows, queries = [], [], []
             for e in chosen:
                 record, scores = teacher.records[e], targets[e]
-                order = np.argsort(-scores, kind="stable")
-                rest = order[1 : 3 * config.candidates].tolist()  # hard negatives: the teacher's next best
-                picked = [int(order[0])] + rng.sample(rest, min(config.candidates - 1, len(rest)))
-                while len(picked) < config.candidates:
-                    picked.append(picked[-1])
+                picked = sample_candidates(scores, config.candidates, rng)
                 texts += [docs[record.doc_ids[j]] for j in picked]
                 teacher_rows.append([float(scores[j]) for j in picked])
                 queries.append(record.query)

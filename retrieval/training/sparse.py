@@ -25,7 +25,7 @@ from index.errors import TandemError
 from ..idf_query import document_frequencies, idf_from_df
 from ..models import load_pretrained, resolve_model
 from . import losses
-from .teacher import read_teacher_file, reweight
+from .teacher import read_teacher_file, reweight, sample_candidates
 
 
 class SparseTrainConfig(BaseModel):
@@ -142,11 +142,7 @@ def train_sparse(config: SparseTrainConfig, log=print) -> dict:
                 batch_docs, batch_teacher, queries = [], [], []
                 for e in chosen:
                     record, scores = teacher.records[e], targets[e]
-                    order = np.argsort(-scores, kind="stable")
-                    rest = order[1 : 3 * config.candidates].tolist()  # hard negatives: the teacher's next best
-                    picked = [int(order[0])] + rng.sample(rest, min(config.candidates - 1, len(rest)))
-                    while len(picked) < config.candidates:  # too few candidates: repeat (the loss still sees a distribution)
-                        picked.append(picked[-1])
+                    picked = sample_candidates(scores, config.candidates, rng)
                     batch_docs += [docs[record.doc_ids[j]] for j in picked]
                     batch_teacher.append([float(scores[j]) for j in picked])
                     queries.append(record.query)

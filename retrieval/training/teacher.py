@@ -414,3 +414,14 @@ def reweight(file: TeacherFile, teachers: Sequence[str], weights: dict[str, floa
         raise InputError(f"teacher(s) {', '.join(missing)} not in the file (has {', '.join(file.header['teachers'])})", "--teachers")
     scale = file.header["scale"] if scale is None else scale
     return [ensemble_candidates({t: r.scores[t] for t in teachers}, weights, scale) for r in file.records]
+
+
+def sample_candidates(scores: np.ndarray, count: int, rng) -> list[int]:
+    """Candidate positions for one training query: the teacher's best first, then ``count - 1``
+    hard negatives sampled from its next ``3 * count`` (repeated when a query has too few)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    rest = order[1 : 3 * count].tolist()
+    picked = [int(order[0])] + rng.sample(rest, min(count - 1, len(rest)))
+    while len(picked) < count:
+        picked.append(picked[-1])
+    return picked
