@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from pydantic import BaseModel
 from tqdm.auto import tqdm
