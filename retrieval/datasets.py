@@ -343,6 +343,15 @@ class EvalSet:
     corpus_path: Path | None  # None: no corpus on disk (a query set)
     report: ValidationReport
 
+    @property
+    def shares_id_space(self) -> bool:
+        """Whether query ids and document ids share one namespace, so that a document whose id
+        equals the query id is the query itself (BEIR: e.g. arguana, quora). Classic collections
+        and MS MARCO number queries and documents independently: there, equal ids are unrelated."""
+        if self.corpus_path is None:
+            return False
+        return "beir" in Path(self.corpus_path).parts or self.name in BEIR_MD5
+
     def require_corpus(self) -> Path:
         """The corpus path, or a clear error for a query set with no corpus on disk."""
         if self.corpus_path is None:

@@ -231,3 +231,11 @@ def test_download_verifies_md5_and_unpacks(tmp_path, monkeypatch):
     eval_set = load_split("scifact", "test", tmp_path, download=True)
     assert eval_set.corpus_path == tmp_path / "beir" / "scifact" / "corpus.jsonl"
     assert eval_set.report.ok and eval_set.qrels == {"q1": {"d1": 1}}
+
+
+def test_self_hit_removal_applies_only_where_ids_share_a_namespace(data_dir):
+    # BEIR query and doc ids share one namespace (arguana, quora); classic collections and MS MARCO
+    # number queries and documents independently, so doc "1" is not query "1".
+    assert load_split("scifact", "test", data_dir).shares_id_space
+    assert not load_split("cranfield", "test", data_dir).shares_id_space
+    assert not load_split("msmarco-dl19", "test", data_dir).shares_id_space
