@@ -25,3 +25,7 @@ for combo in sparse+dense bm25+dense bm25+sparse+dense; do
 done
 $BIN/tandem eval --datasets scifact,nfcorpus --index-root "$ROOT" --modes "$MODES" --out "$OUT/main"
 $BIN/tandem eval --datasets scifact,nfcorpus --index-root "$ROOT/siamese" --modes sparse --out "$OUT/siamese"
+
+# BM25 on the other full collections in the data dir (classic test collections, the DL19 5k smoke set).
+$BIN/tandem eval --datasets adi,cacm,cisi,cranfield,lisa,med,time,vaswani,dl19-subset5k --index-root "$ROOT/classic" --build \
+  --sparse none --dense none --bm25 --latency-sample 0 --metrics nDCG@10,R@100,MAP@1000 --out "$OUT/classic-bm25"
