@@ -151,7 +151,22 @@ def build_bm25_index(docs: Iterable[Document], out_dir: Path, *, fields: str = "
     }
 
 
-class LuceneBM25Searcher:
+class _AnseriniSearcher:
+    """What every Anserini-backed searcher shares: ``self.searcher`` is the Java searcher object."""
+
+    searcher = None
+
+    @property
+    def num_docs(self) -> int:
+        return int(self.searcher.get_total_num_docs())
+
+    def close(self) -> None:
+        if self.searcher is not None:
+            self.searcher.close()
+            self.searcher = None
+
+
+class LuceneBM25Searcher(_AnseriniSearcher):
     """BM25 search over a Lucene index (k1=0.9, b=0.4 by default, as Anserini's BEIR runs).
 
     ``fields="multifield"`` (or a ``{field: weight}`` dict) searches title and contents with weights
@@ -210,11 +225,3 @@ class LuceneBM25Searcher:
         out = {entry.getKey(): self._hits(entry.getValue()) for entry in results.entrySet().toArray()}
         return {str(qid): out.get(str(qid), []) for qid in qids}
 
-    @property
-    def num_docs(self) -> int:
-        return int(self.searcher.get_total_num_docs())
-
-    def close(self) -> None:
-        if self.searcher is not None:
-            self.searcher.close()
-            self.searcher = None

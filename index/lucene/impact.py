@@ -43,7 +43,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..errors import TandemError
-from .bm25 import lucene_num_docs, run_index_collection, versions
+from .bm25 import _AnseriniSearcher, lucene_num_docs, run_index_collection, versions
 from .jvm import ensure_jvm
 
 DEFAULT_SCALE = 100.0
@@ -95,7 +95,7 @@ def build_impact_index(doc_vectors: Iterable[tuple[str, dict[str, int]]], out_di
     }
 
 
-class LuceneImpactSearcher:
+class LuceneImpactSearcher(_AnseriniSearcher):
     """Impact search with a ready-made ``{token: int}`` query (no query encoder involved).
 
     The score of a document is ``sum_t q_t * d_t`` (Anserini's ``ImpactSimilarity``); hits are
@@ -142,11 +142,3 @@ class LuceneImpactSearcher:
             out = {r.getKey(): [(hit.docid, float(hit.score)) for hit in r.getValue()] for r in results.entrySet().toArray()}
         return {str(qid): out.get(str(qid), []) for qid in qids}
 
-    @property
-    def num_docs(self) -> int:
-        return int(self.searcher.get_total_num_docs())
-
-    def close(self) -> None:
-        if self.searcher is not None:
-            self.searcher.close()
-            self.searcher = None
