@@ -23,7 +23,7 @@ from index.corpus import read_corpus
 from ..dense_encoder import _model_pooling
 from ..models import load_pretrained, resolve_model
 from . import losses
-from .teacher import read_teacher_file, reweight, sample_candidates
+from .teacher import read_teacher_file, reweight, training_batch
 
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling", "2_Normalize")
 
@@ -77,13 +77,7 @@ def train_dense(config: DenseTrainConfig) -> dict:
             if step >= total:
                 break
             chosen = examples[start : start + config.batch_queries]
-            texts, teacher_rows, queries = [], [], []
-            for e in chosen:
-                record, scores = teacher.records[e], targets[e]
-                picked = sample_candidates(scores, config.candidates, rng)
-                texts += [docs[record.doc_ids[j]] for j in picked]
-                teacher_rows.append([float(scores[j]) for j in picked])
-                queries.append(record.query)
+            queries, texts, teacher_rows = training_batch(teacher, targets, chosen, docs, config.candidates, rng)
             q = embed(queries)
             d = embed(texts).view(len(chosen), config.candidates, -1)
             student = torch.einsum("bh,bch->bc", q, d) / config.student_temperature

@@ -24,7 +24,7 @@ from index.errors import TandemError
 from ..idf_query import document_frequencies, idf_from_df
 from ..models import load_pretrained, resolve_model
 from . import losses
-from .teacher import read_teacher_file, reweight, sample_candidates
+from .teacher import read_teacher_file, reweight, training_batch
 
 
 class SparseTrainConfig(BaseModel):
@@ -138,13 +138,7 @@ def train_sparse(config: SparseTrainConfig, log=print) -> dict:
                 chosen = examples[start + micro * config.batch_queries : start + (micro + 1) * config.batch_queries]
                 if not chosen:
                     continue
-                batch_docs, batch_teacher, queries = [], [], []
-                for e in chosen:
-                    record, scores = teacher.records[e], targets[e]
-                    picked = sample_candidates(scores, config.candidates, rng)
-                    batch_docs += [docs[record.doc_ids[j]] for j in picked]
-                    batch_teacher.append([float(scores[j]) for j in picked])
-                    queries.append(record.query)
+                queries, batch_docs, batch_teacher = training_batch(teacher, targets, chosen, docs, config.candidates, rng)
                 enc = tokenizer(batch_docs, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt")
                 doc_reps = _splade_pool(model(**enc).logits, enc["attention_mask"])
                 doc_reps = doc_reps.index_fill(1, special, 0.0)

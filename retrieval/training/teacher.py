@@ -425,3 +425,16 @@ def sample_candidates(scores: np.ndarray, count: int, rng) -> list[int]:
     while len(picked) < count:
         picked.append(picked[-1])
     return picked
+
+
+def training_batch(file: TeacherFile, targets: Sequence[np.ndarray], chosen: Sequence[int], docs: dict[str, str], count: int, rng) -> tuple[list[str], list[str], list[list[float]]]:
+    """For the chosen records: query texts, ``count`` candidate texts per query (flattened, the
+    teacher's best first) and the matching teacher scores, one row per query."""
+    queries, texts, teacher_rows = [], [], []
+    for e in chosen:
+        record, scores = file.records[e], targets[e]
+        picked = sample_candidates(scores, count, rng)
+        queries.append(record.query)
+        texts += [docs[record.doc_ids[j]] for j in picked]
+        teacher_rows.append([float(scores[j]) for j in picked])
+    return queries, texts, teacher_rows
