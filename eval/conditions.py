@@ -26,7 +26,8 @@ class Condition:
     retrievers: tuple[str, ...] = ()
     fusion: str | None = None  # rrf | wsum | tuned | None (index default)
 
-    def fusion_config(self, index_dir: Path, default: FusionConfig) -> FusionConfig | None:
+    def fusion_config(self, index_dir: Path, default: FusionConfig, tuned_dir: Path | None = None) -> FusionConfig | None:
+        """The fusion to run; ``tuned`` reads ``tuned_dir`` (another index's tuning) when given, else ``index_dir``."""
         if self.mode != "hybrid":
             return None
         retrievers = list(self.retrievers) or None
@@ -36,7 +37,7 @@ class Condition:
             return FusionConfig(method="rrf", retrievers=retrievers)
         if self.fusion == "wsum":
             return FusionConfig(method="wsum", normalization="minmax", retrievers=retrievers)
-        path = tuned_fusion_path(index_dir, self.retrievers)
+        path = tuned_fusion_path(tuned_dir or index_dir, self.retrievers)
         if not path.is_file():
             raise TandemError(f"no tuned fusion for {'+'.join(self.retrievers) or 'all retrievers'}: run `tandem tune-fusion` first", str(path))
         return FusionConfig.model_validate_json(path.read_text(encoding="utf-8"))

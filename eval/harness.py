@@ -79,6 +79,7 @@ def evaluate_conditions(
     metrics: Sequence[str] = DEFAULT_METRICS,
     remove_self_hits: bool = True,
     latency_sample: int = 50,
+    tuned_dir: Path | None = None,
 ) -> list[ConditionResult]:
     from .metrics import evaluate
     from .runs import write_run
@@ -86,7 +87,7 @@ def evaluate_conditions(
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for condition in conditions:
-        fusion = condition.fusion_config(index_dir, searcher.default_fusion)
+        fusion = condition.fusion_config(index_dir, searcher.default_fusion, tuned_dir)
         if fusion is not None and fusion.depth < k:
             # Deep enough for R@k of the fused list. (Tuned configs are tuned at this depth by default,
             # so score normalisation sees the same candidate lists in tuning and in evaluation.)

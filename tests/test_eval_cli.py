@@ -48,6 +48,28 @@ def test_tune_fusion_refuses_test_and_saves_choice(scifact_subset, subset_index,
     assert any(row["nDCG@10"] == best and row["config"] == {**row["config"], **{k: saved[k] for k in ("method", "weights")}} for row in details["grid"])
 
 
+def test_eval_uses_fusion_tuned_for_another_index(scifact_subset, subset_index, tmp_path, capsys):
+    """--tuned-fusion-from: a collection without train/dev queries borrows another index's tuning."""
+    from eval.conditions import save_tuned_fusion
+    from retrieval.fusion import FusionConfig
+
+    root, _, _ = scifact_subset
+    donor = tmp_path / "donor"
+    chosen = FusionConfig(method="wsum", normalization="minmax", retrievers=["bm25", "dense"], weights={"bm25": 0.8, "dense": 0.2})
+    save_tuned_fusion(donor, ["bm25", "dense"], chosen, {"split": "dev"})
+    args = ["eval", "--dataset", str(root), "--index", str(subset_index), "--modes", "hybrid-tuned:bm25+dense", "-k", "100", "--latency-sample", "0"]
+    assert main(args + ["--out", str(tmp_path / "missing")]) == 2  # this index was never tuned for bm25+dense
+    assert "tune-fusion" in capsys.readouterr().err
+    assert main(args + ["--tuned-fusion-from", str(donor), "--out", str(tmp_path / "out")]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["tuned_fusion_from"] == str(donor)
+    borrowed = metrics["results"][0]["metrics"]["nDCG@10"]
+    assert main(["eval", "--dataset", str(root), "--index", str(subset_index), "-k", "100", "--latency-sample", "0", "--modes", "bm25",
+                 "--out", str(tmp_path / "bm25")]) == 0
+    bm25 = json.loads((tmp_path / "bm25" / "metrics.json").read_text())["results"][0]["metrics"]["nDCG@10"]
+    assert borrowed != bm25 and 0 < borrowed <= 1
+
+
 def test_tuned_fusion_matches_fuse(scifact_subset, subset_index):
     """The tuner's vectorised scoring gives the same ranking as the searcher's fuse()."""
     from eval.metrics import evaluate

@@ -29,6 +29,8 @@ def register(sub) -> None:
     ev.add_argument("--metrics", default="nDCG@10,R@100,R@1000,MRR@10,MAP@1000")
     ev.add_argument("--self-hits", default="auto", choices=["auto", "remove", "keep"],
                     help="drop hits whose doc id equals the query id: auto = only for BEIR datasets, where query and doc ids share one namespace (pyserini --remove-query); classic and MS MARCO ids are independent")
+    ev.add_argument("--tuned-fusion-from", type=Path, default=None, metavar="INDEX",
+                    help="hybrid-tuned uses the fusion tuned for this other index (for collections without a train/dev split: transfer, never tuning on test)")
     ev.add_argument("--latency-sample", type=int, default=50, help="queries timed one by one per condition")
     ev.add_argument("--out", type=Path, default=Path("runs"), help="folder for run files, metrics.json, results.md, report.html")
     add_data_dir(ev)
@@ -94,9 +96,11 @@ def run_eval(args) -> int:
         results += evaluate_conditions(
             searcher, index_dir, eval_set, eval_set.name, args.split, conditions, args.out, k=args.k, metrics=metrics,
             remove_self_hits=args.self_hits == "remove" or (args.self_hits == "auto" and eval_set.shares_id_space), latency_sample=args.latency_sample,
+            tuned_dir=args.tuned_fusion_from,
         )
     title = f"Tandem evaluation: {', '.join(dict.fromkeys(r.dataset for r in results))} ({args.split})"
-    save_results(results, args.out, {"title": title, "split": args.split, "self_hits": args.self_hits, "k": args.k})
+    save_results(results, args.out, {"title": title, "split": args.split, "self_hits": args.self_hits, "k": args.k,
+                                        "tuned_fusion_from": str(args.tuned_fusion_from) if args.tuned_fusion_from else None})
     paths = write_reports(results, args.out, metrics, title)
     for metric in metrics[:2]:
         headers, rows = matrix_rows(results, metric)
