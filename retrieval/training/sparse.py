@@ -25,6 +25,7 @@ from ..idf_query import document_frequencies, idf_from_df
 from ..models import load_pretrained, resolve_model
 from . import losses
 from .teacher import read_teacher_file, reweight, training_batch
+from .validation import DevSet, evaluate_student
 
 
 class SparseTrainConfig(BaseModel):
@@ -53,6 +54,12 @@ class SparseTrainConfig(BaseModel):
     max_length: int = 192
     query_max_length: int = 64
     seed: int = 13
+    freeze: Literal["none", "vocab"] = "none"  # vocab: keep the word embeddings / MLM decoder (and its bias) fixed
+    dev_dataset: str | None = None  # model selection: nDCG@10 on this dataset's dev split, best checkpoint kept
+    dev_split: str = "dev"
+    eval_every: int = 100
+    dev_max_queries: int | None = None
+    eval_max_length: int = 256
 
 
 def _splade_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +99,22 @@ def ranking_loss(config: SparseTrainConfig, query_reps: torch.Tensor, doc_reps: 
     return losses.margin_mse_candidates(student, teacher)
 
 
-def train_sparse(config: SparseTrainConfig, log=print) -> dict:
+def frozen_vocab_parameters(model) -> list[torch.nn.Parameter]:
+    """The per-token parameters of an MLM: input embeddings, output (decoder) weights and bias.
+
+    Under Adam a parameter whose only gradient is the sparsity penalty moves at the full learning
+    rate whatever λ is (Adam divides by the gradient's own scale); for a token that is in no
+    training query, its embedding row and decoder bias get exactly that. Freezing them leaves
+    sparsity to the shared layers, where ranking and penalty gradients are weighed by λ.
+    """
+    params = [model.get_input_embeddings().weight]
+    out = model.get_output_embeddings()
+    if out is not None:
+        params += [out.weight] + ([out.bias] if getattr(out, "bias", None) is not None else [])
+    return list({id(p): p for p in params}.values())
+
+
+def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     torch.manual_seed(config.seed)
@@ -114,7 +136,10 @@ def train_sparse(config: SparseTrainConfig, log=print) -> dict:
     df, n = document_frequencies(tokenizer, docs.values(), vocab)
     idf_init = torch.tensor(idf_from_df(df, n))
     idf = torch.nn.Parameter(idf_init.clone(), requires_grad=config.idf_lr is not None)
-    groups = [{"params": model.parameters(), "lr": config.lr}]
+    if config.freeze == "vocab":
+        for param in frozen_vocab_parameters(model):
+            param.requires_grad_(False)
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
     if config.idf_lr is not None:
         groups.append({"params": [idf], "lr": config.idf_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
@@ -122,7 +147,20 @@ def train_sparse(config: SparseTrainConfig, log=print) -> dict:
     examples = list(range(len(teacher.records)))
     steps_per_epoch = math.ceil(len(examples) / config.batch_queries / config.grad_accum)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
-    history = []
+    history, dev_curve = [], []
+    dev = DevSet.load(config.dev_dataset, config.dev_split, data_dir, config.dev_max_queries) if config.dev_dataset else None
+    best = {"step": 0, "nDCG@10": -1.0, "state": None}
+
+    def validate(at_step: int) -> None:
+        result = evaluate_student(model, tokenizer, dev, idf, config.mode, special, config.eval_max_length, config.query_max_length)
+        dev_curve.append({"step": at_step, **result})
+        log(f"dev {dev.name}/{dev.split} step {at_step}: nDCG@10 {result['nDCG@10']:.4f}, doc nnz {result['nnz']:.1f}, FLOPS {result['flops']:.3f}")
+        if result["nDCG@10"] > best["nDCG@10"]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best.update(step=at_step, state=state, idf=idf.detach().clone(), **result)
+
+    if dev is not None:
+        validate(0)
     step, started, docs_seen = 0, time.perf_counter(), 0
     bar = tqdm(total=total_steps, desc=f"train sparse ({config.mode}, {config.sparsity})", unit="step")
     while step < total_steps:
@@ -169,11 +207,21 @@ def train_sparse(config: SparseTrainConfig, log=print) -> dict:
             history.append(stats)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", rank=f"{stats['rank']:.3f}", flops=f"{stats['sparsity']:.2f}", nnz=f"{stats['nnz']:.0f}", dps=f"{stats['docs_per_s']:.1f}")
             bar.update(1)
+            if dev is not None and (step % config.eval_every == 0 or step == total_steps):
+                validate(step)
     bar.close()
-    return _save(config, model, tokenizer, idf if config.idf_lr is not None else None, history, time.perf_counter() - started, teacher.header)
+    selection = None
+    if dev is not None:
+        model.load_state_dict(best["state"])
+        with torch.no_grad():
+            idf.copy_(best["idf"])
+        selection = {"dataset": dev.name, "split": dev.split, "metric": "nDCG@10", "selected_step": best["step"],
+                     "selected": {k: best[k] for k in ("nDCG@10", "nnz", "flops")}, "curve": dev_curve}
+        log(f"kept the step-{best['step']} checkpoint (dev nDCG@10 {best['nDCG@10']:.4f})")
+    return _save(config, model, tokenizer, idf if config.idf_lr is not None else None, history, time.perf_counter() - started, teacher.header, selection)
 
 
-def _save(config: SparseTrainConfig, model, tokenizer, idf, history: list[dict], seconds: float, teacher_header: dict) -> dict:
+def _save(config: SparseTrainConfig, model, tokenizer, idf, history: list[dict], seconds: float, teacher_header: dict, selection: dict | None = None) -> dict:
     out = Path(config.out)
     tmp = out.with_name(f".{out.name}.partial")
     model.eval()
@@ -183,7 +231,7 @@ def _save(config: SparseTrainConfig, model, tokenizer, idf, history: list[dict],
         table = {tok: float(w) for tok, w in zip(tokenizer.convert_ids_to_tokens(list(range(idf.numel()))), torch.relu(idf).tolist()) if w > 0}
         (tmp / "idf.json").write_text(json.dumps(table))
     summary = {"config": config.model_dump(), "teacher_file_header": teacher_header, "seconds": round(seconds, 1), "steps": len(history),
-               "final": history[-1] if history else {}, "history": history}
+               "final": history[-1] if history else {}, "model_selection": selection, "history": history}
     (tmp / "tandem_training.json").write_text(json.dumps(summary, indent=1))
     if out.exists():
         import shutil

@@ -22,6 +22,9 @@ def register(sub) -> None:
     teachers.add_argument("--candidates", type=int, default=20, help="top-k from BM25 and from dense each")
     teachers.add_argument("--scale", type=float, default=30.0)
     teachers.add_argument("--max-queries", type=int, default=None)
+    teachers.add_argument("--pseudo-queries", type=int, default=0, metavar="N",
+                          help="add N pseudo-queries from the corpus: a document's title (or first sentence) as the query of that document")
+    teachers.add_argument("--pseudo-seed", type=int, default=13)
     teachers.add_argument("--out", type=Path, required=True)
     add_data_dir(teachers)
     teachers.set_defaults(handler=run_teachers)
@@ -49,6 +52,12 @@ def register(sub) -> None:
     sparse.add_argument("--max-steps", type=int, default=None)
     sparse.add_argument("--max-length", type=int, default=192)
     sparse.add_argument("--seed", type=int, default=13)
+    sparse.add_argument("--freeze", default="none", choices=["none", "vocab"],
+                        help="vocab: keep word embeddings and the MLM decoder (weights, bias) fixed, so that sparsity comes from the shared layers")
+    sparse.add_argument("--dev-dataset", default=None, help="select the checkpoint by nDCG@10 on this dataset's --dev-split (full-corpus retrieval)")
+    sparse.add_argument("--dev-split", default="dev", help="train or dev (never test)")
+    sparse.add_argument("--eval-every", type=int, default=100, help="steps between dev evaluations (also at step 0 and at the end)")
+    sparse.add_argument("--dev-max-queries", type=int, default=None)
     add_data_dir(sparse)
     sparse.set_defaults(handler=run_sparse)
 
@@ -85,6 +94,10 @@ def run_teachers(args) -> int:
     eval_set = load_split(args.dataset, args.split, args.data_dir)
     if args.max_queries:
         eval_set.queries = eval_set.queries[: args.max_queries]
+    if args.pseudo_queries:
+        from retrieval.training.pseudo_queries import with_pseudo_queries
+
+        eval_set = with_pseudo_queries(eval_set, args.pseudo_queries, args.pseudo_seed)
     searcher = Searcher.open(args.index)
     header, records = mine_teacher_scores(searcher, eval_set, _list(args.teachers), args.candidates, parse_weights(args.weights) or None, args.scale)
     write_teacher_file(args.out, header, records)
@@ -101,9 +114,10 @@ def run_sparse(args) -> int:
         mode=args.mode, teachers=_list(args.teachers), loss=args.loss, temperature=args.temperature, sparsity=args.sparsity,
         lambda_d=args.lambda_d, lambda_q=args.lambda_q, warmup_steps=args.warmup_steps, max_active=args.max_active,
         candidates=args.candidates, batch_queries=args.batch_queries, grad_accum=args.grad_accum, lr=args.lr, idf_lr=args.idf_lr,
-        epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length, seed=args.seed,
+        epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length, seed=args.seed, freeze=args.freeze,
+        dev_dataset=args.dev_dataset, dev_split=args.dev_split, eval_every=args.eval_every, dev_max_queries=args.dev_max_queries,
     )
-    summary = train_sparse(config)
+    summary = train_sparse(config, data_dir=args.data_dir)
     print(f"saved {args.out} after {summary['steps']} steps in {summary['seconds']:.0f} s; final {json.dumps({k: round(v, 4) for k, v in summary['final'].items()})}")
     return 0
 
