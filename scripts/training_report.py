@@ -1,6 +1,7 @@
 """Collect the training runs (scripts/train_experiments.sh) into a table and an nDCG@10-vs-FLOPS plot.
 
-    python scripts/training_report.py   # prints markdown; writes docs/experiments/ndcg-vs-flops.png
+    python scripts/training_report.py                        # markdown table; docs/experiments/ndcg-vs-flops.png
+    python scripts/training_report.py --trajectories DIR     # rank loss / doc nonzeros / scale of each run in DIR
 """
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [
     ("1. splade-tiny, untrained", None, {"scifact": ROOT / "indexes/scifact", "nfcorpus": ROOT / "indexes/nfcorpus"}),
+    ("2. plain FLOPS λ=1e-4, dense teacher", "plain-1e-4", None),
     ("2. plain FLOPS λ=1e-3, dense teacher", "plain-1e-3", None),
-    ("2. plain FLOPS λ=5e-3, dense teacher", "plain-5e-3", None),
+    ("3. IDF-aware FLOPS λ=1e-3, dense teacher", "idf-1e-3", None),
     ("3. IDF-aware FLOPS λ=1e-2, dense teacher", "idf-1e-2", None),
-    ("3. IDF-aware FLOPS λ=5e-2, dense teacher", "idf-5e-2", None),
-    ("4. IDF-aware FLOPS λ=5e-2, ensemble teacher", "idf-5e-2-ens", None),
+    ("4. IDF-aware FLOPS λ=1e-2, ensemble teacher", "idf-1e-2-ens", None),
+    ("4b. same, seed 14", "idf-1e-2-ens-seed14", None),
+    ("4c. same, seed 15", "idf-1e-2-ens-seed15", None),
+    ("5. as 4, trained on nfcorpus train, checkpoint by nfcorpus dev", "nf-idf-1e-2-ens", None),
+    ("6. as 4, scifact train + 1000 pseudo-queries", "pq-idf-1e-2-ens", None),
 ]
 
 
@@ -42,7 +47,26 @@ def sparse_stats(index: Path) -> dict | None:
     return {"nnz": settings["avg_nnz_per_doc"], "flops": settings["flops"]}
 
 
+def trajectories(folder: Path, windows: int = 5) -> None:
+    """Mean rank loss, doc nonzeros and student scale per window of steps, for each run in ``folder``."""
+    for summary in sorted(folder.glob("*/tandem_training.json")):
+        history = json.loads(summary.read_text())["history"]
+        size = max(1, len(history) // windows)
+        cells = []
+        for start in range(0, len(history), size):
+            part = history[start : start + size]
+            mean = lambda key: sum(h[key] for h in part) / len(part)  # noqa: E731
+            cells.append(f"steps {start + 1}-{start + len(part)}: rank {mean('rank'):.2f}, nnz {mean('nnz'):.0f}"
+                         + (f", scale {part[-1]['scale']:.2f}" if "scale" in part[-1] else ""))
+        print(f"{summary.parent.name}\n  " + "\n  ".join(cells))
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--trajectories":
+        trajectories(Path(sys.argv[2]))
+        return
     rows, points = [], []
     for label, name, indexes in RUNS:
         for dataset in ("scifact", "nfcorpus"):

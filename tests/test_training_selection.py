@@ -110,3 +110,20 @@ def test_training_keeps_the_best_dev_checkpoint_and_can_freeze_vocab(tiny_beir, 
         torch.testing.assert_close(before, after)  # frozen: embeddings, decoder weights and bias unchanged
     if selection["selected_step"] > 0:  # the shared layers did train
         assert not torch.equal(original.bert.encoder.layer[0].output.dense.weight, trained.bert.encoder.layer[0].output.dense.weight)
+
+
+def test_student_scale_multiplies_scores_in_every_ranking_loss():
+    from retrieval.training import losses
+    from retrieval.training.sparse import SparseTrainConfig, ranking_loss
+
+    torch.manual_seed(0)
+    queries, docs, teacher = torch.rand(2, 6), torch.rand(2, 3, 6), torch.tensor([[30.0, 10.0, 0.0], [0.0, 30.0, 15.0]])
+    student = torch.einsum("bv,bcv->bc", queries, docs)
+    base = dict(teacher_file="t", corpus="c", out="o")
+    kl = ranking_loss(SparseTrainConfig(**base), queries, docs, teacher, scale=0.2)
+    assert kl.item() == pytest.approx(losses.kl_distillation(0.2 * student, teacher).item(), rel=1e-6)
+    mm = ranking_loss(SparseTrainConfig(**base, loss="margin-mse"), queries, docs, teacher, scale=0.5)
+    assert mm.item() == pytest.approx(losses.margin_mse_candidates(0.5 * student, teacher).item(), rel=1e-6)
+    nce = ranking_loss(SparseTrainConfig(**base, loss="infonce"), queries, docs, teacher, scale=2.0)
+    in_batch = 2.0 * queries @ docs.reshape(-1, 6).T  # query i's positive is its own first candidate, row 3 i
+    assert nce.item() == pytest.approx(torch.nn.functional.cross_entropy(in_batch, torch.tensor([0, 3])).item(), rel=1e-6)

@@ -39,6 +39,9 @@ class SparseTrainConfig(BaseModel):
     teachers: list[str] | None = None  # subset of the file's teachers; None = all (the ensemble)
     loss: Literal["kl", "margin-mse", "infonce"] = "kl"
     temperature: float = 1.0
+    student_scale: float = 1.0  # student scores are multiplied by this before the ranking loss
+    learn_scale: bool = False  # ... and it is learned (as a log) with its own learning rate
+    scale_lr: float = 1e-2
     sparsity: Literal["idf-aware", "plain", "raw", "none"] = "idf-aware"
     lambda_d: float = 1e-3
     lambda_q: float = 1e-4  # siamese: FLOPS on query vectors
@@ -85,15 +88,22 @@ def sparsity_penalty(config: SparseTrainConfig, doc_reps: torch.Tensor, idf: tor
     return reps.sum() * 0.0
 
 
-def ranking_loss(config: SparseTrainConfig, query_reps: torch.Tensor, doc_reps: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Ranking loss for queries [B, V] against their candidates [B, C, V] (column 0 = teacher's best)."""
+def ranking_loss(config: SparseTrainConfig, query_reps: torch.Tensor, doc_reps: torch.Tensor, teacher: torch.Tensor,
+                 scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Ranking loss for queries [B, V] against their candidates [B, C, V] (column 0 = teacher's best).
+
+    ``scale`` multiplies the student's scores. A student whose ranking disagrees with the teacher
+    lowers the KL most cheaply by becoming less confident, i.e. by shrinking every score; with
+    ``log(1 + ReLU)`` weights that means zeroing terms, which sparsifies the student even with no
+    sparsity penalty. A (learned) scale lets the confidence change without touching the weights.
+    """
     if config.loss == "infonce":
         # In-batch negatives: query i against every candidate of every query; its positive is (i, 0).
         flat = doc_reps.reshape(-1, doc_reps.shape[-1])
-        scores = query_reps @ flat.T / config.temperature
+        scores = query_reps @ flat.T * scale / config.temperature
         positives = torch.arange(query_reps.shape[0]) * doc_reps.shape[1]
         return torch.nn.functional.cross_entropy(scores, positives)
-    student = losses.inference_free_scores(query_reps, doc_reps)
+    student = losses.inference_free_scores(query_reps, doc_reps) * scale
     if config.loss == "kl":
         return losses.kl_distillation(student, teacher, config.temperature)
     return losses.margin_mse_candidates(student, teacher)
@@ -142,6 +152,9 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
     if config.idf_lr is not None:
         groups.append({"params": [idf], "lr": config.idf_lr})
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(config.student_scale)), requires_grad=config.learn_scale)
+    if config.learn_scale:
+        groups.append({"params": [log_scale], "lr": config.scale_lr, "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
 
     examples = list(range(len(teacher.records)))
@@ -189,7 +202,7 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
                     query_reps = present * torch.relu(idf)
                 else:
                     query_reps = _splade_pool(model(**qenc).logits, qenc["attention_mask"]).index_fill(1, special, 0.0)
-                rank = ranking_loss(config, query_reps, reps, torch.tensor(batch_teacher))
+                rank = ranking_loss(config, query_reps, reps, torch.tensor(batch_teacher), log_scale.exp())
                 penalty = sparsity_penalty(config, doc_reps, torch.relu(idf).detach())
                 loss = rank + lam_d * penalty
                 if config.mode == "siamese":
@@ -203,7 +216,7 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             step += 1
-            stats.update(step=step, lambda_d=lam_d, docs_per_s=docs_seen / (time.perf_counter() - started))
+            stats.update(step=step, lambda_d=lam_d, scale=log_scale.exp().item(), docs_per_s=docs_seen / (time.perf_counter() - started))
             history.append(stats)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", rank=f"{stats['rank']:.3f}", flops=f"{stats['sparsity']:.2f}", nnz=f"{stats['nnz']:.0f}", dps=f"{stats['docs_per_s']:.1f}")
             bar.update(1)

@@ -38,6 +38,9 @@ def register(sub) -> None:
     sparse.add_argument("--teachers", default=None, help="subset of the file's teachers (default: all, the ensemble)")
     sparse.add_argument("--loss", default="kl", choices=["kl", "margin-mse", "infonce"])
     sparse.add_argument("--temperature", type=float, default=1.0)
+    sparse.add_argument("--student-scale", type=float, default=1.0, help="multiply the student's scores by this in the ranking loss")
+    sparse.add_argument("--learn-scale", action="store_true", help="learn that scale (its log) with --scale-lr")
+    sparse.add_argument("--scale-lr", type=float, default=1e-2)
     sparse.add_argument("--sparsity", default="idf-aware", choices=["idf-aware", "plain", "raw", "none"])
     sparse.add_argument("--lambda-d", type=float, default=1e-3)
     sparse.add_argument("--lambda-q", type=float, default=1e-4)
@@ -112,6 +115,7 @@ def run_sparse(args) -> int:
     config = SparseTrainConfig(
         teacher_file=str(args.teacher_file), corpus=str(resolve_corpus(args.corpus, args.data_dir)), out=str(args.out), student=args.student,
         mode=args.mode, teachers=_list(args.teachers), loss=args.loss, temperature=args.temperature, sparsity=args.sparsity,
+        student_scale=args.student_scale, learn_scale=args.learn_scale, scale_lr=args.scale_lr,
         lambda_d=args.lambda_d, lambda_q=args.lambda_q, warmup_steps=args.warmup_steps, max_active=args.max_active,
         candidates=args.candidates, batch_queries=args.batch_queries, grad_accum=args.grad_accum, lr=args.lr, idf_lr=args.idf_lr,
         epochs=args.epochs, max_steps=args.max_steps, max_length=args.max_length, seed=args.seed, freeze=args.freeze,
