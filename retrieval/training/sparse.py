@@ -39,7 +39,7 @@ class SparseTrainConfig(BaseModel):
     teachers: list[str] | None = None  # subset of the file's teachers; None = all (the ensemble)
     loss: Literal["kl", "margin-mse", "infonce"] = "kl"
     temperature: float = 1.0
-    student_scale: float = 1.0  # student scores are multiplied by this before the ranking loss
+    student_scale: float = 0.2  # student scores are multiplied by this in the ranking loss (1.0 collapses; see docs)
     learn_scale: bool = False  # ... and it is learned (as a log) with its own learning rate
     scale_lr: float = 1e-2
     sparsity: Literal["idf-aware", "plain", "raw", "none"] = "idf-aware"
@@ -50,7 +50,7 @@ class SparseTrainConfig(BaseModel):
     candidates: int = 8
     batch_queries: int = 4
     grad_accum: int = 1
-    lr: float = 5e-5
+    lr: float = 2e-5
     idf_lr: float | None = None  # inference-free: train the IDF table too, with its own learning rate
     epochs: int = 1
     max_steps: int | None = None

@@ -38,7 +38,8 @@ def register(sub) -> None:
     sparse.add_argument("--teachers", default=None, help="subset of the file's teachers (default: all, the ensemble)")
     sparse.add_argument("--loss", default="kl", choices=["kl", "margin-mse", "infonce"])
     sparse.add_argument("--temperature", type=float, default=1.0)
-    sparse.add_argument("--student-scale", type=float, default=1.0, help="multiply the student's scores by this in the ranking loss")
+    sparse.add_argument("--student-scale", type=float, default=0.2,
+                        help="multiply the student's scores by this in the ranking loss (at 1.0 the inference-free splade-tiny student is over-confident and collapses)")
     sparse.add_argument("--learn-scale", action="store_true", help="learn that scale (its log) with --scale-lr")
     sparse.add_argument("--scale-lr", type=float, default=1e-2)
     sparse.add_argument("--sparsity", default="idf-aware", choices=["idf-aware", "plain", "raw", "none"])
@@ -49,7 +50,7 @@ def register(sub) -> None:
     sparse.add_argument("--candidates", type=int, default=8)
     sparse.add_argument("--batch-queries", type=int, default=4)
     sparse.add_argument("--grad-accum", type=int, default=1)
-    sparse.add_argument("--lr", type=float, default=5e-5)
+    sparse.add_argument("--lr", type=float, default=2e-5)
     sparse.add_argument("--idf-lr", type=float, default=None, help="train the IDF table too (inference-free)")
     sparse.add_argument("--epochs", type=int, default=1)
     sparse.add_argument("--max-steps", type=int, default=None)
