@@ -125,8 +125,11 @@ def plots(results: Sequence[ConditionResult], metric: str = "nDCG@10") -> dict[s
         ax.set_title(f"{dataset}: {best_hybrid.condition} − {best_single.condition} per query")
         images[f"diff-{dataset}"] = _png(fig)
 
+    timed = [r for r in results if np.isfinite(r.latency_p50_ms) and r.latency_p50_ms > 0]
+    if not timed:  # --latency-sample 0: nothing to plot
+        return images
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in results:
+    for r in timed:
         ax.scatter(r.latency_p50_ms, r.metrics.get(metric, 0), s=30)
         ax.annotate(f"{r.dataset}/{r.condition}", (r.latency_p50_ms, r.metrics.get(metric, 0)), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")

@@ -46,3 +46,19 @@ def test_clear_shift_is_significant_and_matches_scipy():
 
 def test_holm():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_report_plots_skip_latency_when_none_was_measured():
+    """--latency-sample 0 leaves latencies NaN: the report has no latency plot, and does not fail."""
+    from eval.harness import ConditionResult
+    from eval.report import plots
+
+    def result(dataset, condition, value, latency):
+        return ConditionResult(dataset, "test", condition, 2, {"nDCG@10": value}, {"nDCG@10": {"q1": value, "q2": value}},
+                               latency, latency, 1.0, 0, "run.trec")
+
+    nan = float("nan")
+    untimed = [result(d, c, v, nan) for d in ("a", "b") for c, v in (("bm25", 0.3), ("hybrid-rrf:bm25+dense", 0.4))]
+    images = plots(untimed)
+    assert "latency" not in images and "bars" in images and "diff-a" in images
+    assert "latency" in plots([result("a", "bm25", 0.3, 1.5), result("a", "dense", 0.4, 7.0)])
