@@ -16,8 +16,6 @@ RUNS = [
     ("3. IDF-aware FLOPS λ=1e-3, dense teacher", "idf-1e-3", None),
     ("3. IDF-aware FLOPS λ=1e-2, dense teacher", "idf-1e-2", None),
     ("4. IDF-aware FLOPS λ=1e-2, ensemble teacher", "idf-1e-2-ens", None),
-    ("4b. same, seed 14", "idf-1e-2-ens-seed14", None),
-    ("4c. same, seed 15", "idf-1e-2-ens-seed15", None),
     ("5. as 4, trained on nfcorpus train, checkpoint by nfcorpus dev", "nf-idf-1e-2-ens", None),
     ("6. as 4, scifact train + 1000 pseudo-queries", "pq-idf-1e-2-ens", None),
 ]
