@@ -49,6 +49,24 @@ def stack_vectors(vectors: Sequence[SparseVector], vocab_size: int) -> sp.csr_ma
     return matrix
 
 
+def matrix_stats(doc_matrix: sp.csr_matrix) -> dict:
+    """Document count, postings, average nonzeros per document and FLOPS of a docs x vocab matrix.
+
+    FLOPS (Paria et al.): expected number of multiply-adds for a random query/doc pair,
+    ``sum_t p_t^2`` with ``p_t`` the fraction of documents that contain term t.
+    """
+    csr = doc_matrix.tocsr()
+    num_docs, vocab_size = csr.shape
+    p_t = np.bincount(csr.indices[csr.data != 0], minlength=vocab_size) / max(num_docs, 1)
+    return {
+        "num_docs": int(num_docs),
+        "vocab_size": int(vocab_size),
+        "num_postings": int(csr.count_nonzero()),
+        "avg_nnz_per_doc": float(csr.count_nonzero() / num_docs) if num_docs else 0.0,
+        "flops": float(np.square(p_t).sum()),
+    }
+
+
 def write_sparse_index(directory: Path, doc_matrix: sp.csr_matrix, query_weights: np.ndarray | None = None) -> dict:
     """Write a docs x vocab CSR matrix as an inverted index; returns summary statistics."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -65,18 +83,7 @@ def write_sparse_index(directory: Path, doc_matrix: sp.csr_matrix, query_weights
     np.save(directory / "forward_weights.npy", csr.data.astype(np.float32))
     if query_weights is not None:
         np.save(directory / "query_weights.npy", query_weights.astype(np.float32))
-    num_docs = csr.shape[0]
-    nnz_per_doc = np.diff(csr.indptr)
-    # FLOPS (Paria et al.): expected number of multiply-adds for a random query/doc pair,
-    # sum_t p_t^2 with p_t the fraction of documents that contain term t.
-    p_t = np.diff(csc.indptr) / max(num_docs, 1)
-    return {
-        "num_docs": int(num_docs),
-        "vocab_size": int(csr.shape[1]),
-        "num_postings": int(csr.nnz),
-        "avg_nnz_per_doc": float(nnz_per_doc.mean()) if num_docs else 0.0,
-        "flops": float(np.square(p_t).sum()),
-    }
+    return matrix_stats(csr)
 
 
 class SparseIndex:

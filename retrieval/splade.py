@@ -35,11 +35,21 @@ class SpladeEncoder:
 
         self.config = config or SpladeConfig()
         self.ref: ModelRef = resolve_model(self.config.model)
-        self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
-        self.model = load_pretrained(AutoModelForMaskedLM, self.ref).to(device).eval()
-        self.device = device
-        self.vocab_size = int(self.model.config.vocab_size)
-        self.special_ids = torch.tensor(sorted(set(self.tokenizer.all_special_ids)), dtype=torch.long)
+        self._attach(load_pretrained(AutoModelForMaskedLM, self.ref).to(device).eval(), load_pretrained(AutoTokenizer, self.ref), device)
+
+    @classmethod
+    def around(cls, model, tokenizer, config: SpladeConfig, device: str = "cpu") -> "SpladeEncoder":
+        """An encoder over an already loaded model (e.g. a student during training); the caller
+        chooses train/eval mode."""
+        encoder = cls.__new__(cls)
+        encoder.config, encoder.ref = config, resolve_model(config.model)
+        encoder._attach(model, tokenizer, device)
+        return encoder
+
+    def _attach(self, model, tokenizer, device: str) -> None:
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.vocab_size = int(model.config.vocab_size)
+        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
 
     def settings(self) -> dict:
         return {**asdict(self.config), "location": self.ref.location, "vocab_size": self.vocab_size}

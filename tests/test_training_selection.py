@@ -61,8 +61,7 @@ def test_dev_evaluation_matches_the_engine(tiny_beir, tmp_path):
     ref = resolve_model("splade-tiny")
     tokenizer, model = load_pretrained(AutoTokenizer, ref), load_pretrained(AutoModelForMaskedLM, ref)
     df, n = document_frequencies(tokenizer, dev.doc_texts, model.config.vocab_size)
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-    measured = evaluate_student(model, tokenizer, dev, torch.tensor(idf_from_df(df, n)), "inference-free", special, 256)
+    measured = evaluate_student(model, tokenizer, dev, torch.tensor(idf_from_df(df, n)), "inference-free", 256)
 
     index = tmp_path / "idx"
     build_index(BuildConfig(corpus=str(tiny_beir), sparse_mode="inference-free", dense=None), index, tiny_beir / "corpus.jsonl", log=lambda _: None)

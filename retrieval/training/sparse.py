@@ -165,7 +165,7 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
     best = {"step": 0, "nDCG@10": -1.0, "state": None}
 
     def validate(at_step: int) -> None:
-        result = evaluate_student(model, tokenizer, dev, idf, config.mode, special, config.eval_max_length, config.query_max_length)
+        result = evaluate_student(model, tokenizer, dev, idf, config.mode, config.eval_max_length, config.query_max_length)
         dev_curve.append({"step": at_step, **result})
         log(f"dev {dev.name}/{dev.split} step {at_step}: nDCG@10 {result['nDCG@10']:.4f}, doc nnz {result['nnz']:.1f}, FLOPS {result['flops']:.3f}")
         if result["nDCG@10"] > best["nDCG@10"]:
@@ -196,10 +196,7 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
                 reps = doc_reps.view(len(chosen), config.candidates, -1)
                 qenc = tokenizer(queries, padding=True, truncation=True, max_length=config.query_max_length, return_tensors="pt")
                 if config.mode == "inference-free":
-                    present = torch.zeros(len(chosen), vocab)
-                    present.scatter_(1, qenc["input_ids"], 1.0)
-                    present[:, special] = 0.0
-                    query_reps = present * torch.relu(idf)
+                    query_reps = losses.inference_free_query_reps(qenc["input_ids"], torch.relu(idf), qenc["attention_mask"], special)
                 else:
                     query_reps = _splade_pool(model(**qenc).logits, qenc["attention_mask"]).index_fill(1, special, 0.0)
                 rank = ranking_loss(config, query_reps, reps, torch.tensor(batch_teacher), log_scale.exp())

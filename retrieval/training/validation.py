@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from index.corpus import read_corpus
 from index.errors import TandemError
+from index.sparse import matrix_stats, stack_vectors
+
+from ..idf_query import IdfQueryEncoder
+from ..splade import SpladeConfig, SpladeEncoder
 
 
 @dataclass
@@ -41,41 +44,26 @@ class DevSet:
                    [q.text for q in queries], {q.query_id: eval_set.qrels[q.query_id] for q in queries}, eval_set.shares_id_space)
 
 
-def _pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    masked = logits.masked_fill(mask.unsqueeze(-1) == 0, float("-inf"))
-    return torch.log1p(torch.relu(masked.amax(dim=1)))
-
-
-@torch.no_grad()
-def encode_sparse(model, tokenizer, texts: list[str], special: torch.Tensor, max_length: int, batch_size: int = 32) -> sp.csr_matrix:
-    """SPLADE vectors of ``texts`` as a CSR matrix [len(texts), vocab]."""
-    rows = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        reps = _pool(model(**enc).logits, enc["attention_mask"]).index_fill(1, special, 0.0)
-        rows.append(sp.csr_matrix(reps.numpy()))
-    return sp.vstack(rows).tocsr()
-
-
-def evaluate_student(model, tokenizer, dev: DevSet, idf: torch.Tensor, mode: str, special: torch.Tensor, max_length: int,
+def evaluate_student(model, tokenizer, dev: DevSet, idf: torch.Tensor, mode: str, max_length: int,
                      query_max_length: int = 64, depth: int = 100) -> dict[str, float]:
-    """nDCG@10 on the dev split, and the document side's average nonzeros and FLOPS."""
+    """nDCG@10 on the dev split, and the document side's average nonzeros and FLOPS.
+
+    Documents go through the same ``SpladeEncoder`` as an index build, inference-free queries
+    through the same ``IdfQueryEncoder`` as a search, so the figures are what ``tandem eval`` on an
+    index of this checkpoint would report.
+    """
     import pytrec_eval
 
+    vocab = int(model.config.vocab_size)
     was_training = model.training
     model.eval()
     try:
-        docs = encode_sparse(model, tokenizer, dev.doc_texts, special, max_length)
+        docs = stack_vectors(SpladeEncoder.around(model, tokenizer, SpladeConfig(max_length=max_length, batch_size=32)).encode(dev.doc_texts), vocab)
         if mode == "inference-free":
-            weights = torch.relu(idf).detach().numpy()
-            rows, cols = [], []
-            for i, ids in enumerate(tokenizer(dev.query_texts, truncation=True, max_length=query_max_length)["input_ids"]):
-                kept = sorted(set(ids) - set(special.tolist()))
-                rows += [i] * len(kept)
-                cols += kept
-            queries = sp.csr_matrix((weights[cols], (rows, cols)), shape=(len(dev.query_texts), docs.shape[1]))
+            query_vectors = IdfQueryEncoder(tokenizer, torch.relu(idf).detach().numpy()).encode(dev.query_texts)
         else:
-            queries = encode_sparse(model, tokenizer, dev.query_texts, special, query_max_length)
+            query_vectors = SpladeEncoder.around(model, tokenizer, SpladeConfig(max_length=query_max_length, batch_size=32)).encode(dev.query_texts)
+        queries = stack_vectors(query_vectors, vocab)
     finally:
         model.train(was_training)
     scores = (queries @ docs.T).toarray()
@@ -87,5 +75,5 @@ def evaluate_student(model, tokenizer, dev: DevSet, idf: torch.Tensor, mode: str
             run[qid] = dict(hits[:depth])
     per_query = pytrec_eval.RelevanceEvaluator(dev.qrels, {"ndcg_cut.10"}).evaluate(run)
     ndcg = float(np.mean([per_query.get(q, {}).get("ndcg_cut_10", 0.0) for q in dev.qrels]))
-    df = np.asarray((docs > 0).sum(axis=0)).ravel() / docs.shape[0]
-    return {"nDCG@10": ndcg, "nnz": float(docs.getnnz(axis=1).mean()), "flops": float((df**2).sum())}
+    stats = matrix_stats(docs)
+    return {"nDCG@10": ndcg, "nnz": stats["avg_nnz_per_doc"], "flops": stats["flops"]}
