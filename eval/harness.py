@@ -108,6 +108,12 @@ def evaluate_conditions(
     return results
 
 
+def load_results(out_dir: Path) -> list[ConditionResult]:
+    """The results a ``save_results`` call wrote to ``out_dir/metrics.json``, per-query values included."""
+    data = json.loads((Path(out_dir) / "metrics.json").read_text(encoding="utf-8"))
+    return [ConditionResult(**{**r, "per_query": data["per_query"][f"{r['dataset']}/{r['condition']}"]}) for r in data["results"]]
+
+
 def save_results(results: list[ConditionResult], out_dir: Path, extra: dict | None = None) -> Path:
     """``metrics.json`` with means, per-query values, latency and provenance."""
     payload = {

@@ -10,52 +10,34 @@ sparse rows next to the inference-free ones).
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import dataclasses
 
-import numpy as np
-
-from eval.significance import compare
-
-SINGLE = ("bm25", "sparse", "dense", "impact")
+from eval.harness import ConditionResult, load_results
+from eval.report import comparisons, markdown_table, matrix_rows
 
 
-def load(specs: list[str]) -> list[dict]:
-    rows = []
+def load(specs: list[str]) -> list[ConditionResult]:
+    results = []
     for spec in specs:
         folder, _, label = spec.partition(":")
-        data = json.loads((Path(folder) / "metrics.json").read_text())
-        for result in data["results"]:
-            name = f"{label} {result['condition']}" if label else result["condition"]
-            per_query = data["per_query"][f"{result['dataset']}/{result['condition']}"]
-            rows.append({**result, "condition": name, "per_query": per_query})
-    return rows
+        results += [dataclasses.replace(r, condition=f"{label} {r.condition}") if label else r for r in load_results(folder)]
+    return results
 
 
-def table(results: list[dict], metric: str) -> str:
-    datasets = list(dict.fromkeys(r["dataset"] for r in results))
-    conditions = list(dict.fromkeys(r["condition"] for r in results))
-    value = {(r["condition"], r["dataset"]): r["metrics"][metric] for r in results}
-    best = {d: max(v for (c, ds), v in value.items() if ds == d) for d in datasets}
-    lines = ["| condition | " + " | ".join(datasets) + " | mean |", "|---|" + "---:|" * (len(datasets) + 1)]
-    for c in conditions:
-        cells = [value.get((c, d)) for d in datasets]
-        mean = f"{np.mean(cells):.4f}" if all(v is not None for v in cells) else "–"
-        shown = ["–" if v is None else (f"**{v:.4f}**" if v == best[d] else f"{v:.4f}") for v, d in zip(cells, datasets)]
-        lines.append(f"| {c} | " + " | ".join(shown) + f" | {mean} |")
-    return "\n".join(lines)
+def table(results: list[ConditionResult], metric: str) -> str:
+    """``matrix_rows`` with the best value of each dataset column in bold."""
+    headers, rows = matrix_rows(results, metric)
+    datasets = len(headers) - 1 - (len(headers) > 2)
+    best = [max(row[1 + i] for row in rows if row[1 + i] is not None) for i in range(datasets)]
+    for row in rows:
+        row[1 : 1 + datasets] = [f"**{v:.4f}**" if v is not None and v == b else v for v, b in zip(row[1 : 1 + datasets], best)]
+    return markdown_table(headers, rows)
 
 
-def comparisons(results: list[dict], metric: str) -> str:
-    lines = ["| dataset | hybrid | vs | Δ | p (t-test) | p (permutation) |", "|---|---|---|---:|---:|---:|"]
-    for dataset in dict.fromkeys(r["dataset"] for r in results):
-        group = [r for r in results if r["dataset"] == dataset]
-        singles = [r for r in group if r["condition"] in SINGLE]
-        for hybrid in (r for r in group if r["condition"].startswith("hybrid")):
-            for single in singles:
-                stats = compare(hybrid["per_query"][metric], single["per_query"][metric])
-                lines.append(f"| {dataset} | {hybrid['condition']} | {single['condition']} | {stats['diff']:+.4f} | {stats['p_ttest']:.3g} | {stats['p_permutation']:.3g} |")
-    return "\n".join(lines)
+def comparison_table(results: list[ConditionResult], metric: str) -> str:
+    rows = [[c["dataset"], c["a"], c["b"], f"{c['diff']:+.4f}", f"{c['p_ttest']:.3g}", f"{c['p_permutation']:.3g}"] for c in comparisons(results, metric)
+            if c["a"].startswith("hybrid")]  # labelled single retrievers (e.g. "siamese sparse") are not hybrids
+    return markdown_table(["dataset", "hybrid", "vs", "Δ", "p (t-test)", "p (permutation)"], rows)
 
 
 def main() -> None:
@@ -68,7 +50,7 @@ def main() -> None:
     for metric in args.metrics.split(","):
         print(f"### {metric}\n\n{table(results, metric)}\n")
     if args.compare:
-        print(f"### Hybrids against single retrievers ({args.compare}, paired)\n\n{comparisons(results, args.compare)}\n")
+        print(f"### Hybrids against single retrievers ({args.compare}, paired)\n\n{comparison_table(results, args.compare)}\n")
 
 
 if __name__ == "__main__":
