@@ -1,12 +1,12 @@
 """Reading corpora: BEIR-style JSONL (``_id``, ``title``, ``text``), validated line by line."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .checksums import sha256_file as file_sha256  # noqa: F401  (the one checksum helper; old name kept)
 from .errors import InputError
 
 
@@ -85,11 +85,3 @@ def read_corpus(path: str | Path, stats: CorpusStats | None = None) -> list[Docu
         raise InputError("corpus is empty", str(path))
     stats.num_docs = len(docs)
     return docs
-
-
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
