@@ -1,13 +1,11 @@
 """Dense bi-encoder for any sentence-transformers / Hugging Face encoder.
 
-Pooling follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
+Pooling (:mod:`retrieval.pooling`) follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
 embeddings are L2-normalised. Optional query/document prefixes (e.g. "query: ").
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .models import load_pretrained, resolve_model
+from .pooling import check_pooling, model_pooling, pool
 
 
 @dataclass
@@ -28,17 +27,6 @@ class DenseConfig:
     normalize: bool = True
 
 
-def _model_pooling(location: str) -> str:
-    config = Path(location) / "1_Pooling" / "config.json"
-    if config.is_file():
-        cfg = json.loads(config.read_text())
-        if cfg.get("pooling_mode_cls_token"):
-            return "cls"
-        if cfg.get("pooling_mode_max_tokens"):
-            return "max"
-    return "mean"
-
-
 class DenseEncoder:
     def __init__(self, config: DenseConfig | None = None, device: str = "cpu") -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -48,20 +36,15 @@ class DenseEncoder:
         self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
         self.model = load_pretrained(AutoModel, self.ref).to(device).eval()
         self.device = device
-        self.pooling = self.config.pooling or (_model_pooling(self.ref.location) if self.ref.is_local else "mean")
+        self.pooling = check_pooling(self.config.pooling or model_pooling(self.ref))
         self.dim = int(self.model.config.hidden_size)
 
     def settings(self) -> dict:
         return {**asdict(self.config), "pooling": self.pooling, "location": self.ref.location, "dim": self.dim}
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif self.pooling == "max":
-            pooled = hidden.masked_fill(~mask.unsqueeze(-1).bool(), float("-inf")).amax(dim=1)
-        else:
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        """The model's pooling (:func:`retrieval.pooling.pool`), L2-normalised unless configured off."""
+        pooled = pool(hidden, mask, self.pooling)
         return torch.nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
 
     def embed(self, texts: Sequence[str], prefix: str = "", show_progress: bool = False, desc: str = "dense encode") -> np.ndarray:

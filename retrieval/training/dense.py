@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from index.corpus import read_corpus
 
-from ..dense_encoder import _model_pooling
 from ..models import load_pretrained, resolve_model
+from ..pooling import model_pooling, pool
 from . import losses
 from .teacher import read_teacher_file, reweight, training_batch
 
@@ -45,6 +45,14 @@ class DenseTrainConfig(BaseModel):
     seed: int = 13
 
 
+def student_embeddings(model, tokenizer, texts: list[str], pooling: str, max_length: int) -> torch.Tensor:
+    """The training forward: L2-normalised pooled embeddings [N, H] with autograd, pooled exactly as
+    :class:`retrieval.dense_encoder.DenseEncoder` pools at serving time."""
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    hidden = model(**enc).last_hidden_state
+    return torch.nn.functional.normalize(pool(hidden, enc["attention_mask"], pooling), dim=-1)
+
+
 def train_dense(config: DenseTrainConfig) -> dict:
     from transformers import AutoModel, AutoTokenizer
 
@@ -57,15 +65,8 @@ def train_dense(config: DenseTrainConfig) -> dict:
     tokenizer = load_pretrained(AutoTokenizer, ref)
     model = load_pretrained(AutoModel, ref)
     model.train()
-    pooling = _model_pooling(ref.location) if ref.is_local else "mean"
+    pooling = model_pooling(ref)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
-
-    def embed(texts: list[str]) -> torch.Tensor:
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt")
-        hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = hidden[:, 0] if pooling == "cls" else (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=-1)
 
     examples = list(range(len(teacher.records)))
     total = config.max_steps or math.ceil(len(examples) / config.batch_queries) * config.epochs
@@ -78,8 +79,8 @@ def train_dense(config: DenseTrainConfig) -> dict:
                 break
             chosen = examples[start : start + config.batch_queries]
             queries, texts, teacher_rows = training_batch(teacher, targets, chosen, docs, config.candidates, rng)
-            q = embed(queries)
-            d = embed(texts).view(len(chosen), config.candidates, -1)
+            q = student_embeddings(model, tokenizer, queries, pooling, config.max_length)
+            d = student_embeddings(model, tokenizer, texts, pooling, config.max_length).view(len(chosen), config.candidates, -1)
             student = torch.einsum("bh,bch->bc", q, d) / config.student_temperature
             teacher_scores = torch.tensor(teacher_rows)
             loss = losses.kl_distillation(student, teacher_scores) if config.loss == "kl" else losses.margin_mse_candidates(student, teacher_scores)

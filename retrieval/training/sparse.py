@@ -23,6 +23,7 @@ from index.errors import TandemError
 
 from ..idf_query import document_frequencies, idf_from_df
 from ..models import load_pretrained, resolve_model
+from ..pooling import splade_pool
 from . import losses
 from .teacher import read_teacher_file, reweight, training_batch
 from .validation import DevSet, evaluate_student
@@ -63,13 +64,6 @@ class SparseTrainConfig(BaseModel):
     eval_every: int = 100
     dev_max_queries: int | None = None
     eval_max_length: int = 256
-
-
-def _splade_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``log(1 + ReLU(max over each text's own tokens))`` with autograd, no [N, L, V] temporaries."""
-    lengths = mask.sum(dim=1).tolist()
-    pooled = torch.stack([row[:n].amax(dim=0) for row, n in zip(logits, lengths)])
-    return torch.log1p(torch.relu(pooled))
 
 
 def sparsity_penalty(config: SparseTrainConfig, doc_reps: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
@@ -191,14 +185,13 @@ def train_sparse(config: SparseTrainConfig, log=print, data_dir=None) -> dict:
                     continue
                 queries, batch_docs, batch_teacher = training_batch(teacher, targets, chosen, docs, config.candidates, rng)
                 enc = tokenizer(batch_docs, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt")
-                doc_reps = _splade_pool(model(**enc).logits, enc["attention_mask"])
-                doc_reps = doc_reps.index_fill(1, special, 0.0)
+                doc_reps = splade_pool(model(**enc).logits, enc["attention_mask"], special)
                 reps = doc_reps.view(len(chosen), config.candidates, -1)
                 qenc = tokenizer(queries, padding=True, truncation=True, max_length=config.query_max_length, return_tensors="pt")
                 if config.mode == "inference-free":
                     query_reps = losses.inference_free_query_reps(qenc["input_ids"], torch.relu(idf), qenc["attention_mask"], special)
                 else:
-                    query_reps = _splade_pool(model(**qenc).logits, qenc["attention_mask"]).index_fill(1, special, 0.0)
+                    query_reps = splade_pool(model(**qenc).logits, qenc["attention_mask"], special)
                 rank = ranking_loss(config, query_reps, reps, torch.tensor(batch_teacher), log_scale.exp())
                 penalty = sparsity_penalty(config, doc_reps, torch.relu(idf).detach())
                 loss = rank + lam_d * penalty
