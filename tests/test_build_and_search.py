@@ -128,19 +128,18 @@ def test_not_an_index_and_newer_format(tmp_path, tiny_index):
         Searcher.open(copy)
 
 
-@pytest.mark.parametrize("faiss_type", ["hnsw", "ivfpq"])
-def test_faiss_types_are_recorded_and_searchable(tmp_path, faiss_type):
+# ivfpq defaults for 600 vectors of dim 32: nlist = min(4 * sqrt(600), 600 // 39) = 15, pq_m = 32 / 4 = 8
+@pytest.mark.parametrize("faiss_type, nlist, pq_m, min_recall", [("hnsw", None, None, 0.9), ("ivfpq", 15, 8, 0.3)])
+def test_faiss_types_are_recorded_and_searchable(tmp_path, faiss_type, nlist, pq_m, min_recall):
     from index.dense import DenseIndex, FaissConfig, write_dense_index
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(600, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     summary = write_dense_index(tmp_path, vectors, FaissConfig(type=faiss_type, nprobe=64))
-    assert summary["faiss"]["type"] == faiss_type
-    if faiss_type == "ivfpq":
-        assert summary["faiss"]["nlist"] >= 1 and 32 % summary["faiss"]["pq_m"] == 0
+    assert (summary["faiss"]["type"], summary["faiss"]["nlist"], summary["faiss"]["pq_m"]) == (faiss_type, nlist, pq_m)
     index = DenseIndex(tmp_path, FaissConfig(**summary["faiss"]))
     ids, _ = index.search(vectors[:20], 10)
     exact = np.argsort(-(vectors[:20] @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
-    assert recall > (0.9 if faiss_type == "hnsw" else 0.3)
+    assert recall > min_recall

@@ -78,10 +78,15 @@ def test_incubator_option_is_filtered_even_if_added_before_start():
         jnius_config.add_options('--add-modules=jdk.incubator.vector', '-Xss4m')
         from index.lucene.jvm import ensure_jvm
         ensure_jvm()
-        jnius_config.add_options  # patched: pyserini's later call must not reach the JVM
+        try:  # pyserini's later call: refused as the original refuses it once the VM runs (pyserini ignores that)
+            jnius_config.add_options('--add-modules=jdk.incubator.vector')
+            print('accepted')
+        except ValueError as exc:
+            print('refused:', 'already running' in str(exc))
         print(jnius_config.get_options())
     """)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("refused: True\n")
     assert "incubator" not in result.stdout and "-Xss4m" in result.stdout
 
 

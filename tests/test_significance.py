@@ -48,7 +48,16 @@ def test_permutation_test_is_seeded_and_agrees_with_t_test_on_noise():
     assert p1 == permutation_test(a, b, permutations=5000, seed=3)  # deterministic
     # a randomisation test and a t-test give similar p-values on well-behaved differences
     assert abs(p1 - paired_t_test(a, b)) < 0.05
-    assert 0.0 < p1 <= 1.0
+    assert p1 != permutation_test(a, b, permutations=5000, seed=4)  # the seed is used
+
+
+def test_sampled_permutation_p_value_converges_to_the_exact_one():
+    diff = np.random.default_rng(11).normal(0.1, 0.3, 14)  # 2^14 = 16,384 sign assignments > 5,000 samples
+    observed = abs(diff.mean())
+    exact = np.mean([abs((np.array(s) * diff).mean()) >= observed - 1e-12 for s in product((1, -1), repeat=14)])
+    sampled = permutation_test(as_dict(diff), as_dict(np.zeros(14)), permutations=5000, seed=0)
+    assert abs(sampled - exact) < 4 * np.sqrt(exact * (1 - exact) / 5000)  # within 4 standard errors
+    assert sampled * 5001 == pytest.approx(round(sampled * 5001))  # (1 + #extreme) / (1 + permutations)
 
 
 def test_permutation_test_exact_on_small_samples():
@@ -62,10 +71,15 @@ def test_permutation_test_exact_on_small_samples():
     assert permutation_test(as_dict(diff), as_dict(np.zeros(5))) == pytest.approx(exact)
 
 
-def test_permutation_test_chunks_large_inputs():
-    a, b = shifted(n=5000, shift=0.001, seed=4)  # 2,000 x 5,000 signs: generated in chunks
-    p = permutation_test(a, b, permutations=2000)
-    assert 0.0 < p <= 1.0
+def test_permutation_test_chunks_large_inputs(monkeypatch):
+    import eval.significance as significance
+
+    a, b = shifted(n=5000, shift=0.001, seed=4)  # 2,000 x 5,000 signs
+    monkeypatch.setattr(significance, "_BLOCK", 100 * 5000)  # 20 chunks of 100 rows
+    chunked = permutation_test(a, b, permutations=2000)
+    monkeypatch.setattr(significance, "_BLOCK", 2000 * 5000)  # one chunk
+    assert chunked == permutation_test(a, b, permutations=2000)  # the same sign draws, chunked or not
+    assert abs(chunked - paired_t_test(a, b)) < 0.02  # with 5,000 queries both tests agree closely
 
 
 def test_degenerate_inputs():

@@ -107,8 +107,9 @@ def test_training_keeps_the_best_dev_checkpoint_and_can_freeze_vocab(tiny_beir, 
     trained = load_pretrained(AutoModelForMaskedLM, resolve_model(str(out)))
     for before, after in zip(frozen_vocab_parameters(original), frozen_vocab_parameters(trained)):
         torch.testing.assert_close(before, after)  # frozen: embeddings, decoder weights and bias unchanged
-    if selection["selected_step"] > 0:  # the shared layers did train
-        assert not torch.equal(original.bert.encoder.layer[0].output.dense.weight, trained.bert.encoder.layer[0].output.dense.weight)
+    # the shared layers trained: the saved ones are the initial ones exactly when step 0 was selected
+    shared_unchanged = torch.equal(original.bert.encoder.layer[0].output.dense.weight, trained.bert.encoder.layer[0].output.dense.weight)
+    assert shared_unchanged == (selection["selected_step"] == 0)
 
 
 def test_student_scale_multiplies_scores_in_every_ranking_loss():
