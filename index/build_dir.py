@@ -1,32 +1,67 @@
-"""Atomic index builds: write into a hidden work dir, rename into place when complete.
+"""Resumable builds: a hidden work folder beside the output, and chunks of encoded documents.
 
-``<out>/../.<name>.building/`` holds ``stage/`` (the index being written) and ``cache/``
-(encoded chunks, kept when a build is interrupted so that the next run resumes). Until
-``publish()`` renames ``stage`` to ``<out>``, no directory exists at ``<out>``.
+``<out>/../.<name>.building/`` holds ``stage/`` (the new index being written) and ``cache/``
+(encoded chunks, kept when a build is interrupted so that the next run resumes). The work folder
+is Tandem's own: it is removed once the build is published, or when a build of another input
+starts. :func:`check_output` decides, before any work, whether ``--out`` may be written at all.
 """
 from __future__ import annotations
 
+import errno
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .errors import TandemError
+from .manifest import raw_format_version
+
+
+def check_output(out: Path, corpus_path: Path | None, overwrite: bool) -> None:
+    """Refuse an ``--out`` whose contents Tandem did not create, or that holds the corpus (one line each)."""
+    out = Path(out).resolve()
+    if corpus_path is not None:
+        corpus = Path(corpus_path).resolve()
+        if corpus == out or out in corpus.parents:
+            raise TandemError("the output folder contains the corpus; choose another --out", str(out))
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise TandemError("exists and is not a folder; refusing to replace it", str(out))
+    if not any(out.iterdir()):
+        return  # an empty folder: nothing to lose
+    if raw_format_version(out) is None:
+        raise TandemError("exists and is not a Tandem index (no valid manifest.json); refusing to overwrite a folder Tandem did not create", str(out))
+    if not overwrite:
+        raise TandemError("output already exists (use --overwrite to replace the index)", str(out))
+
+
+@contextmanager
+def disk_errors(where: str):
+    """Turn 'no space left' and similar OS errors into one line naming the file being written."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, TandemError):
+            raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise TandemError(f"{exc.strerror.lower() if exc.strerror else 'no space left on device'} writing {exc.filename or where}", exc.filename or where) from None
+        raise
 
 
 class StagingDir:
-    def __init__(self, out: Path, cache_key: str, overwrite: bool = False) -> None:
+    """``with StagingDir(out, key) as s:`` gives ``s.stage`` (empty) and ``s.cache`` (kept for resuming)."""
+
+    def __init__(self, out: Path, cache_key: str) -> None:
         """``cache_key`` identifies the input (e.g. the corpus sha256); chunks of another input are dropped."""
         self.out = Path(out).resolve()
         self.work = self.out.parent / f".{self.out.name}.building"
         self.stage = self.work / "stage"
         self.cache = self.work / "cache"
         self.cache_key = cache_key
-        self.overwrite = overwrite
 
     def __enter__(self) -> "StagingDir":
-        if self.out.exists() and not self.overwrite:
-            raise TandemError("output already exists (use --overwrite to replace it)", str(self.out))
         self.out.parent.mkdir(parents=True, exist_ok=True)
         key_file = self.work / "cache_key"
         if self.work.exists() and (not key_file.exists() or key_file.read_text() != self.cache_key):
@@ -40,20 +75,11 @@ class StagingDir:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            return
-        if isinstance(exc, TandemError):
-            shutil.rmtree(self.work, ignore_errors=True)  # bad input: nothing worth resuming
+            shutil.rmtree(self.work, ignore_errors=True)
+        elif isinstance(exc, TandemError):
+            shutil.rmtree(self.work, ignore_errors=True)  # bad input or a full disk: nothing worth resuming
         else:
             shutil.rmtree(self.stage, ignore_errors=True)  # keep cache/ so a rerun resumes
-
-    def publish(self) -> Path:
-        old = None
-        if self.out.exists():
-            old = self.work / "previous"
-            self.out.rename(old)
-        self.stage.rename(self.out)
-        shutil.rmtree(self.work, ignore_errors=True)
-        return self.out
 
 
 class ChunkCache:

@@ -98,5 +98,21 @@ class DenseIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch search: (doc indices [Q, k], scores [Q, k]); -1 marks missing results."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        scores, ids = self.index.search(queries, min(k, self.num_docs))
+        scores, ids = self.index.search(queries, max(1, min(k, self.num_docs)))
         return ids, scores
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of these rows (exact for flat and hnsw; ivfpq keeps only quantised codes)."""
+        import faiss
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros((0, self.dim), np.float32)
+        base = faiss.downcast_index(self.index)
+        if isinstance(base, faiss.IndexHNSW):
+            base = faiss.downcast_index(base.storage)
+        if isinstance(base, faiss.IndexFlat):
+            flat = faiss.rev_swig_ptr(base.get_xb(), base.ntotal * self.dim).reshape(base.ntotal, self.dim)
+            return np.array(flat[rows], dtype=np.float32)
+        return np.stack([self.index.reconstruct(int(r)) for r in rows])
+

@@ -1,6 +1,8 @@
-"""Document store: SQLite file mapping internal row index <-> doc id, title, text.
+"""Document store of one segment: SQLite file mapping row <-> doc id, title, text.
 
-Text is read on demand, so searching never loads the corpus into memory.
+Row ``idx`` (0-based) is the document's position in its segment, the row number that the
+segment's postings and FAISS index use. A ``meta`` table records the index id, so a store
+copied from another index is detected on open. Text is read on demand.
 """
 from __future__ import annotations
 
@@ -10,22 +12,25 @@ from pathlib import Path
 from typing import Iterable
 
 from .corpus import Document
+from .errors import IndexFormatError
 
 FILENAME = "docs.sqlite"
 
 
-def write_docstore(path: Path, docs: Iterable[Document]) -> int:
-    """Write documents in order; row ``idx`` is the document's internal index."""
+def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "") -> int:
+    """Write documents in order; row ``idx`` is the document's row in the segment."""
     con = sqlite3.connect(path)
     try:
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         con.execute("CREATE TABLE docs (idx INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT, text TEXT)")
         count = 0
         rows = ((i, d.doc_id, d.title, d.text) for i, d in enumerate(docs))
         for chunk in _chunks(rows, 10_000):
             con.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)", chunk)
             count += len(chunk)
+        con.executemany("INSERT INTO meta VALUES (?, ?)", [("index_id", index_id), ("num_docs", str(count))])
         con.commit()
     finally:
         con.close()
@@ -44,13 +49,23 @@ def _chunks(rows, size):
 
 
 class DocStore:
-    """Read-only access to a document store; safe to share between threads."""
+    """Read-only access to one segment's document store; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, expect_index_id: str | None = None, expect_count: int | None = None) -> None:
         self.path = Path(path)
+        if not self.path.is_file():
+            raise IndexFormatError("document store missing", str(self.path))
         self._uri = f"file:{self.path}?mode=ro&immutable=1"
         self._local = threading.local()
-        self.doc_ids: list[str] = [row[0] for row in self._con.execute("SELECT doc_id FROM docs ORDER BY idx")]
+        try:
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+            self.doc_ids: list[str] = [row[0] for row in self._con.execute("SELECT doc_id FROM docs ORDER BY idx")]
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"document store unreadable: {exc}", str(self.path)) from None
+        if expect_index_id is not None and meta.get("index_id") != expect_index_id:
+            raise IndexFormatError("document store belongs to another index (index id differs from the manifest)", str(self.path))
+        if expect_count is not None and len(self.doc_ids) != expect_count:
+            raise IndexFormatError(f"document store has {len(self.doc_ids)} documents, the manifest says {expect_count}", str(self.path))
         self._index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
 
     @property
@@ -58,27 +73,27 @@ class DocStore:
         """One read-only connection per thread (the store is shared by concurrent searches)."""
         con = getattr(self._local, "con", None)
         if con is None:
-            con = self._local.con = sqlite3.connect(self._uri, uri=True)
+            con = self._local.con = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
         return con
 
     def __len__(self) -> int:
         return len(self.doc_ids)
 
-    def idx(self, doc_id: str) -> int | None:
+    def row(self, doc_id: str) -> int | None:
         return self._index.get(doc_id)
+
+    def get_rows(self, rows: list[int]) -> list[Document]:
+        out: dict[int, Document] = {}
+        for start in range(0, len(rows), 500):
+            part = [int(r) for r in rows[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for idx, doc_id, title, text in self._con.execute(f"SELECT idx, doc_id, title, text FROM docs WHERE idx IN ({marks})", part):
+                out[idx] = Document(doc_id, title, text)
+        return [out[int(r)] for r in rows]
 
     def get(self, doc_id: str) -> Document | None:
         row = self._con.execute("SELECT doc_id, title, text FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return Document(*row) if row else None
-
-    def get_many(self, doc_ids: list[str]) -> dict[str, Document]:
-        out: dict[str, Document] = {}
-        for start in range(0, len(doc_ids), 500):
-            part = doc_ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for row in self._con.execute(f"SELECT doc_id, title, text FROM docs WHERE doc_id IN ({marks})", part):
-                out[row[0]] = Document(*row)
-        return out
 
     def __iter__(self):
         for row in self._con.execute("SELECT doc_id, title, text FROM docs ORDER BY idx"):

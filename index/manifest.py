@@ -1,79 +1,189 @@
-"""The manifest that makes an index directory self-describing."""
+"""The manifest: one commit point of a self-describing index directory.
+
+Format 2 (Tandem 0.2) describes a *live* index, designed as Lucene's commit points:
+
+- ``segments``: immutable segments (``segments/<name>/``: a document store and each segment-local
+  backend's files), with a deletion bitmap per segment written anew at each change;
+- ``components``: the retrievers, each ``{name, backend, settings}``; a backend named in the
+  registry opens it, and ``shared_dir`` holds index-wide files (an IDF table, a Lucene index);
+- ``generation``: increases with every commit. ``manifest.json`` is replaced atomically by each
+  commit and a copy is kept as ``commits/<generation>.json`` while a reader holds it.
+
+Format 1 (Tandem 0.1.0) indexes are refused with the command that upgrades them in place.
+"""
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .checksums import sha256_file
 from .errors import IndexFormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILENAME = "manifest.json"
+TANDEM_VERSION = "0.2.0"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class CorpusInfo(BaseModel):
+    """The corpus the index was first built from (later additions are in ``history``)."""
+
     source: str
     sha256: str
     num_docs: int
     num_empty: int = 0
 
 
-class ComponentInfo(BaseModel):
-    """One part of the index (docstore, sparse, dense, bm25, ...): its files' checksums and size."""
+class FileSet(BaseModel):
+    """Files (relative to the index root) with their sha256, and their total size."""
 
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
     bytes: int = 0
+
+
+class ComponentInfo(FileSet):
+    """One retriever: its name (data, e.g. 'sparse'), the backend that holds it, its settings, and
+    the index-wide files of the current generation (``shared_dir``; segment files are in segments)."""
+
+    name: str
+    backend: str
     settings: dict[str, Any] = Field(default_factory=dict)
+    shared_dir: str | None = None
+
+
+class SegmentInfo(FileSet):
+    """An immutable segment: ``num_docs`` rows, of which ``num_deleted`` are marked in ``deletes``."""
+
+    name: str
+    num_docs: int
+    num_deleted: int = 0
+    deletes: str | None = Field(None, description="relative path of the deletion bitmap (uint8 per row), or None")
+    stats: dict[str, dict[str, Any]] = Field(default_factory=dict, description="component name -> what its backend wrote here")
+
+    @property
+    def num_live(self) -> int:
+        return self.num_docs - self.num_deleted
+
+
+class HistoryEntry(BaseModel):
+    generation: int
+    operation: str
+    at: str = Field(default_factory=now)
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Manifest(BaseModel):
     format_version: int = FORMAT_VERSION
-    tandem_version: str = "0.1.0"
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    tandem_version: str = TANDEM_VERSION
+    index_id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="stored in every document store too")
+    generation: int = 0
+    created_at: str = Field(default_factory=now)
+    updated_at: str = Field(default_factory=now)
     build_seconds: float = 0.0
     corpus: CorpusInfo
-    components: dict[str, ComponentInfo] = Field(default_factory=dict)
+    components: list[ComponentInfo] = Field(default_factory=list)
+    segments: list[SegmentInfo] = Field(default_factory=list)
+    next_segment: int = 1
     build_config: dict[str, Any] = Field(default_factory=dict, description="the settings the index was built with")
+    history: list[HistoryEntry] = Field(default_factory=list)
 
     @property
     def num_docs(self) -> int:
-        return self.corpus.num_docs
+        """Live documents (deleted ones not counted)."""
+        return sum(s.num_live for s in self.segments)
 
-    def has(self, component: str) -> bool:
-        return component in self.components
+    @property
+    def component_names(self) -> list[str]:
+        return [c.name for c in self.components]
 
-    def settings(self, component: str) -> dict[str, Any]:
-        return self.components[component].settings
+    def has(self, name: str) -> bool:
+        return any(c.name == name for c in self.components)
 
+    def component(self, name: str) -> ComponentInfo:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)
 
-def describe_component(root: Path, relpaths: list[str] | None = None, subdir: str | None = None, settings: dict | None = None) -> ComponentInfo:
-    """Checksum a component's files (all files under ``subdir``, or the listed ones)."""
-    if subdir is not None:
-        paths = sorted(p for p in (root / subdir).rglob("*") if p.is_file())
-    else:
-        paths = [root / rel for rel in relpaths or []]
-    files = {str(p.relative_to(root)): sha256_file(p) for p in paths}
-    size = sum(p.stat().st_size for p in paths)
-    return ComponentInfo(files=files, bytes=size, settings=settings or {})
+    def settings(self, name: str) -> dict[str, Any]:
+        return self.component(name).settings
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    @property
+    def total_bytes(self) -> int:
+        return sum(c.bytes for c in self.components) + sum(s.bytes for s in self.segments)
 
 
-def write_manifest(root: Path, manifest: Manifest) -> None:
-    (root / FILENAME).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+def describe_files(root: Path, paths: list[Path]) -> FileSet:
+    """Checksum files (absolute paths below ``root``)."""
+    files = {str(p.relative_to(root)): sha256_file(p) for p in sorted(paths)}
+    return FileSet(files=files, bytes=sum(p.stat().st_size for p in paths))
+
+
+def files_under(directory: Path) -> list[Path]:
+    return sorted(p for p in Path(directory).rglob("*") if p.is_file())
+
+
+def manifest_json(manifest: Manifest) -> str:
+    return manifest.model_dump_json(indent=2) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader sees the old or the new content, never a part (tmp + fsync + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def parse_manifest(text: str, where: str) -> Manifest:
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"manifest is not valid JSON: {exc}", where) from None
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if not isinstance(version, int):
+        raise IndexFormatError("manifest has no integer format_version", where)
+    if version > FORMAT_VERSION:
+        raise IndexFormatError(f"index format version {version} is newer than this Tandem supports ({FORMAT_VERSION}); upgrade Tandem", where)
+    if version < FORMAT_VERSION:
+        index_dir = str(Path(where).parent)
+        raise IndexFormatError(
+            f"index format {version} (Tandem 0.1) cannot be opened by Tandem {TANDEM_VERSION}: run `tandem index upgrade {index_dir}` "
+            "(moves its files into segments, no re-encoding)", where)
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        raise IndexFormatError(f"manifest field {loc}: {first['msg']}", where) from None
 
 
 def read_manifest(root: Path) -> Manifest:
+    """The current commit of the index at ``root`` (no lease: see ``index.commits.open_commit``)."""
     root = Path(root)
     path = root / FILENAME
     if not root.is_dir():
@@ -81,31 +191,35 @@ def read_manifest(root: Path) -> Manifest:
     if not path.is_file():
         raise IndexFormatError(f"not a Tandem index (no {FILENAME})", str(root))
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexFormatError(f"manifest is not valid JSON: {exc}", str(path)) from None
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if not isinstance(version, int):
-        raise IndexFormatError("manifest has no integer format_version", str(path))
-    if version > FORMAT_VERSION:
-        raise IndexFormatError(
-            f"index format version {version} is newer than this Tandem supports ({FORMAT_VERSION}); upgrade Tandem",
-            str(path),
-        )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IndexFormatError(f"manifest is not valid UTF-8: {exc}", str(path)) from None
+    return parse_manifest(text, str(path))
+
+
+def raw_format_version(root: Path) -> int | None:
+    """The ``format_version`` in ``root/manifest.json``, or None when there is no readable manifest."""
     try:
-        return Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise IndexFormatError(f"manifest field {loc}: {first['msg']}", str(path)) from None
+        raw = json.loads((Path(root) / FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    return version if isinstance(version, int) else None
 
 
 def verify_checksums(root: Path, manifest: Manifest) -> list[str]:
-    """Files whose checksum no longer matches the manifest (empty list = intact)."""
+    """Problems found by re-checking every file's sha256 (empty list = intact).
+
+    A segment or component that lists no files at all is a problem too: an emptied ``files``
+    list must not verify as "all files match".
+    """
     bad = []
-    for component in manifest.components.values():
-        for rel, digest in component.files.items():
-            path = root / rel
-            if not path.is_file() or sha256_file(path) != digest:
-                bad.append(rel)
+    for kind, entries in (("segment", manifest.segments), ("component", manifest.components)):
+        for entry in entries:
+            if not entry.files and (kind == "segment" or entry.shared_dir):
+                bad.append(f"{kind} {entry.name} lists no files")
+            for rel, digest in entry.files.items():
+                path = root / rel
+                if not path.is_file() or sha256_file(path) != digest:
+                    bad.append(rel)
     return bad

@@ -47,7 +47,8 @@ class DenseEncoder:
         pooled = pool(hidden, mask, self.pooling)
         return torch.nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
 
-    def embed(self, texts: Sequence[str], prefix: str = "", show_progress: bool = False, desc: str = "dense encode") -> np.ndarray:
+    def embed(self, texts: Sequence[str], prefix: str = "", show_progress: bool = False, desc: str = "dense encode", on_batch=None) -> np.ndarray:
+        """Embeddings of ``texts``; ``on_batch(n)`` is called after each batch of n texts (for a caller's progress bar)."""
         texts = [prefix + t for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)
@@ -60,10 +61,12 @@ class DenseEncoder:
                 hidden = self.model(**batch).last_hidden_state
                 out[positions] = self.pool(hidden, batch["attention_mask"]).cpu().numpy()
                 bar.update(len(positions))
+                if on_batch is not None:
+                    on_batch(len(positions))
         return out
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         return self.embed(queries, self.config.query_prefix)
 
-    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        return self.embed(texts, self.config.document_prefix, show_progress=show_progress)
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False, on_batch=None) -> np.ndarray:
+        return self.embed(texts, self.config.document_prefix, show_progress=show_progress, on_batch=on_batch)

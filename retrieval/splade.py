@@ -68,7 +68,8 @@ class SpladeEncoder:
         batch = {key: value.to(self.device) for key, value in batch.items()}
         return splade_pool(self.model(**batch).logits, batch["attention_mask"], self.special_ids)
 
-    def encode(self, texts: Sequence[str], show_progress: bool = False, desc: str = "sparse encode") -> list[SparseVector]:
+    def encode(self, texts: Sequence[str], show_progress: bool = False, desc: str = "sparse encode", on_batch=None) -> list[SparseVector]:
+        """Sparse vectors of ``texts``; ``on_batch(n)`` is called after each batch of n texts (for a caller's progress bar)."""
         out: list[SparseVector | None] = [None] * len(texts)
         with tqdm(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar:
             for positions, batch in self.batches(texts):
@@ -76,6 +77,8 @@ class SpladeEncoder:
                 for row, pos in zip(weights, positions):
                     out[pos] = self._to_sparse(row)
                 bar.update(len(positions))
+                if on_batch is not None:
+                    on_batch(len(positions))
         return out  # type: ignore[return-value]
 
     def _to_sparse(self, row: torch.Tensor) -> SparseVector:

@@ -1,0 +1,37 @@
+"""Backends by name. A new backend is one module with a :class:`Backend` subclass, registered here.
+
+The manifest names each component's backend, so opening an index needs no if-chain:
+``backend(component.backend).open(snapshot, component)``.
+"""
+from __future__ import annotations
+
+from index.errors import IndexFormatError
+
+from .base import Backend, EncodedDocs, SharedChange, WriteContext
+from .faiss_dense import FaissBackend
+from .lucene_bm25 import LuceneBM25Backend
+from .lucene_impact import LuceneImpactBackend
+from .native_sparse import NativeSparseBackend
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    """Make a backend available under its name (to builds, manifests and the CLI)."""
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+for _backend in (NativeSparseBackend(), FaissBackend(), LuceneBM25Backend(), LuceneImpactBackend()):
+    register(_backend)
+
+
+def backend(name: str) -> Backend:
+    """The backend registered as ``name``; an index naming an unknown one is refused in one line."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise IndexFormatError(f"unknown backend {name!r} (this Tandem has: {', '.join(sorted(BACKENDS))})", "manifest") from None
+
+
+__all__ = ["BACKENDS", "Backend", "EncodedDocs", "SharedChange", "WriteContext", "backend", "register"]

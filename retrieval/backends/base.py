@@ -1,0 +1,116 @@
+"""What a backend implements: write a component's files for new documents, apply deletions and
+compaction, and open a :class:`~retrieval.retriever.Retriever` over one commit.
+
+Two kinds of storage, chosen per backend:
+
+- *segment-local* (``segment_local = True``): files in ``segments/<segment>/<component>/``, one set
+  per immutable segment, rows numbered as the segment's document store. Deletions are the index's
+  bitmaps; the retriever skips deleted rows. Compaction rewrites live rows into one new segment.
+- *index-wide* (``segment_local = False``): files in ``components/<component>/<dir>/`` that the
+  backend changes copy-on-write (e.g. a Lucene index snapshot by hard links, then appended to).
+
+Either kind may keep index-wide files (``shared_dir``), e.g. a tokenizer and an IDF table.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from index.corpus import Document
+from index.manifest import ComponentInfo
+from index.segments import IndexSnapshot
+
+DocInput = Literal["sparse", "dense", "text"]
+
+
+@dataclass
+class EncodedDocs:
+    """New documents and what the components need of them: one entry per document encoder key."""
+
+    docs: list[Document]
+    sparse: dict[str, sp.csr_matrix] = field(default_factory=dict)  # docs x vocab
+    dense: dict[str, np.ndarray] = field(default_factory=dict)  # docs x dim
+    tokenizers: dict[str, object] = field(default_factory=dict)  # sparse encoder key -> tokenizer
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [d.doc_id for d in self.docs]
+
+
+@dataclass
+class SharedChange:
+    """A change to apply to an index-wide store: delete ``deleted_ids``, then add ``added``; or merge."""
+
+    previous_dir: Path | None  # None: create
+    new_dir: Path  # where to write (does not exist yet)
+    added: EncodedDocs | None = None
+    deleted_ids: Sequence[str] = ()
+    merge: bool = False
+    live_docs: list[Document] | None = None  # for merge: the documents that remain, in index order
+
+
+class Backend(ABC):
+    """One storage/search engine, registered by ``name``."""
+
+    name: ClassVar[str]
+    doc_input: ClassVar[DocInput]
+    segment_local: ClassVar[bool]
+    description: ClassVar[str] = ""
+
+    # -- writing ------------------------------------------------------------------------------
+    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
+        """Segment-local backends: write the component's files for these documents; returns statistics."""
+        raise NotImplementedError(f"{self.name} keeps no segment files")
+
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+        """Segment-local backends: write one segment of the live ``rows`` of each ``(segment dir, rows)``."""
+        raise NotImplementedError(f"{self.name} keeps no segment files")
+
+    def update_shared(self, component: ComponentInfo, change: SharedChange, context: "WriteContext") -> dict | None:
+        """Apply a change to the index-wide files, writing ``change.new_dir``; returns settings to merge
+        into the component's, or None when the shared files stay as they are (nothing is written)."""
+        return None
+
+    # -- reading ------------------------------------------------------------------------------
+    @abstractmethod
+    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu"):
+        """A Retriever over ``component`` in this commit."""
+
+    def describe(self, component: ComponentInfo) -> str:
+        """One line for `tandem index info` and build summaries."""
+        return self.description
+
+
+@dataclass
+class WriteContext:
+    """What the writer knows while applying a change (models are loaded only if a backend asks)."""
+
+    root: Path
+    encoders: "object"  # retrieval.writer.DocEncoders
+    live_docs: list[Document] | None = None
+
+
+def segment_component_dir(snapshot_or_root, segment_name: str, component: str) -> Path:
+    root = snapshot_or_root.root if isinstance(snapshot_or_root, IndexSnapshot) else Path(snapshot_or_root)
+    return root / "segments" / segment_name / component
+
+
+def merge_top_k(parts: list[tuple[list[str], np.ndarray]], k: int) -> dict[str, float]:
+    """Merge per-segment ranked lists (ids, scores; each best first) into the overall top-k.
+
+    Ties keep index order (earlier segment first, then row order), as one segment's search does.
+    """
+    if len(parts) == 1:
+        ids, scores = parts[0]
+        return {d: float(s) for d, s in zip(ids[:k], scores[:k])}
+    all_ids = [d for ids, _ in parts for d in ids]
+    if not all_ids:
+        return {}
+    all_scores = np.concatenate([np.asarray(s, dtype=np.float64) for _, s in parts])
+    order = np.argsort(-all_scores, kind="stable")[:k]
+    return {all_ids[i]: float(all_scores[i]) for i in order}

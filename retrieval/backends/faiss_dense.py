@@ -1,0 +1,118 @@
+"""``faiss``: dense vectors in FAISS, one FAISS index per segment (row i = segment row i)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from index.dense import DenseIndex, FaissConfig, write_dense_index
+from index.errors import IndexFormatError, TandemError
+from index.manifest import ComponentInfo
+from index.segments import IndexSnapshot
+
+from ..encoders import dense_encoder, encoder_key
+from ..types import Ranking
+from .base import Backend, EncodedDocs, merge_top_k
+
+
+class FaissBackend(Backend):
+    name = "faiss"
+    doc_input = "dense"
+    segment_local = True
+    description = "FAISS"
+
+    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
+        vectors = docs.dense[encoder_key("dense", component.settings["encoder"])]
+        return _write(seg_dir, vectors, FaissConfig(**component.settings["faiss"]))
+
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+        config = FaissConfig(**component.settings["faiss"])
+        if config.type == "ivfpq":
+            raise TandemError("compacting an ivfpq dense component is not supported (its vectors are quantised); rebuild the index", "compact")
+        vectors = [DenseIndex(path).vectors(rows) for path, rows in parts]
+        dim = int(component.settings["dim"])
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
+        return _write(seg_dir, matrix, config)
+
+    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "FaissRetriever":
+        return FaissRetriever(snapshot, component, device)
+
+    def describe(self, component: ComponentInfo) -> str:
+        s = component.settings
+        return f"{s.get('dim')}-d, faiss {s.get('faiss', {}).get('type')}"
+
+
+def _write(seg_dir: Path, vectors: np.ndarray, config: FaissConfig) -> dict:
+    """One segment's FAISS index; a segment too small to train ivfpq on is stored flat (exact)."""
+    if config.type == "ivfpq" and len(vectors) < max(2 ** config.pq_nbits, 39 * (config.nlist or 1)):
+        config = FaissConfig(type="flat")
+    summary = write_dense_index(seg_dir, vectors, config)
+    return {"num_vectors": summary["num_vectors"], "faiss": summary["faiss"]}
+
+
+class FaissRetriever:
+    """Inner-product search over every segment's FAISS index, skipping deleted rows."""
+
+    backend = FaissBackend.name
+
+    def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
+        self.name = component.name
+        self.snapshot = snapshot
+        self.settings = component.settings
+        self._device = device
+        self.segments = []
+        for seg in snapshot.segments:
+            written = seg.info.stats.get(component.name, {}).get("faiss", self.settings["faiss"])
+            index = DenseIndex(seg.path / component.name, FaissConfig(**written))
+            if index.num_docs != seg.info.num_docs:
+                raise IndexFormatError(f"FAISS index has {index.num_docs} vectors, the segment {seg.info.num_docs}", str(seg.path / component.name))
+            self.segments.append((seg, index))
+
+    @property
+    def encoder(self):
+        return dense_encoder(self.settings["encoder"], self._device)
+
+    @property
+    def tokenizer(self):
+        return self.encoder.tokenizer
+
+    def encode(self, queries: list[str]) -> np.ndarray:
+        return self.encoder.encode_queries(list(queries))
+
+    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
+        t0 = time.perf_counter()
+        vectors = self.encode(list(queries))
+        t1 = time.perf_counter()
+        out = self.search_vectors(vectors, k)
+        if timings is not None:
+            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
+            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
+        return out
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> list[Ranking]:
+        per_segment = []
+        for seg, index in self.segments:
+            rows, scores = index.search(vectors, k + seg.num_deleted)
+            per_segment.append((seg, rows, scores))
+        out = []
+        for q in range(len(vectors)):
+            parts = []
+            for seg, rows, scores in per_segment:
+                r, s = rows[q], scores[q]
+                keep = r >= 0
+                if seg.deleted is not None:
+                    keep &= ~seg.deleted[np.where(r >= 0, r, 0)]
+                r, s = r[keep][:k], s[keep][:k]
+                parts.append(([seg.docs.doc_ids[i] for i in r], s))
+            out.append(merge_top_k(parts, k))
+        return out
+
+    def doc_vector(self, doc_id: str) -> np.ndarray | None:
+        where = self.snapshot.locate(doc_id)
+        if where is None:
+            return None
+        return self.segments[where[0]][1].vectors(np.array([where[1]]))[0]
+
+    def close(self) -> None:
+        self.segments = []

@@ -1,0 +1,129 @@
+"""``native-sparse``: learned sparse vectors in Tandem's own inverted index, one per segment."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from index.manifest import ComponentInfo
+from index.segments import IndexSnapshot
+from index.sparse import SparseIndex, SparseVector, write_sparse_index
+
+from ..encoders import encoder_key
+from ..retriever import TermContribution
+from ..types import Ranking
+from .base import Backend, EncodedDocs, SharedChange, WriteContext, merge_top_k
+from .sparse_common import SparseQueryEncoder, initial_idf, update_query_side, write_query_side
+
+
+class NativeSparseBackend(Backend):
+    name = "native-sparse"
+    doc_input = "sparse"
+    segment_local = True
+    description = "Tandem's inverted index (exact top-k)"
+
+    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
+        matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
+        return write_sparse_index(seg_dir, matrix)
+
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+        matrices = [SparseIndex(path).doc_matrix()[rows] for path, rows in parts]
+        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)))
+
+    def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
+        if change.previous_dir is None:  # a new index: tokenizer and IDF table
+            settings = component.settings
+            key = encoder_key("sparse", settings["encoder"])
+            tokenizer = change.added.tokenizers[key]
+            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
+            write_query_side(change.new_dir, tokenizer, weights)
+            return {"idf_source": source}
+        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+
+    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "NativeSparseRetriever":
+        return NativeSparseRetriever(snapshot, component, device)
+
+    def describe(self, component: ComponentInfo) -> str:
+        s = component.settings
+        return f"{s.get('mode')}, native inverted index"
+
+
+class NativeSparseRetriever:
+    """Exact sparse dot-product search over every segment, skipping deleted rows."""
+
+    backend = NativeSparseBackend.name
+
+    def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
+        self.name = component.name
+        self.snapshot = snapshot
+        self.settings = component.settings
+        self._shared = snapshot.root / component.shared_dir
+        self._device = device
+        self._encoder: SparseQueryEncoder | None = None
+        self.segments = [(seg, SparseIndex(seg.path / component.name)) for seg in snapshot.segments]
+        for seg, index in self.segments:
+            if index.num_docs != seg.info.num_docs:
+                from index.errors import IndexFormatError
+
+                raise IndexFormatError(f"sparse index has {index.num_docs} rows, the segment {seg.info.num_docs}", str(index.directory))
+
+    @property
+    def query_encoder(self) -> SparseQueryEncoder:
+        if self._encoder is None:
+            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
+        return self._encoder
+
+    @property
+    def tokenizer(self):
+        return self.query_encoder.tokenizer
+
+    def encode(self, queries: list[str]) -> list[SparseVector]:
+        return self.query_encoder.encode(queries)
+
+    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
+        t0 = time.perf_counter()
+        vectors = self.encode(list(queries))
+        t1 = time.perf_counter()
+        out = [self.search_vector(v, k) for v in vectors]
+        if timings is not None:
+            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
+            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
+        return out
+
+    def search_vector(self, vector: SparseVector, k: int) -> Ranking:
+        parts = []
+        for seg, index in self.segments:
+            rows, scores = index.search(vector, k + seg.num_deleted)
+            if seg.deleted is not None and rows.size:
+                keep = ~seg.deleted[rows]
+                rows, scores = rows[keep], scores[keep]
+            ids = seg.docs.doc_ids
+            parts.append(([ids[r] for r in rows[:k]], scores[:k]))
+        return merge_top_k(parts, k)
+
+    def doc_vector(self, doc_id: str) -> SparseVector | None:
+        where = self.snapshot.locate(doc_id)
+        if where is None:
+            return None
+        return self.segments[where[0]][1].doc_vector(where[1])
+
+    def explain(self, query: str, doc_id: str, top: int = 10, query_vector: SparseVector | None = None) -> list[TermContribution]:
+        """The sparse terms a query and a document share, by contribution to the score."""
+        dvec = self.doc_vector(doc_id)
+        if dvec is None:
+            return []
+        qvec = query_vector if query_vector is not None else self.encode([query])[0]
+        common, qi, di = np.intersect1d(qvec.ids, dvec.ids, assume_unique=True, return_indices=True)
+        contrib = qvec.weights[qi].astype(np.float64) * dvec.weights[di]
+        order = np.argsort(-contrib, kind="stable")[:top]
+        tokenizer = self.tokenizer
+        doc = self.snapshot.get(doc_id)
+        literal = set(tokenizer(doc.contents, add_special_tokens=False)["input_ids"]) if doc else set()
+        tokens = tokenizer.convert_ids_to_tokens([int(common[i]) for i in order])
+        return [TermContribution(tok, float(qvec.weights[qi[i]]), float(dvec.weights[di[i]]), float(contrib[i]), int(common[i]) in literal)
+                for tok, i in zip(tokens, order)]
+
+    def close(self) -> None:
+        self.segments = []

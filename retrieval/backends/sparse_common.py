@@ -1,0 +1,70 @@
+"""What the two learned-sparse backends (native and Lucene impact) share: the query encoder, the
+index-wide files it needs (tokenizer, IDF table) and the IDF policy.
+
+IDF policy for inference-free queries: the model's own ``idf.json`` when it ships one; otherwise
+the IDF of the corpus the index was built from, *frozen* when documents are added or deleted (so
+scores of unchanged documents stay comparable across generations) and recomputed over the live
+documents by ``tandem index compact``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from index.corpus import Document
+from index.sparse import SparseVector
+
+from ..encoders import saved_tokenizer, splade_encoder
+from ..idf_query import IdfQueryEncoder, document_frequencies, idf_from_df, load_idf_json
+
+TOKENIZER_DIR = "tokenizer"
+QUERY_WEIGHTS = "query_weights.npy"
+
+
+class SparseQueryEncoder:
+    """Query text -> sparse vector: tokenizer + IDF (inference-free) or the SPLADE model (siamese)."""
+
+    def __init__(self, settings: dict, shared_dir: Path, device: str = "cpu") -> None:
+        self.mode = settings["mode"]
+        self.tokenizer = saved_tokenizer(shared_dir / TOKENIZER_DIR)
+        if self.mode == "inference-free":
+            self._encoder = IdfQueryEncoder(self.tokenizer, np.load(shared_dir / QUERY_WEIGHTS))
+        else:
+            self._encoder = splade_encoder(settings["encoder"], device)
+
+    def encode(self, queries: list[str]) -> list[SparseVector]:
+        return self._encoder.encode(list(queries))
+
+
+def write_query_side(new_dir: Path, tokenizer, query_weights: np.ndarray | None) -> None:
+    new_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(new_dir / TOKENIZER_DIR)
+    if query_weights is not None:
+        np.save(new_dir / QUERY_WEIGHTS, query_weights.astype(np.float32))
+
+
+def initial_idf(settings: dict, tokenizer, vocab_size: int, docs: list[Document]) -> tuple[np.ndarray | None, str | None]:
+    """(query weights, source) for a new index: None for siamese; the model's idf.json, else the corpus IDF."""
+    if settings["mode"] != "inference-free":
+        return None, None
+    location = Path(settings["encoder"].get("location", ""))
+    table = load_idf_json(location, tokenizer, vocab_size) if location.is_dir() else None
+    if table is not None:
+        return table, "model idf.json"
+    return corpus_idf(tokenizer, vocab_size, docs), "corpus"
+
+
+def corpus_idf(tokenizer, vocab_size: int, docs: list[Document]) -> np.ndarray:
+    df, n = document_frequencies(tokenizer, (d.contents for d in docs), vocab_size, show_progress=len(docs) > 20_000, total=len(docs))
+    return idf_from_df(df, n)
+
+
+def update_query_side(settings: dict, previous_dir: Path, new_dir: Path, merge: bool, live_docs: list[Document] | None) -> dict | None:
+    """The IDF policy applied to a change: only a compaction of a corpus-IDF index writes a new table."""
+    if not merge or settings.get("mode") != "inference-free" or settings.get("idf_source") != "corpus":
+        return None
+    tokenizer = saved_tokenizer(previous_dir / TOKENIZER_DIR)
+    vocab_size = int(settings["encoder"]["vocab_size"])
+    write_query_side(new_dir, tokenizer, corpus_idf(tokenizer, vocab_size, live_docs or []))
+    return {"idf_docs": len(live_docs or [])}

@@ -1,0 +1,336 @@
+"""Changing a live index: add, delete, compact (and the first build), each as one new commit.
+
+Every change runs under the index's writer lock, stages its new files inside the index
+(``.staging/``), moves them into place under names no commit uses, and then publishes a new
+generation of the manifest atomically (:func:`index.commits.commit`). Readers holding an older
+generation keep it; :func:`index.commits.collect_garbage` removes what no reader needs any more.
+
+Adding a document whose id is already in the index *replaces* it: the old row is marked deleted
+in its segment and the new version goes into the new segment.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from index import docstore
+from index.build_dir import ChunkCache
+from index.commits import COMPONENTS, SEGMENTS, clear_staging, collect_garbage, commit
+from index.corpus import Document
+from index.errors import TandemError
+from index.locking import WriterLock
+from index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
+from index.segments import IndexSnapshot, write_deletes
+from index.sparse import stack_vectors
+
+from .backends import EncodedDocs, SharedChange, WriteContext, backend
+from .encoders import dense_encoder, encoder_key, splade_encoder
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# -- encoding ----------------------------------------------------------------------------------
+class DocEncoders:
+    """Encodes documents once per distinct document encoder that the components need."""
+
+    def __init__(self, components: Sequence[ComponentInfo], device: str = "cpu") -> None:
+        self.components = list(components)
+        self.device = device
+
+    def needs(self) -> dict[str, tuple[str, dict]]:
+        """encoder key -> (kind, encoder settings), for the components that take vectors."""
+        out = {}
+        for component in self.components:
+            kind = backend(component.backend).doc_input
+            if kind in ("sparse", "dense"):
+                settings = component.settings["encoder"]
+                out.setdefault(encoder_key(kind, settings), (kind, settings))
+        return out
+
+    def encode(self, docs: list[Document], cache_dir: Path | None = None, chunk_size: int = 2048, show_progress: bool = True) -> EncodedDocs:
+        from index.progress import progress
+
+        encoded = EncodedDocs(docs)
+        texts = [d.contents for d in docs]
+        for key, (kind, settings) in self.needs().items():
+            cache = ChunkCache(cache_dir, _short(key)) if cache_dir is not None else None
+            chunks = []
+            with progress(total=len(docs), desc=f"{kind} encode", unit="doc", disable=not show_progress) as bar:
+                for i, start in enumerate(range(0, len(texts), chunk_size)):
+                    part = texts[start : start + chunk_size]
+                    arrays = cache.get(i) if cache is not None else None
+                    if arrays is None:
+                        arrays = _encode_chunk(kind, settings, part, self.device, bar)
+                        if cache is not None:
+                            cache.put(i, **arrays)
+                    else:
+                        bar.update(len(part))
+                    chunks.append(arrays)
+            if kind == "sparse":
+                encoder = splade_encoder(settings, self.device)
+                encoded.sparse[key] = _stack_sparse(chunks, encoder.vocab_size)
+                encoded.tokenizers[key] = encoder.tokenizer
+            else:
+                dim = int(settings.get("dim") or dense_encoder(settings, self.device).dim)
+                encoded.dense[key] = np.concatenate([c["vectors"] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+        return encoded
+
+
+def _short(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _encode_chunk(kind: str, settings: dict, texts: list[str], device: str, bar) -> dict[str, np.ndarray]:
+    if kind == "sparse":
+        vectors = splade_encoder(settings, device).encode(texts, on_batch=bar.update)
+        indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
+        np.cumsum([v.nnz for v in vectors], out=indptr[1:])
+        ids = np.concatenate([v.ids for v in vectors]) if vectors else np.zeros(0, np.int32)
+        weights = np.concatenate([v.weights for v in vectors]) if vectors else np.zeros(0, np.float32)
+        return {"indptr": indptr, "ids": ids, "weights": weights}
+    return {"vectors": dense_encoder(settings, device).encode_documents(texts, on_batch=bar.update)}
+
+
+def _stack_sparse(chunks: list[dict[str, np.ndarray]], vocab_size: int):
+    from index.sparse import SparseVector
+
+    vectors = []
+    for chunk in chunks:
+        indptr, ids, weights = chunk["indptr"], chunk["ids"], chunk["weights"]
+        for start, end in zip(indptr[:-1], indptr[1:]):
+            vectors.append(SparseVector(ids[start:end], weights[start:end]))
+    return stack_vectors(vectors, vocab_size)
+
+
+# -- staging -----------------------------------------------------------------------------------
+def new_segment_name(manifest: Manifest) -> str:
+    return f"s{manifest.next_segment:06d}-{uuid.uuid4().hex[:6]}"
+
+
+def new_shared_dir(component: ComponentInfo, generation: int) -> str:
+    return f"{COMPONENTS}/{component.name}/g{generation:06d}-{uuid.uuid4().hex[:6]}"
+
+
+def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Sequence[ComponentInfo], index_id: str) -> SegmentInfo:
+    """Write a segment (document store + every segment-local component) below ``stage_root``."""
+    seg_dir = stage_root / SEGMENTS / name
+    seg_dir.mkdir(parents=True)
+    docstore.write_docstore(seg_dir / docstore.FILENAME, docs.docs, index_id)
+    stats = {}
+    for component in components:
+        engine = backend(component.backend)
+        if engine.segment_local:
+            stats[component.name] = engine.write_segment(seg_dir / component.name, component, docs)
+    described = describe_files(stage_root, files_under(seg_dir))
+    return SegmentInfo(name=name, num_docs=len(docs.docs), files=described.files, bytes=described.bytes, stats=stats)
+
+
+def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, components: Sequence[ComponentInfo], live_docs: list[Document]) -> SegmentInfo:
+    """One segment holding the live rows of every segment of ``snapshot``, in index order."""
+    seg_dir = stage_root / SEGMENTS / name
+    seg_dir.mkdir(parents=True)
+    docstore.write_docstore(seg_dir / docstore.FILENAME, live_docs, snapshot.manifest.index_id)
+    stats = {}
+    for component in components:
+        engine = backend(component.backend)
+        if engine.segment_local:
+            parts = [(seg.path / component.name, seg.live_rows()) for seg in snapshot.segments]
+            stats[component.name] = engine.merge_segments(parts, seg_dir / component.name, component)
+    described = describe_files(stage_root, files_under(seg_dir))
+    return SegmentInfo(name=name, num_docs=len(live_docs), files=described.files, bytes=described.bytes, stats=stats)
+
+
+def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], generation: int, make_change: Callable[[Path | None, Path], SharedChange],
+                 context: WriteContext) -> list[ComponentInfo]:
+    """Let every backend update its index-wide files; returns the components as they will be committed."""
+    out = []
+    for component in components:
+        engine = backend(component.backend)
+        rel = new_shared_dir(component, generation)
+        previous = root / component.shared_dir if component.shared_dir else None
+        update = engine.update_shared(component, make_change(previous, stage_root / rel), context)
+        if update is None:
+            out.append(component)
+            continue
+        described = describe_files(stage_root, files_under(stage_root / rel))
+        out.append(component.model_copy(update={"shared_dir": rel, "settings": {**component.settings, **update},
+                                                 "files": described.files, "bytes": described.bytes}))
+    return out
+
+
+def move_into_place(stage_root: Path, root: Path) -> None:
+    """Move staged segments and component folders into the index (names are new: nothing is replaced)."""
+    for top in (SEGMENTS, COMPONENTS):
+        staged = stage_root / top
+        if not staged.is_dir():
+            continue
+        for path in sorted(p for p in staged.rglob("*") if p.is_dir() and _is_leaf_unit(p, staged, top)):
+            target = root / path.relative_to(stage_root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+
+
+def _is_leaf_unit(path: Path, staged: Path, top: str) -> bool:
+    depth = len(path.relative_to(staged).parts)
+    return depth == (1 if top == SEGMENTS else 2)
+
+
+# -- the writer --------------------------------------------------------------------------------
+@dataclass
+class ChangeReport:
+    """What a change did, for the CLI and the REST API."""
+
+    operation: str
+    generation: int
+    added: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    unknown_ids: list[str] = field(default_factory=list)
+    num_docs: int = 0
+    num_segments: int = 0
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+    removed_files: int = 0
+
+    def summary(self) -> dict:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["unknown_ids"] = data["unknown_ids"][:20]
+        data["num_unknown"] = len(self.unknown_ids)
+        return data
+
+
+class IndexWriter:
+    """Adds, deletes and compacts documents of the index at ``root``, one commit per call."""
+
+    def __init__(self, root: Path, device: str = "cpu", wait: float = 0.0, log: Log = _quiet, show_progress: bool = True) -> None:
+        self.root = Path(root)
+        self.device = device
+        self.wait = wait
+        self.log = log
+        self.show_progress = show_progress
+
+    def _start(self, operation: str) -> tuple[WriterLock, IndexSnapshot]:
+        lock = WriterLock(self.root, operation, self.wait).__enter__()
+        try:
+            snapshot = IndexSnapshot(self.root, read_manifest(self.root))
+            clear_staging(self.root)
+        except BaseException:
+            lock.__exit__(None, None, None)
+            raise
+        return lock, snapshot
+
+    def _finish(self, manifest: Manifest, operation: str, report: ChangeReport, started: float) -> ChangeReport:
+        new = commit(self.root, manifest, operation, {k: v for k, v in report.summary().items() if k in ("added", "replaced", "deleted", "num_unknown")})
+        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        report.removed_files = len(collect_garbage(self.root, new))
+        report.generation = new.generation
+        report.num_docs = new.num_docs
+        report.num_segments = len(new.segments)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def add(self, docs: Iterable[Document]) -> ChangeReport:
+        """Add documents (replacing any with the same id) as one new segment."""
+        docs = list(docs)
+        if not docs:
+            raise TandemError("no documents to add", "add")
+        started = time.perf_counter()
+        lock, snapshot = self._start("add")
+        try:
+            manifest = snapshot.manifest
+            stage = self.root / ".staging"
+            t0 = time.perf_counter()
+            encoded = DocEncoders(manifest.components, self.device).encode(docs, show_progress=self.show_progress)
+            encode_seconds = time.perf_counter() - t0
+            replaced = [d.doc_id for d in docs if d.doc_id in snapshot]
+            generation = manifest.generation + 1
+            segment = stage_segment(stage, new_segment_name(manifest), encoded, manifest.components, manifest.index_id)
+            components = apply_shared(stage, self.root, manifest.components, generation,
+                                      lambda prev, new: SharedChange(prev, new, added=encoded, deleted_ids=replaced), WriteContext(self.root, None))
+            segments = self._mark_deleted(snapshot, replaced, generation)
+            move_into_place(stage, self.root)
+            new = manifest.model_copy(update={"segments": segments + [segment], "components": components, "next_segment": manifest.next_segment + 1})
+            report = ChangeReport("add", generation, added=len(docs), replaced=len(replaced), encode_seconds=round(encode_seconds, 3))
+            return self._finish(new, "add", report, started)
+        finally:
+            snapshot.close()
+            lock.__exit__(None, None, None)
+
+    def delete(self, doc_ids: Iterable[str], strict: bool = False) -> ChangeReport:
+        """Mark documents deleted; unknown ids are reported (an error with ``strict``)."""
+        doc_ids = list(dict.fromkeys(doc_ids))
+        started = time.perf_counter()
+        lock, snapshot = self._start("delete")
+        try:
+            manifest = snapshot.manifest
+            present = [d for d in doc_ids if d in snapshot]
+            unknown = [d for d in doc_ids if d not in snapshot]
+            if unknown and strict:
+                raise TandemError(f"{len(unknown)} id(s) not in the index, e.g. {unknown[0]!r} (nothing deleted)", "--ids")
+            report = ChangeReport("delete", manifest.generation, deleted=len(present), unknown_ids=unknown)
+            if not present:
+                report.num_docs, report.num_segments = manifest.num_docs, len(manifest.segments)
+                return report
+            generation = manifest.generation + 1
+            stage = self.root / ".staging"
+            components = apply_shared(stage, self.root, manifest.components, generation,
+                                      lambda prev, new: SharedChange(prev, new, deleted_ids=present), WriteContext(self.root, None))
+            segments = self._mark_deleted(snapshot, present, generation)
+            move_into_place(stage, self.root)
+            return self._finish(manifest.model_copy(update={"segments": segments, "components": components}), "delete", report, started)
+        finally:
+            snapshot.close()
+            lock.__exit__(None, None, None)
+
+    def compact(self) -> ChangeReport:
+        """Merge every segment's live documents into one segment; recompute a corpus IDF table."""
+        started = time.perf_counter()
+        lock, snapshot = self._start("compact")
+        try:
+            manifest = snapshot.manifest
+            live_docs = list(snapshot)
+            generation = manifest.generation + 1
+            stage = self.root / ".staging"
+            segments = []
+            if live_docs:
+                segments = [merge_segment(stage, new_segment_name(manifest), snapshot, manifest.components, live_docs)]
+            components = apply_shared(stage, self.root, manifest.components, generation,
+                                      lambda prev, new: SharedChange(prev, new, merge=True, live_docs=live_docs), WriteContext(self.root, None, live_docs))
+            move_into_place(stage, self.root)
+            new = manifest.model_copy(update={"segments": segments, "components": components, "next_segment": manifest.next_segment + 1})
+            report = ChangeReport("compact", generation, deleted=sum(s.num_deleted for s in manifest.segments))
+            return self._finish(new, "compact", report, started)
+        finally:
+            snapshot.close()
+            lock.__exit__(None, None, None)
+
+    def _mark_deleted(self, snapshot: IndexSnapshot, doc_ids: Sequence[str], generation: int) -> list[SegmentInfo]:
+        """The snapshot's segments with these (live) ids marked deleted: new bitmaps for changed segments."""
+        rows: dict[int, list[int]] = {}
+        for doc_id in doc_ids:
+            where = snapshot.locate(doc_id)
+            if where is not None:
+                rows.setdefault(where[0], []).append(where[1])
+        out = []
+        for s, seg in enumerate(snapshot.segments):
+            if s not in rows:
+                out.append(seg.info)
+                continue
+            mask = np.zeros(seg.info.num_docs, dtype=bool) if seg.deleted is None else seg.deleted.copy()
+            mask[rows[s]] = True
+            out.append(write_deletes(self.root, seg.info, mask, generation))
+        return out
