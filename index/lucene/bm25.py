@@ -80,6 +80,14 @@ def run_index_collection(args: list[str], out_dir: Path) -> None:
         lock.unlink()
 
 
+def require_lucene_index(index_dir: Path) -> Path:
+    """``index_dir`` as a Path, or a TandemError naming it when it holds no Lucene commit."""
+    index_dir = Path(index_dir)
+    if not any(index_dir.glob("segments_*")):
+        raise TandemError("not a Lucene index (no segments_* file)", str(index_dir))
+    return index_dir
+
+
 def lucene_num_docs(index_dir: Path) -> int:
     ensure_jvm()
     from jnius import autoclass
@@ -113,25 +121,35 @@ def versions() -> dict:
     }
 
 
-def build_bm25_index(docs: Iterable[Document], out_dir: Path, *, fields: str = "flat", threads: int = 2, store_raw: bool = False) -> dict:
-    """Build a Lucene BM25 index at ``out_dir``; returns the settings to record in the manifest."""
+def check_fields(fields: str) -> None:
+    """Reject an unknown field layout (one of :data:`FIELDS`)."""
     if fields not in FIELDS:
         raise TandemError(f"unknown BM25 field layout {fields!r} (choose {', '.join(FIELDS)})", "--bm25-fields")
+
+
+def bm25_index_args(collection_dir: Path, index_dir: Path, *, fields: str, threads: int, store_raw: bool) -> list[str]:
+    """``IndexCollection`` arguments that index a ``JsonCollection`` for BM25 (full builds and live appends)."""
+    args = [
+        "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+        "-input", str(collection_dir), "-index", str(index_dir), "-threads", str(int(threads)),
+        "-storePositions", "-storeDocvectors", "-quiet",
+    ]
+    if store_raw:
+        args.append("-storeRaw")
+    if fields == "multifield":
+        args += ["-fields", "title"]
+    return args
+
+
+def build_bm25_index(docs: Iterable[Document], out_dir: Path, *, fields: str = "flat", threads: int = 2, store_raw: bool = False) -> dict:
+    """Build a Lucene BM25 index at ``out_dir``; returns the settings to record in the manifest."""
+    check_fields(fields)
     ensure_jvm()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".bm25-collection-") as tmp:
         num_written = write_json_collection(docs, Path(tmp), fields)
-        args = [
-            "-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-            "-input", tmp, "-index", str(out_dir), "-threads", str(int(threads)),
-            "-storePositions", "-storeDocvectors", "-quiet",
-        ]
-        if store_raw:
-            args.append("-storeRaw")
-        if fields == "multifield":
-            args += ["-fields", "title"]
-        run_index_collection(args, out_dir)
+        run_index_collection(bm25_index_args(Path(tmp), out_dir, fields=fields, threads=threads, store_raw=store_raw), out_dir)
     return {
         "backend": "lucene",
         "fields": fields,
@@ -178,9 +196,7 @@ class LuceneBM25Searcher(_AnseriniSearcher):
         ensure_jvm()
         from jnius import autoclass
 
-        self.index_dir = Path(index_dir)
-        if not any(self.index_dir.glob("segments_*")):
-            raise TandemError("not a Lucene index (no segments_* file)", str(self.index_dir))
+        self.index_dir = require_lucene_index(index_dir)
         if isinstance(fields, dict):
             self.fields = {str(f): float(w) for f, w in fields.items()}
         elif fields == "multifield":

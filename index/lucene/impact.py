@@ -43,7 +43,7 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 from ..errors import TandemError
-from .bm25 import _AnseriniSearcher, lucene_num_docs, run_index_collection, versions
+from .bm25 import _AnseriniSearcher, lucene_num_docs, require_lucene_index, run_index_collection, versions
 from .jvm import ensure_jvm
 
 DEFAULT_SCALE = 100.0
@@ -68,23 +68,35 @@ def _check_vector(doc_id: str, vector: dict[str, int]) -> dict[str, int]:
     return {token: int(weight) for token, weight in vector.items()}
 
 
+def write_vector_collection(doc_vectors: Iterable[tuple[str, dict[str, int]]], directory: Path, total: int | None = None) -> int:
+    """Write an Anserini ``JsonVectorCollection`` (checked ``{token: impact}`` vectors); returns the doc count."""
+    directory.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with (directory / "vectors.jsonl").open("w", encoding="utf-8") as out:
+        for doc_id, vector in tqdm(doc_vectors, total=total, desc="impact collection", unit="doc", leave=False):
+            vector = _check_vector(doc_id, vector)
+            out.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def impact_index_args(collection_dir: Path, index_dir: Path, threads: int) -> list[str]:
+    """``IndexCollection`` arguments that index a ``JsonVectorCollection`` as impacts (full builds and live appends)."""
+    return [
+        "-collection", "JsonVectorCollection", "-generator", "DefaultLuceneDocumentGenerator",
+        "-input", str(collection_dir), "-index", str(index_dir), "-threads", str(int(threads)),
+        "-impact", "-pretokenized", "-quiet",
+    ]
+
+
 def build_impact_index(doc_vectors: Iterable[tuple[str, dict[str, int]]], out_dir: Path, threads: int = 2, total: int | None = None) -> dict:
     """Index ``(doc_id, {token: impact})`` pairs; returns settings for the manifest."""
     ensure_jvm()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".impact-collection-") as tmp:
-        with (Path(tmp) / "vectors.jsonl").open("w", encoding="utf-8") as out:
-            for doc_id, vector in tqdm(doc_vectors, total=total, desc="impact collection", unit="doc", leave=False):
-                vector = _check_vector(doc_id, vector)
-                out.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False) + "\n")
-                count += 1
-        args = [
-            "-collection", "JsonVectorCollection", "-generator", "DefaultLuceneDocumentGenerator",
-            "-input", tmp, "-index", str(out_dir), "-threads", str(int(threads)), "-impact", "-pretokenized", "-quiet",
-        ]
-        run_index_collection(args, out_dir)
+        count = write_vector_collection(doc_vectors, Path(tmp), total)
+        run_index_collection(impact_index_args(Path(tmp), out_dir, threads), out_dir)
     return {
         "backend": "lucene-impact",
         "collection": "JsonVectorCollection",
@@ -106,9 +118,7 @@ class LuceneImpactSearcher(_AnseriniSearcher):
         ensure_jvm()
         from jnius import autoclass
 
-        self.index_dir = Path(index_dir)
-        if not any(self.index_dir.glob("segments_*")):
-            raise TandemError("not a Lucene index (no segments_* file)", str(self.index_dir))
+        self.index_dir = require_lucene_index(index_dir)
         self._JHashMap = autoclass("java.util.HashMap")
         self._JArrayList = autoclass("java.util.ArrayList")
         self._JInt = autoclass("java.lang.Integer")
