@@ -25,12 +25,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from index.corpus import iter_jsonl
+from index.corpus import iter_corpus, iter_jsonl
 from index.errors import InputError
 
 DATA_DIR_ENV = "TANDEM_DATA_DIR"
 SEARCH_PREFIXES = ("", "beir", "classic", "msmarco")
 QUERIES_ONLY_DIR = "beir_queries_qrels_only"
+# A dataset folder's corpus file: the first of these names present (BEIR's corpus.jsonl first; MS
+# MARCO's collection.tsv; pyserini-style documents.jsonl / docs.jsonl), each also gzipped.
+CORPUS_FILE_STEMS = ("corpus", "collection", "documents", "docs")
+CORPUS_FILE_SUFFIXES = (".jsonl", ".tsv", ".csv", ".parquet")
+CORPUS_FILE_NAMES = tuple(f"{stem}{suffix}{gz}" for stem in CORPUS_FILE_STEMS for suffix in CORPUS_FILE_SUFFIXES for gz in ("", ".gz"))
+_CORPUS_NAMES_LOOKED_FOR = (
+    f"{' / '.join(CORPUS_FILE_STEMS)} with suffix {' / '.join(CORPUS_FILE_SUFFIXES)}, optionally .gz"
+)
 
 
 def data_dir(explicit: str | Path | None = None) -> Path | None:
@@ -46,7 +54,8 @@ class DatasetPaths:
 
     @property
     def corpus(self) -> Path:
-        return self.root / "corpus.jsonl"
+        """The folder's corpus file (see :data:`CORPUS_FILE_NAMES`); ``corpus.jsonl`` when none is present."""
+        return find_corpus_file(self.root) or self.root / "corpus.jsonl"
 
     @property
     def queries(self) -> Path:
@@ -60,14 +69,27 @@ class DatasetPaths:
         return sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
 
 
+def find_corpus_file(folder: Path) -> Path | None:
+    """The corpus file of a dataset folder: the first of :data:`CORPUS_FILE_NAMES` present, else None."""
+    return next((folder / name for name in CORPUS_FILE_NAMES if (folder / name).is_file()), None)
+
+
+def _no_corpus_file_error(folder: Path, where: str) -> InputError:
+    """The error for a folder with no corpus file: what was looked for, and which data files it has."""
+    data_files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in (*CORPUS_FILE_SUFFIXES, ".json", ".gz"))
+    has = f"; it has {', '.join(data_files[:6])}{', ...' if len(data_files) > 6 else ''}" if data_files else "; it has no data files"
+    return InputError(f"no corpus file in folder {folder}: looked for {_CORPUS_NAMES_LOOKED_FOR}{has} (give the corpus file itself)", where)
+
+
 def available_datasets(data: str | Path | None = None) -> list[str]:
-    """Names of every BEIR-layout folder with a corpus in the data dir."""
+    """Names of every dataset folder with a corpus file in the data dir."""
     root = data_dir(data)
     if root is None or not root.is_dir():
         return []
     names = []
-    for corpus in sorted(root.glob("**/corpus.jsonl")):
-        rel = corpus.parent.relative_to(root)
+    folders = {p.parent for p in root.rglob("*") if p.name in CORPUS_FILE_NAMES and p.is_file()}
+    for folder in sorted(folders):
+        rel = folder.relative_to(root)
         parts = rel.parts
         names.append("/".join(parts[1:]) if parts and parts[0] in SEARCH_PREFIXES[1:] and len(parts) > 1 else str(rel))
     return names
@@ -108,29 +130,40 @@ def _no_corpus_error(name: str, root: Path | None) -> InputError | None:
 def resolve_dataset(name: str, data: str | Path | None = None) -> DatasetPaths:
     """Find a dataset folder by name (or accept a path to a BEIR-layout folder)."""
     as_path = Path(name).expanduser()
-    if as_path.is_dir() and (as_path / "corpus.jsonl").is_file():
+    if as_path.is_dir() and find_corpus_file(as_path):
         return DatasetPaths(as_path.name, as_path)
     root = data_dir(data)
     if root is None:
         if name in MSMARCO_QUERY_SETS:
             raise _no_corpus_error(name, None)
+        if as_path.is_dir():
+            raise _no_corpus_file_error(as_path, "--corpus/--dataset")
         raise InputError(
             f"dataset {name!r} is not a folder; give --data-dir or set {DATA_DIR_ENV} to find it by name",
             "--corpus/--dataset",
         )
-    for prefix in SEARCH_PREFIXES:
-        candidate = root / prefix / name if prefix else root / name
-        if (candidate / "corpus.jsonl").is_file():
+    candidates = [root / prefix / name if prefix else root / name for prefix in SEARCH_PREFIXES]
+    for candidate in candidates:
+        if find_corpus_file(candidate):
             return DatasetPaths(name, candidate)
     error = _no_corpus_error(name, root)
     if error is not None:
         raise error
+    folder = as_path if as_path.is_dir() else next((c for c in candidates if c.is_dir()), None)
+    if folder is not None:
+        raise _no_corpus_file_error(folder, "--corpus/--dataset")
     known = ", ".join(available_datasets(root)) or "none"
-    raise InputError(f"dataset {name!r} not found in data dir {root} (available: {known})", "--corpus/--dataset")
+    looked = ", ".join(str(c) for c in candidates)
+    raise InputError(f"dataset {name!r} not found: no folder {looked} (available in data dir: {known})", "--corpus/--dataset")
 
 
 def resolve_corpus(name_or_path: str, data: str | Path | None = None) -> Path:
-    """A corpus JSONL path from a file path, a BEIR folder, or a dataset name."""
+    """A corpus file from a file path, a dataset folder, or a dataset name in the data dir.
+
+    A folder must hold a corpus file under one of :data:`CORPUS_FILE_NAMES` (``corpus.jsonl``,
+    ``corpus.jsonl.gz``, ``collection.tsv``, ...); otherwise the error names the folder and what
+    was looked for. The file's format is detected when it is read (:mod:`index.corpus`).
+    """
     as_path = Path(name_or_path).expanduser()
     if as_path.is_file():
         return as_path
@@ -370,6 +403,8 @@ def _corpus_ids(path: Path) -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def _corpus_ids_cached(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    if not path.endswith(".jsonl"):  # gzipped or another format: the full reader
+        return frozenset(doc.doc_id for doc in iter_corpus(path))
     ids = set()
     with open(path, "rb") as handle:
         for line_no, line in enumerate(handle, start=1):

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from index.errors import TandemError
+
+if TYPE_CHECKING:
+    from index.corpus import CorpusOptions
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -28,3 +32,42 @@ def parse_weights(text: str | None, where: str = "--weights") -> dict[str, float
 
 def optional_model(value: str) -> str | None:
     return None if value.lower() in ("none", "no", "off", "") else value
+
+
+def add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--format``, ``--id-field``, ``--title-field``, ``--text-field`` and ``--allow-id-spaces``
+    (how to read the corpus file); turn them into options with :func:`corpus_options_from_args`."""
+    from index.corpus import CORPUS_FORMATS, ID_FIELD_NAMES, TEXT_FIELD_NAMES, TITLE_FIELD_NAMES
+
+    group = parser.add_argument_group("corpus format")
+    group.add_argument(
+        "--format", dest="corpus_format", default="auto", choices=CORPUS_FORMATS,
+        help="corpus file format: beir (JSON lines _id/title/text), jsonl (JSON lines, e.g. pyserini's id/contents), "
+        "tsv (id<TAB>text or id<TAB>title<TAB>text, optional header row), csv (header row), parquet; "
+        "each may be gzipped. auto: from the file name, else the first line",
+    )
+    group.add_argument("--id-field", default=None, metavar="NAME", help=f"field or column holding the document id (default: the first of {', '.join(ID_FIELD_NAMES)} present)")
+    group.add_argument("--title-field", default=None, metavar="NAME", help=f"field or column holding the title (default: {', '.join(TITLE_FIELD_NAMES)} if present, else no title)")
+    group.add_argument("--text-field", default=None, metavar="NAME", help=f"field or column holding the text (default: the first of {', '.join(TEXT_FIELD_NAMES)} present)")
+    group.add_argument(
+        "--allow-id-spaces", action="store_true",
+        help="accept document ids that contain spaces (refused by default: TREC run and qrels files are whitespace-separated, so such ids break them)",
+    )
+
+
+def corpus_options_from_args(args: argparse.Namespace) -> CorpusOptions:
+    """The :class:`index.corpus.CorpusOptions` given by the flags of :func:`add_corpus_options`."""
+    from index.corpus import CorpusOptions
+
+    flags = {"id_field": "--id-field", "title_field": "--title-field", "text_field": "--text-field"}
+    for name, flag in flags.items():
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            raise TandemError("must name a field (got an empty string)", flag)
+    return CorpusOptions(
+        format=getattr(args, "corpus_format", "auto"),
+        id_field=getattr(args, "id_field", None),
+        title_field=getattr(args, "title_field", None),
+        text_field=getattr(args, "text_field", None),
+        allow_id_spaces=getattr(args, "allow_id_spaces", False),
+    )
