@@ -1,20 +1,22 @@
 """Evaluation conditions: a retrieval mode, and for hybrids the retrievers and the fusion.
 
-Spec grammar (``--modes``): ``sparse``, ``dense``, ``bm25``, ``hybrid`` (the index's default
-fusion), or ``hybrid-<fusion>[:<r1>+<r2>...]`` with fusion ``rrf``, ``wsum`` (equal weights,
-min-max) or ``tuned`` (the config ``tandem tune-fusion`` saved next to the index), e.g.
-``hybrid-rrf:sparse+dense`` or ``hybrid-tuned:bm25+sparse+dense``.
+Spec grammar (``--modes``): a retriever name of the index (``sparse``, ``dense``, ``bm25``, ... —
+names are the index's data, checked against it by :meth:`Condition.check`), ``hybrid`` (the
+index's default fusion), or ``hybrid-<fusion>[:<r1>+<r2>...]`` with fusion ``rrf``, ``wsum``
+(equal weights, min-max) or ``tuned`` (the config ``tandem tune-fusion`` saved next to the
+index), e.g. ``hybrid-rrf:sparse+dense`` or ``hybrid-tuned:bm25+sparse+dense``.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import TandemError
 from retrieval.fusion import FusionConfig
 
-SINGLE_MODES = ("sparse", "dense", "bm25", "impact")
+RETRIEVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FUSION_NAMES = ("rrf", "wsum", "tuned")
 TUNED_DIR = "tuned-fusion"
 
@@ -25,6 +27,19 @@ class Condition:
     mode: str
     retrievers: tuple[str, ...] = ()
     fusion: str | None = None  # rrf | wsum | tuned | None (index default)
+
+    @property
+    def is_hybrid(self) -> bool:
+        return self.mode == "hybrid"
+
+    def check(self, retrievers: list[str]) -> None:
+        """Refuse, before any work, a condition naming retrievers the index does not have."""
+        names = list(self.retrievers) if self.is_hybrid else [self.mode]
+        unknown = [n for n in names if n not in retrievers]
+        if unknown:
+            raise TandemError(f"condition {self.name!r} names retriever(s) {', '.join(unknown)} this index does not have ({', '.join(retrievers)})", "--modes")
+        if self.is_hybrid and not self.retrievers and len(retrievers) < 2:
+            raise TandemError(f"condition {self.name!r} needs at least two retrievers; this index has {', '.join(retrievers)}", "--modes")
 
     def fusion_config(self, index_dir: Path, default: FusionConfig, tuned_dir: Path | None = None) -> FusionConfig | None:
         """The fusion to run; ``tuned`` reads ``tuned_dir`` (another index's tuning) when given, else ``index_dir``."""
@@ -50,18 +65,18 @@ def tuned_fusion_path(index_dir: Path, retrievers: tuple[str, ...] | list[str]) 
 
 def parse_condition(spec: str) -> Condition:
     spec = spec.strip()
-    if spec in SINGLE_MODES:
-        return Condition(spec, spec)
     if spec == "hybrid":
         return Condition("hybrid", "hybrid")
+    if not spec.startswith("hybrid") and RETRIEVER_NAME.match(spec):
+        return Condition(spec, spec)
     head, _, tail = spec.partition(":")
     fusion = head[len("hybrid-") :] if head.startswith("hybrid-") else None
     if head not in ("hybrid",) and fusion not in FUSION_NAMES:
         raise TandemError(f"unknown condition {spec!r} (e.g. sparse, dense, bm25, hybrid, hybrid-rrf:sparse+dense, hybrid-tuned)", "--modes")
     retrievers = tuple(tail.split("+")) if tail else ()
     for name in retrievers:
-        if name not in SINGLE_MODES:
-            raise TandemError(f"unknown retriever {name!r} in {spec!r}", "--modes")
+        if not RETRIEVER_NAME.match(name):
+            raise TandemError(f"bad retriever name {name!r} in {spec!r}", "--modes")
     if tail and len(retrievers) < 2:
         raise TandemError(f"a hybrid needs at least two retrievers: {spec!r}", "--modes")
     return Condition(spec, "hybrid", retrievers, fusion)

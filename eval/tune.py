@@ -1,30 +1,21 @@
 """Fusion tuning: grid search over method, normalisation and weights on a non-test split.
 
-Each retriever runs once per query (to ``depth``); every fusion candidate is then scored on
-the cached lists, vectorised per query, and evaluated with the same metric code as `tandem eval`.
+Each retriever runs once per query (to ``depth``); every fusion candidate is then scored on the
+cached lists by the same :func:`retrieval.fusion.fuse` that search uses, and evaluated with the
+same metric code as `tandem eval`.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from index.errors import TandemError
-from retrieval.fusion import FusionConfig
-from retrieval.fusion.normalize import NORMALIZATIONS
+from retrieval.fusion import FusionConfig, fuse
 from retrieval.searcher import Searcher
 
 FORBIDDEN_SPLITS = ("test",)
-
-
-@dataclass
-class _QueryLists:
-    doc_ids: np.ndarray  # candidates, sorted by doc id (so a stable sort breaks ties by id)
-    ranks: np.ndarray  # [R, D] 1-based rank, inf where absent
-    scores: dict[str, np.ndarray]  # normalisation -> [R, D] normalised score, list minimum where absent
 
 
 def weight_grid(num: int, step: float) -> list[tuple[float, ...]]:
@@ -35,33 +26,6 @@ def weight_grid(num: int, step: float) -> list[tuple[float, ...]]:
         if sum(combo) == units:
             grid.append(tuple(round(c * step, 10) for c in combo))
     return grid
-
-
-def _prepare(rankings: list[dict[str, float]], normalizations: Sequence[str]) -> _QueryLists:
-    doc_ids = np.array(sorted(set().union(*rankings)), dtype=object)
-    position = {d: i for i, d in enumerate(doc_ids)}
-    ranks = np.full((len(rankings), len(doc_ids)), np.inf)
-    raw = np.full((len(rankings), len(doc_ids)), np.nan)
-    for r, ranking in enumerate(rankings):
-        for rank, (doc_id, score) in enumerate(ranking.items(), start=1):
-            ranks[r, position[doc_id]] = rank
-            raw[r, position[doc_id]] = score
-    scores = {}
-    for name in normalizations:
-        normalized = np.zeros_like(raw)
-        for r in range(len(rankings)):
-            present = ~np.isnan(raw[r])
-            if present.any():
-                values = NORMALIZATIONS[name](raw[r, present])
-                normalized[r, present] = values
-                normalized[r, ~present] = values.min()
-        scores[name] = normalized
-    return _QueryLists(doc_ids, ranks, scores)
-
-
-def _top(lists: _QueryLists, fused: np.ndarray, k: int) -> dict[str, float]:
-    order = np.argsort(-fused, kind="stable")[:k]
-    return {str(lists.doc_ids[i]): float(fused[i]) for i in order}
 
 
 def tune_fusion(
@@ -92,8 +56,6 @@ def tune_fusion(
         texts = [q.text for q in queries[start : start + 64]]
         for name in names:
             per_retriever[name].extend(searcher.retrieve(name, texts, depth))
-    prepared = [_prepare([per_retriever[n][i] for n in names], normalizations) for i in range(len(queries))]
-
     candidates: list[FusionConfig] = [FusionConfig(method="rrf", rrf_k=rk, depth=depth, retrievers=names) for rk in rrf_ks]
     for norm in normalizations:
         for weights in weight_grid(len(names), weight_step):
@@ -101,14 +63,9 @@ def tune_fusion(
 
     table = []
     for config in tqdm(candidates, desc="fusion grid", unit="config"):
-        weights = np.array([config.weights.get(n, 1.0) for n in names])
-        run = {}
-        for query, lists in zip(queries, prepared):
-            if config.method == "rrf":
-                fused = weights @ np.where(np.isinf(lists.ranks), 0.0, 1.0 / (config.rrf_k + lists.ranks))
-            else:
-                fused = weights @ lists.scores[config.normalization]
-            run[query.query_id] = _top(lists, fused, k)
+        # the very fusion that search runs, on the cached lists of every retriever
+        run = {query.query_id: {hit.doc_id: hit.score for hit in fuse({n: per_retriever[n][i] for n in names}, config, k)}
+               for i, query in enumerate(queries)}
         value = evaluate(run, eval_set.qrels, [metric], remove_self_hits=remove_self_hits).mean[metric]
         table.append({"config": config.model_dump(), metric: value})
     best = max(range(len(candidates)), key=lambda i: (table[i][metric], -i))

@@ -55,6 +55,8 @@ class WriterLock:
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
+            if not self.index_dir.exists():  # a first build that failed: leave nothing behind
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -32,7 +32,7 @@ class LuceneBM25Backend(Backend):
         if change.deleted_ids:
             live.delete_documents(change.new_dir, change.deleted_ids)
         if change.added is not None:
-            live.append_bm25(change.new_dir, change.added.docs, fields=fields)
+            live.append_bm25(change.new_dir, change.added.docs, fields=fields, store_raw=bool(component.settings.get("store", {}).get("raw", False)))
         if change.merge:
             live.force_merge(change.new_dir)
         return live.index_stats(change.new_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from retrieval.types import Ranking
 
 
-def rrf(rankings: dict[str, Ranking], weights: dict[str, float], k: float = 60.0, **_: object) -> dict[str, dict[str, float]]:
+def rrf(rankings: dict[str, Ranking], weights: dict[str, float], k: float = 60.0) -> dict[str, dict[str, float]]:
     """Per document, each list's contribution ``w_r / (k + rank)`` (absent lists contribute nothing)."""
     contributions: dict[str, dict[str, float]] = {}
     for name, ranking in rankings.items():

@@ -12,7 +12,7 @@ from retrieval.types import Ranking
 from .normalize import NORMALIZATIONS
 
 
-def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization: str = "minmax", **_: object) -> dict[str, dict[str, float]]:
+def wsum(rankings: dict[str, Ranking], weights: dict[str, float], normalization: str = "minmax") -> dict[str, dict[str, float]]:
     """Per document, each list's contribution ``w_r * norm_r(score)`` (absent: the list's minimum)."""
     normalize = NORMALIZATIONS[normalization]
     all_docs: dict[str, None] = {}

@@ -1,48 +1,82 @@
-"""`tandem index build` and `tandem index info`."""
+"""`tandem index build|info|add|delete|compact|upgrade`."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from .common import add_data_dir, optional_model
+from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
+
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="if another writer holds the index lock, wait up to this long for it (0 = fail at once with a message)")
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("index", help="build and inspect indexes")
+    parser = sub.add_parser("index", help="build, inspect and change indexes")
     isub = parser.add_subparsers(dest="index_command", required=True, metavar="SUBCOMMAND")
 
-    build = isub.add_parser("build", help="build an index from a corpus", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    build.add_argument("--corpus", required=True, help="dataset name (scifact, nfcorpus, ...), BEIR folder, or corpus.jsonl")
-    build.add_argument("--out", required=True, type=Path, help="index directory to create")
+    build = isub.add_parser("build", help="build an index from a corpus", formatter_class=FORMATTER)
+    build.add_argument("--corpus", required=True, help="dataset name (scifact, nfcorpus, ...), BEIR folder, or a corpus file")
+    build.add_argument("--out", required=True, type=Path, help="index folder to create")
     add_data_dir(build)
     build.add_argument("--sparse", default="splade-tiny", type=optional_model, help="SPLADE model: short name, folder or HF id; 'none' to skip")
     build.add_argument("--sparse-mode", default="inference-free", choices=["inference-free", "siamese"], help="inference-free: queries are tokenizer + IDF (no model call); siamese: queries go through the encoder")
     build.add_argument("--dense", default="minilm-l6", type=optional_model, help="dense model: short name, folder or HF id; 'none' to skip")
     build.add_argument("--faiss", default="flat", choices=["flat", "hnsw", "ivfpq"], help="FAISS index type")
-    build.add_argument("--hnsw-m", type=int, default=32)
-    build.add_argument("--ef-construction", type=int, default=200)
-    build.add_argument("--ef-search", type=int, default=128)
-    build.add_argument("--nlist", type=int, default=None, help="ivfpq lists (default ~4*sqrt(N))")
-    build.add_argument("--pq-m", type=int, default=None, help="ivfpq sub-quantisers (default dim/4)")
-    build.add_argument("--nprobe", type=int, default=16)
-    build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (pyserini)")
-    build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"])
+    build.add_argument("--hnsw-m", type=int, default=32, help="hnsw: graph neighbours per node")
+    build.add_argument("--ef-construction", type=int, default=200, help="hnsw: candidate list size while building")
+    build.add_argument("--ef-search", type=int, default=128, help="hnsw: candidate list size while searching")
+    build.add_argument("--nlist", type=int, default=None, help="ivfpq: inverted lists (default ~4*sqrt(N))")
+    build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers (default dim/4)")
+    build.add_argument("--nprobe", type=int, default=16, help="ivfpq: lists visited per query")
+    build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (retriever 'bm25')")
+    build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"], help="flat: title + text in one field; multifield: title and text as separate fields")
     build.add_argument("--lucene-impact", action="store_true", help="also index the sparse vectors in a Lucene impact index (retriever 'impact')")
     build.add_argument("--impact-scale", type=float, default=100.0, help="impacts are round(weight * scale)")
-    build.add_argument("--batch-size", type=int, default=16)
-    build.add_argument("--max-length", type=int, default=256)
-    build.add_argument("--doc-top-k", type=int, default=None, help="keep only the k largest sparse weights per document")
+    build.add_argument("--batch-size", type=int, default=16, help="documents per encoder batch")
+    build.add_argument("--max-length", type=int, default=256, help="tokens per document kept by the encoders")
+    build.add_argument("--doc-top-k", type=int, default=None, help="keep only the k largest sparse weights per document (default: all)")
     build.add_argument("--query-prefix", default="", help="dense query prefix, e.g. 'query: '")
     build.add_argument("--document-prefix", default="", help="dense document prefix, e.g. 'passage: '")
-    build.add_argument("--overwrite", action="store_true", help="replace an existing index (only once the new one is complete)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing Tandem index (as its next commit, once the new build is complete)")
+    add_corpus_options(build)
+    _add_wait(build)
     build.set_defaults(handler=run_build)
 
-    info = isub.add_parser("info", help="print an index's manifest and sizes")
-    info.add_argument("index", type=Path)
+    info = isub.add_parser("info", help="print an index's manifest, segments and sizes", formatter_class=FORMATTER)
+    info.add_argument("index", type=Path, help="index folder")
     info.add_argument("--verify", action="store_true", help="re-check every file's sha256")
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(handler=run_info)
+
+    add = isub.add_parser("add", help="add documents to an index (a new segment; an existing id is replaced)", formatter_class=FORMATTER)
+    add.add_argument("--index", required=True, type=Path, help="index folder")
+    add.add_argument("--corpus", required=True, type=Path, help="file with the documents to add (any corpus format)")
+    add_corpus_options(add)
+    _add_wait(add)
+    add.set_defaults(handler=run_add)
+
+    delete = isub.add_parser("delete", help="delete documents by id", formatter_class=FORMATTER)
+    delete.add_argument("--index", required=True, type=Path, help="index folder")
+    delete.add_argument("--ids", required=True, type=Path, help="file with one document id per line")
+    delete.add_argument("--strict", action="store_true", help="fail (deleting nothing) if any id is not in the index; otherwise unknown ids are reported")
+    _add_wait(delete)
+    delete.set_defaults(handler=run_delete)
+
+    compact = isub.add_parser("compact", help="merge all segments into one, dropping deleted documents (recomputes a corpus IDF table)", formatter_class=FORMATTER)
+    compact.add_argument("--index", required=True, type=Path, help="index folder")
+    _add_wait(compact)
+    compact.set_defaults(handler=run_compact)
+
+    upgrade = isub.add_parser("upgrade", help="convert a Tandem 0.1 index (format 1) to the live format in place (no re-encoding)", formatter_class=FORMATTER)
+    upgrade.add_argument("index", type=Path, help="index folder")
+    _add_wait(upgrade)
+    upgrade.set_defaults(handler=run_upgrade)
 
 
 def run_build(args) -> int:
@@ -50,8 +84,6 @@ def run_build(args) -> int:
     from index.errors import TandemError
     from retrieval.build import BuildConfig, build_index
     from retrieval.datasets import resolve_corpus
-
-    from ..tables import format_table, human_bytes
 
     for name in ("batch_size", "max_length"):
         if getattr(args, name) < 1:
@@ -61,25 +93,31 @@ def run_build(args) -> int:
     config = BuildConfig(
         corpus=args.corpus, sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
         bm25=args.bm25, bm25_fields=args.bm25_fields, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
-        doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix,
+        doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
     )
-    manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite)
-    print(f"\nbuilt {args.out}: {manifest.num_docs} documents in {manifest.build_seconds:.1f} s")
-    rows = [[name, human_bytes(c.bytes), c.settings.get("build_seconds"), _describe(name, c.settings)] for name, c in manifest.components.items()]
-    print(format_table(["component", "size", "seconds", "details"], rows, align="lrrl"))
+    manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite, wait=args.wait)
+    print(f"\nbuilt {args.out}: {manifest.num_docs:,} documents in {manifest.build_seconds:,.1f} s")
+    _print_components(manifest, args.out)
     return 0
 
 
-def _describe(name: str, settings: dict) -> str:
-    if name == "sparse":
-        return f"{settings['mode']}, {settings['num_postings']} postings, {settings['avg_nnz_per_doc']:.1f} terms/doc, FLOPS {settings['flops']:.2f}"
-    if name == "dense":
-        return f"{settings['dim']}-d, faiss {settings['faiss']['type']}"
-    if name == "bm25":
-        return ", ".join(f"{k}={v}" for k, v in settings.items() if k in ("fields", "k1", "b"))
-    if name == "impact":
-        return f"Lucene impact, scale {settings['scale']:g}"
-    return ""
+def _print_components(manifest, root: Path) -> None:
+    """One row per retriever (size on disk over all segments and its shared files) and one for the documents."""
+    from retrieval.backends import BACKENDS
+
+    from ..tables import format_table, human_bytes
+
+    def size(prefixes: list[str]) -> int:
+        return sum((root / rel).stat().st_size for s in manifest.segments for rel in s.files if any(rel.startswith(p) for p in prefixes))
+
+    rows = []
+    for c in manifest.components:
+        total = c.bytes + size([f"segments/{s.name}/{c.name}/" for s in manifest.segments])
+        engine = BACKENDS.get(c.backend)
+        rows.append([c.name, c.backend, human_bytes(total), engine.describe(c) if engine else "(unknown backend)"])
+    docs = size([f"segments/{s.name}/docs.sqlite" for s in manifest.segments])
+    rows.append(["(documents)", "sqlite", human_bytes(docs), f"{manifest.num_docs:,} live documents in {len(manifest.segments)} segment(s)"])
+    print(format_table(["retriever", "backend", "size", "details"], rows, align="llrl"))
 
 
 def run_info(args) -> int:
@@ -93,19 +131,91 @@ def run_info(args) -> int:
         print(manifest.model_dump_json(indent=2))
     else:
         print(f"index        {args.index}")
-        print(f"format       {manifest.format_version} (tandem {manifest.tandem_version}), built {manifest.created_at} in {manifest.build_seconds:.1f} s")
-        print(f"corpus       {manifest.corpus.source} ({manifest.corpus.num_docs} docs, {manifest.corpus.num_empty} empty, sha256 {manifest.corpus.sha256[:12]}...)")
-        rows = [[name, human_bytes(c.bytes), len(c.files), _describe(name, c.settings)] for name, c in manifest.components.items()]
-        print(format_table(["component", "size", "files", "details"], rows, align="lrrl"))
-        total = sum(c.bytes for c in manifest.components.values())
-        print(f"total        {human_bytes(total)}")
-        for name, component in manifest.components.items():
+        print(f"format       {manifest.format_version} (tandem {manifest.tandem_version}), generation {manifest.generation}, created {manifest.created_at}, updated {manifest.updated_at}")
+        print(f"corpus       {manifest.corpus.source} ({manifest.corpus.num_docs:,} docs at build, sha256 {manifest.corpus.sha256[:12]}...)")
+        print(f"documents    {manifest.num_docs:,} live in {len(manifest.segments)} segment(s), {sum(s.num_deleted for s in manifest.segments):,} deleted not yet compacted")
+        from retrieval.backends import BACKENDS
+
+        rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
+        print(format_table(["retriever", "backend", "shared size", "files", "details"], rows, align="llrrl"))
+        seg_rows = [[s.name, f"{s.num_docs:,}", f"{s.num_deleted:,}", human_bytes(s.bytes)] for s in manifest.segments]
+        print(format_table(["segment", "docs", "deleted", "size"], seg_rows, align="lrrr"))
+        print(f"total        {human_bytes(manifest.total_bytes)}")
+        for component in manifest.components:
             encoder = component.settings.get("encoder")
             if encoder:
-                print(f"{name} encoder: {json.dumps(encoder)}")
+                print(f"{component.name} encoder: {json.dumps(encoder)}")
     if args.verify:
         bad = verify_checksums(args.index, manifest)
         if bad:
-            raise TandemError(f"{len(bad)} file(s) fail their checksum: {', '.join(bad[:5])}", str(args.index))
+            raise TandemError(f"{len(bad)} problem(s): {', '.join(bad[:5])}", str(args.index))
         print("checksums    all files match the manifest")
+    return 0
+
+
+def _report(report) -> None:
+    data = report.summary()
+    parts = [f"{report.operation}: generation {report.generation}"]
+    for key in ("added", "replaced", "deleted"):
+        if data[key]:
+            parts.append(f"{key} {data[key]:,}")
+    if report.unknown_ids:
+        parts.append(f"{len(report.unknown_ids):,} unknown id(s) (e.g. {', '.join(repr(i) for i in report.unknown_ids[:3])})")
+    parts.append(f"{report.num_docs:,} live documents in {report.num_segments} segment(s)")
+    parts.append(f"{report.seconds:,.2f} s" + (f" ({report.encode_seconds:,.2f} s encoding)" if report.encode_seconds else ""))
+    print("; ".join(parts))
+
+
+def run_add(args) -> int:
+    from index.corpus import read_corpus
+    from retrieval.writer import IndexWriter
+
+    docs = read_corpus(args.corpus, options=corpus_options_from_args(args))
+    _report(IndexWriter(args.index, wait=args.wait).add(docs))
+    return 0
+
+
+def read_id_file(path: Path) -> list[str]:
+    """One id per line (blank lines skipped); errors name the file and line."""
+    from index.errors import InputError
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    ids = []
+    for line_no, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = line.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not valid UTF-8 (byte {exc.start})", f"{path}:{line_no}") from None
+        if text:
+            ids.append(text)
+    if not ids:
+        raise InputError("no ids in the file", str(path))
+    return ids
+
+
+def run_delete(args) -> int:
+    from retrieval.writer import IndexWriter
+
+    report = IndexWriter(args.index, wait=args.wait).delete(read_id_file(args.ids), strict=args.strict)
+    _report(report)
+    if report.unknown_ids:
+        print(f"tandem: warning: {len(report.unknown_ids):,} id(s) were not in the index", file=sys.stderr)
+    return 0
+
+
+def run_compact(args) -> int:
+    from retrieval.writer import IndexWriter
+
+    _report(IndexWriter(args.index, wait=args.wait).compact())
+    return 0
+
+
+def run_upgrade(args) -> int:
+    from retrieval.upgrade import upgrade_index
+
+    manifest = upgrade_index(args.index, wait=args.wait)
+    print(f"upgraded {args.index} to format {manifest.format_version}: {manifest.num_docs:,} documents, retrievers {', '.join(manifest.component_names)}")
     return 0
