@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IndexFormatError
+from .faults import crash_point
 from .manifest import FILENAME, Manifest, manifest_json, now, parse_manifest, read_manifest, write_atomic
 
 COMMITS = "commits"
@@ -92,7 +93,9 @@ def commit(root: Path, manifest: Manifest, operation: str, details: dict | None 
     (root / COMMITS).mkdir(exist_ok=True)
     text = manifest_json(new)
     write_atomic(commit_path(root, generation), text)
+    crash_point("commit:before-manifest")
     write_atomic(root / FILENAME, text)
+    crash_point("commit:after-manifest")
     return new
 
 
@@ -148,6 +151,7 @@ def collect_garbage(root: Path, current: Manifest) -> list[str]:
         if rel not in keep:
             shutil.rmtree(seg_dir, ignore_errors=True)
             removed.append(rel)
+            crash_point("gc:after-first-removal")
             continue
         for deletes in seg_dir.glob("deletes-*.npy"):
             rel_del = f"{rel}/{deletes.name}"

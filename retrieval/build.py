@@ -22,6 +22,7 @@ from index.commits import collect_garbage, commit
 from index.corpus import CorpusOptions, CorpusStats, file_sha256, read_corpus
 from index.dense import FaissConfig
 from index.errors import TandemError
+from index.faults import crash_point
 from index.locking import WriterLock
 from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
@@ -117,6 +118,7 @@ def build_index(
             components = apply_shared(stage, stage, components, 1, lambda prev, new: SharedChange(None, new, added=encoded), WriteContext(stage, None))
             manifest = manifest.model_copy(update={"segments": [segment], "components": components, "next_segment": 2,
                                                    "build_seconds": round(time.perf_counter() - started, 2)})
+            crash_point("build:staged")
             return publish(stage, out, manifest)
 
 
@@ -138,6 +140,7 @@ def publish(stage: Path, out: Path, manifest: Manifest) -> Manifest:
     else:
         generation = read_manifest(out).generation
     move_into_place(stage, out)
+    crash_point("publish:moved")
     manifest = commit(out, manifest.model_copy(update={"generation": generation}), "build", {"docs": manifest.num_docs, "replaced": True})
     for name in TUNED_FILES:
         path = out / name

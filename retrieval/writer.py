@@ -24,6 +24,7 @@ from index.build_dir import ChunkCache
 from index.commits import COMPONENTS, SEGMENTS, clear_staging, collect_garbage, commit
 from index.corpus import Document
 from index.errors import TandemError
+from index.faults import crash_point
 from index.locking import WriterLock
 from index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
 from index.segments import IndexSnapshot, write_deletes
@@ -261,8 +262,10 @@ class IndexWriter:
             segment = stage_segment(stage, new_segment_name(manifest), encoded, manifest.components, manifest.index_id)
             components = apply_shared(stage, self.root, manifest.components, generation,
                                       lambda prev, new: SharedChange(prev, new, added=encoded, deleted_ids=replaced), WriteContext(self.root, None))
+            crash_point("add:staged")
             segments = self._mark_deleted(snapshot, replaced, generation)
             move_into_place(stage, self.root)
+            crash_point("add:moved")
             new = manifest.model_copy(update={"segments": segments + [segment], "components": components, "next_segment": manifest.next_segment + 1})
             report = ChangeReport("add", generation, added=len(docs), replaced=len(replaced), encode_seconds=round(encode_seconds, 3))
             return self._finish(new, "add", report, started)
@@ -290,6 +293,7 @@ class IndexWriter:
             components = apply_shared(stage, self.root, manifest.components, generation,
                                       lambda prev, new: SharedChange(prev, new, deleted_ids=present), WriteContext(self.root, None))
             segments = self._mark_deleted(snapshot, present, generation)
+            crash_point("delete:marked")
             move_into_place(stage, self.root)
             return self._finish(manifest.model_copy(update={"segments": segments, "components": components}), "delete", report, started)
         finally:
@@ -310,7 +314,9 @@ class IndexWriter:
                 segments = [merge_segment(stage, new_segment_name(manifest), snapshot, manifest.components, live_docs)]
             components = apply_shared(stage, self.root, manifest.components, generation,
                                       lambda prev, new: SharedChange(prev, new, merge=True, live_docs=live_docs), WriteContext(self.root, None, live_docs))
+            crash_point("compact:staged")
             move_into_place(stage, self.root)
+            crash_point("compact:moved")
             new = manifest.model_copy(update={"segments": segments, "components": components, "next_segment": manifest.next_segment + 1})
             report = ChangeReport("compact", generation, deleted=sum(s.num_deleted for s in manifest.segments))
             return self._finish(new, "compact", report, started)
