@@ -54,12 +54,14 @@ def main() -> None:
                 build_index(BuildConfig(corpus=dataset, sparse_mode=mode, dense=dense), out, paths.corpus)
             searcher = Searcher.open(out)
             manifest = searcher.manifest
+            segment_stats = manifest.segments[0].stats  # a fresh build has one segment
             components = {
-                name: {"bytes": c.bytes, "build_seconds": c.settings.get("build_seconds"),
-                       "docs_per_second": manifest.num_docs / c.settings["build_seconds"] if name in ("sparse", "dense") else None}
-                for name, c in manifest.components.items()
+                c.name: {"bytes": c.bytes + sum((out / rel).stat().st_size for rel in manifest.segments[0].files if rel.split("/")[2] == c.name),
+                         "build_seconds": segment_stats.get(c.name, {}).get("seconds"),
+                         "docs_per_second": None}
+                for c in manifest.components
             }
-            sparse = manifest.settings("sparse")
+            sparse = segment_stats["sparse"]
             lat = {m: latency(searcher, texts, m) for m in searcher.modes}
             entry[mode] = {"num_docs": manifest.num_docs, "build_seconds": manifest.build_seconds, "components": components,
                            "avg_nnz_per_doc": sparse["avg_nnz_per_doc"], "num_postings": sparse["num_postings"], "latency": lat}

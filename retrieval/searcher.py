@@ -44,8 +44,11 @@ class Searcher:
         self.default_fusion = self._load_fusion()
 
     @classmethod
-    def open(cls, index_dir: str | Path, device: str = "cpu", load_models: bool = True) -> "Searcher":
-        """Open the current commit of the index (holding it until :meth:`close`)."""
+    def open(cls, index_dir: str | Path, device: str = "cpu", load_models: bool = False) -> "Searcher":
+        """Open the current commit of the index (holding it until :meth:`close`).
+
+        Retrievers open on first use (a sparse search never starts the JVM); ``load_models=True``
+        opens them all now, as a server does before it reports ready."""
         searcher = cls(IndexSnapshot.open(Path(index_dir)), device)
         if load_models:
             searcher.load_models()

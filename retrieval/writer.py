@@ -64,7 +64,8 @@ class DocEncoders:
         encoded = EncodedDocs(docs)
         texts = [d.contents for d in docs]
         for key, (kind, settings) in self.needs().items():
-            cache = ChunkCache(cache_dir, _short(key)) if cache_dir is not None else None
+            started = time.perf_counter()
+            cache = ChunkCache(cache_dir, f"{kind}-{_short(key)}") if cache_dir is not None else None
             chunks = []
             with progress(total=len(docs), desc=f"{kind} encode", unit="doc", disable=not show_progress) as bar:
                 for i, start in enumerate(range(0, len(texts), chunk_size)):
@@ -77,6 +78,9 @@ class DocEncoders:
                     else:
                         bar.update(len(part))
                     chunks.append(arrays)
+            for component in self.components:
+                if backend(component.backend).doc_input == kind and encoder_key(kind, component.settings["encoder"]) == key:
+                    encoded.seconds[component.name] = time.perf_counter() - started
             if kind == "sparse":
                 encoder = splade_encoder(settings, self.device)
                 encoded.sparse[key] = _stack_sparse(chunks, encoder.vocab_size)
@@ -133,7 +137,9 @@ def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Se
     for component in components:
         engine = backend(component.backend)
         if engine.segment_local:
+            t0 = time.perf_counter()
             stats[component.name] = engine.write_segment(seg_dir / component.name, component, docs)
+            stats[component.name]["seconds"] = round(time.perf_counter() - t0 + docs.seconds.get(component.name, 0.0), 3)
     described = describe_files(stage_root, files_under(seg_dir))
     return SegmentInfo(name=name, num_docs=len(docs.docs), files=described.files, bytes=described.bytes, stats=stats)
 

@@ -15,7 +15,8 @@ def test_manifest_is_self_describing(tiny_index):
     manifest = read_manifest(tiny_index)
     assert manifest.format_version == FORMAT_VERSION
     assert manifest.num_docs == 6 and manifest.corpus.num_empty == 1
-    assert set(manifest.components) == {"docstore", "sparse", "dense"}
+    assert [(c.name, c.backend) for c in manifest.components] == [("sparse", "native-sparse"), ("dense", "faiss")]
+    assert manifest.generation == 1 and len(manifest.segments) == 1 and manifest.segments[0].num_docs == 6
     assert manifest.settings("sparse")["mode"] == "siamese"
     assert manifest.settings("sparse")["encoder"]["model"] == "splade-tiny"
     assert manifest.settings("dense")["faiss"]["type"] == "flat"

@@ -36,9 +36,10 @@ def test_index_stores_corpus_idf(tiny_if_index, tiny_corpus, splade):
     searcher = Searcher.open(tiny_if_index)
     docs = read_corpus(tiny_corpus)
     df, n = document_frequencies(splade.tokenizer, [d.contents for d in docs], splade.vocab_size)
-    np.testing.assert_allclose(searcher.sparse.query_weights, idf_from_df(df, n))
+    sparse = searcher.retriever("sparse")
+    np.testing.assert_allclose(sparse.query_encoder.query_weights, idf_from_df(df, n))
     # The query encoder needs no model: it is the tokenizer saved in the index.
-    assert isinstance(searcher.sparse_query_encoder, IdfQueryEncoder)
+    assert isinstance(sparse.query_encoder.encoder, IdfQueryEncoder)
     hits = searcher.search("vitamin bone", k=3, mode="sparse").hits
     assert hits[0].doc_id == "d3"
 
@@ -57,6 +58,7 @@ def test_model_idf_json_overrides_corpus(tmp_path, tiny_corpus, splade):
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse=str(model_dir), sparse_mode="inference-free", dense=None), out, tiny_corpus, log=lambda _: None)
     searcher = Searcher.open(out)
     python_id, tower_id = splade.tokenizer.convert_tokens_to_ids(["python", "tower"])
-    assert searcher.sparse.query_weights[python_id] == 7.5
-    assert searcher.sparse.query_weights[tower_id] == 2.0
+    weights = searcher.retriever("sparse").query_encoder.query_weights
+    assert weights[python_id] == 7.5
+    assert weights[tower_id] == 2.0
     assert searcher.manifest.settings("sparse")["idf_source"] == "model idf.json"

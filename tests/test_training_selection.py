@@ -73,7 +73,7 @@ def test_dev_evaluation_matches_the_engine(tiny_beir, tmp_path):
     scores = pytrec_eval.RelevanceEvaluator(eval_set.qrels, {"ndcg_cut.10"}).evaluate(run)
     expected = np.mean([scores[q]["ndcg_cut_10"] if q in scores else 0.0 for q in eval_set.qrels])
     assert measured["nDCG@10"] == pytest.approx(expected, abs=1e-6)
-    stats = Searcher.open(index).manifest.settings("sparse")
+    stats = Searcher.open(index).manifest.segments[0].stats["sparse"]  # one segment: a fresh build
     assert measured["nnz"] == pytest.approx(stats["avg_nnz_per_doc"], rel=1e-3) and measured["flops"] == pytest.approx(stats["flops"], rel=1e-3)
 
 

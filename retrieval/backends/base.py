@@ -36,6 +36,7 @@ class EncodedDocs:
     sparse: dict[str, sp.csr_matrix] = field(default_factory=dict)  # docs x vocab
     dense: dict[str, np.ndarray] = field(default_factory=dict)  # docs x dim
     tokenizers: dict[str, object] = field(default_factory=dict)  # sparse encoder key -> tokenizer
+    seconds: dict[str, float] = field(default_factory=dict)  # component name -> time spent encoding for it
 
     @property
     def doc_ids(self) -> list[str]:
@@ -81,8 +82,8 @@ class Backend(ABC):
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu"):
         """A Retriever over ``component`` in this commit."""
 
-    def describe(self, component: ComponentInfo) -> str:
-        """One line for `tandem index info` and build summaries."""
+    def describe(self, component: ComponentInfo, segments=()) -> str:
+        """One line for `tandem index info` and build summaries (``segments``: the commit's SegmentInfos)."""
         return self.description
 
 

@@ -38,7 +38,7 @@ class FaissBackend(Backend):
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "FaissRetriever":
         return FaissRetriever(snapshot, component, device)
 
-    def describe(self, component: ComponentInfo) -> str:
+    def describe(self, component: ComponentInfo, segments=()) -> str:
         s = component.settings
         return f"{s.get('dim')}-d, faiss {s.get('faiss', {}).get('type')}"
 

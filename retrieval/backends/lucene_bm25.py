@@ -40,7 +40,7 @@ class LuceneBM25Backend(Backend):
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "LuceneBM25Retriever":
         return LuceneBM25Retriever(snapshot, component)
 
-    def describe(self, component: ComponentInfo) -> str:
+    def describe(self, component: ComponentInfo, segments=()) -> str:
         s = component.settings
         return f"BM25 on Lucene, fields={s.get('fields')}, k1={s.get('k1')}, b={s.get('b')}"
 

@@ -74,7 +74,7 @@ class LuceneImpactBackend(Backend):
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "LuceneImpactRetriever":
         return LuceneImpactRetriever(snapshot, component, device)
 
-    def describe(self, component: ComponentInfo) -> str:
+    def describe(self, component: ComponentInfo, segments=()) -> str:
         return f"Lucene impact, scale {component.settings.get('scale'):g}"
 
 

@@ -45,9 +45,17 @@ class NativeSparseBackend(Backend):
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "NativeSparseRetriever":
         return NativeSparseRetriever(snapshot, component, device)
 
-    def describe(self, component: ComponentInfo) -> str:
+    def describe(self, component: ComponentInfo, segments=()) -> str:
         s = component.settings
-        return f"{s.get('mode')}, native inverted index"
+        stats = [seg.stats.get(component.name, {}) for seg in segments]
+        postings = sum(int(st.get("num_postings", 0)) for st in stats)
+        docs = sum(int(st.get("num_docs", 0)) for st in stats)
+        text = f"{s.get('mode')}, native inverted index"
+        if docs:
+            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
+            if len(stats) == 1:
+                text += f", FLOPS {stats[0].get('flops', 0):.2f}"
+        return text
 
 
 class NativeSparseRetriever:

@@ -29,12 +29,17 @@ class SparseQueryEncoder:
         self.mode = settings["mode"]
         self.tokenizer = saved_tokenizer(shared_dir / TOKENIZER_DIR)
         if self.mode == "inference-free":
-            self._encoder = IdfQueryEncoder(self.tokenizer, np.load(shared_dir / QUERY_WEIGHTS))
+            self.encoder = IdfQueryEncoder(self.tokenizer, np.load(shared_dir / QUERY_WEIGHTS))
         else:
-            self._encoder = splade_encoder(settings["encoder"], device)
+            self.encoder = splade_encoder(settings["encoder"], device)
+
+    @property
+    def query_weights(self) -> np.ndarray | None:
+        """The IDF table of inference-free queries (None for siamese)."""
+        return self.encoder.idf if isinstance(self.encoder, IdfQueryEncoder) else None
 
     def encode(self, queries: list[str]) -> list[SparseVector]:
-        return self._encoder.encode(list(queries))
+        return self.encoder.encode(list(queries))
 
 
 def write_query_side(new_dir: Path, tokenizer, query_weights: np.ndarray | None) -> None:

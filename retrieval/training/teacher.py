@@ -358,13 +358,18 @@ def mine_teacher_scores(searcher, eval_set, teachers: Sequence[str] = TEACHERS, 
 
     from index.sparse import SparseVector
 
+    from ..retriever import supports
     from ..splade import SpladeConfig, SpladeEncoder
 
     for needed in ("dense", "bm25"):
         if needed not in searcher.retrievers:
             raise InputError(f"mining candidates needs a {needed!r} retriever in the index", "--index")
     splade = SpladeEncoder(SpladeConfig(sparse_teacher)) if "sparse" in teachers else None
-    dense_index = searcher.dense.index
+    # teachers score candidates with the vectors the index stores, through the retrievers' capabilities
+    dense = searcher.retriever("dense")
+    sparse = searcher.retriever("sparse") if "sparse" in teachers else None
+    if sparse is not None and not supports(sparse, "doc_vector"):
+        raise InputError("the sparse teacher needs a retriever 'sparse' that can return document vectors", "--index")
     records = []
     queries = eval_set.queries
     for start in tqdm(range(0, len(queries), batch), desc="teacher scores", unit="batch"):
@@ -372,23 +377,22 @@ def mine_teacher_scores(searcher, eval_set, teachers: Sequence[str] = TEACHERS, 
         texts = [q.text for q in part]
         bm25_lists = searcher.retrieve("bm25", texts, 1000)
         dense_lists = searcher.retrieve("dense", texts, candidates)
-        qdense = searcher.encode_dense(texts)
+        qdense = dense.encode(texts)
         qsparse = splade.encode(texts) if splade else None
         for i, query in enumerate(part):
-            positives = [d for d, rel in eval_set.qrels.get(query.query_id, {}).items() if rel > 0 and searcher.docs.idx(d) is not None]
+            positives = [d for d, rel in eval_set.qrels.get(query.query_id, {}).items() if rel > 0 and d in searcher.docs]
             pool = list(dict.fromkeys(list(bm25_lists[i])[:candidates] + list(dense_lists[i]) + positives))
             pool = [d for d in pool if d != query.query_id]
-            idx = [searcher.docs.idx(d) for d in pool]
             scores: dict[str, list[float | None]] = {}
             if "dense" in teachers:
-                vectors = np.stack([dense_index.reconstruct(int(j)) for j in idx])
+                vectors = np.stack([dense.doc_vector(d) for d in pool])
                 scores["dense"] = (vectors @ qdense[i]).astype(float).tolist()
             if "sparse" in teachers:
                 q: SparseVector = qsparse[i]
                 qmap = dict(zip(q.ids.tolist(), q.weights.tolist()))
                 sparse_scores = []
-                for j in idx:
-                    d = searcher.sparse.doc_vector(j)
+                for doc_id in pool:
+                    d = sparse.doc_vector(doc_id)
                     sparse_scores.append(float(sum(qmap.get(t, 0.0) * w for t, w in zip(d.ids.tolist(), d.weights.tolist()))))
                 scores["sparse"] = sparse_scores
             if "bm25" in teachers:

@@ -114,7 +114,7 @@ def _print_components(manifest, root: Path) -> None:
     for c in manifest.components:
         total = c.bytes + size([f"segments/{s.name}/{c.name}/" for s in manifest.segments])
         engine = BACKENDS.get(c.backend)
-        rows.append([c.name, c.backend, human_bytes(total), engine.describe(c) if engine else "(unknown backend)"])
+        rows.append([c.name, c.backend, human_bytes(total), engine.describe(c, manifest.segments) if engine else "(unknown backend)"])
     docs = size([f"segments/{s.name}/docs.sqlite" for s in manifest.segments])
     rows.append(["(documents)", "sqlite", human_bytes(docs), f"{manifest.num_docs:,} live documents in {len(manifest.segments)} segment(s)"])
     print(format_table(["retriever", "backend", "size", "details"], rows, align="llrl"))
@@ -136,7 +136,7 @@ def run_info(args) -> int:
         print(f"documents    {manifest.num_docs:,} live in {len(manifest.segments)} segment(s), {sum(s.num_deleted for s in manifest.segments):,} deleted not yet compacted")
         from retrieval.backends import BACKENDS
 
-        rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
+        rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c, manifest.segments) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
         print(format_table(["retriever", "backend", "shared size", "files", "details"], rows, align="llrrl"))
         seg_rows = [[s.name, f"{s.num_docs:,}", f"{s.num_deleted:,}", human_bytes(s.bytes)] for s in manifest.segments]
         print(format_table(["segment", "docs", "deleted", "size"], seg_rows, align="lrrr"))
