@@ -1,12 +1,8 @@
-"""Sparse inverted index: posting lists as memory-mappable numpy arrays.
+"""Sparse vectors and the sparse inverted index (exact top-k with a compiled, pruning kernel).
 
-Layout (directory ``sparse/``):
-- ``postings_offsets.npy`` int64[V+1]: term t's postings are ``[offsets[t], offsets[t+1])``
-- ``postings_docs.npy`` int32[P]: internal doc indices, ascending within each term
-- ``postings_weights.npy`` float32[P]
-- ``forward_indptr.npy`` / ``forward_terms.npy`` / ``forward_weights.npy``: the same matrix
-  row-wise (doc -> terms), used to explain matches
-- ``query_weights.npy`` float32[V] (optional): the IDF table for inference-free queries
+The on-disk layout and its options (``SparseIndexConfig``: float32 or 8/16-bit quantised
+weights, optional forward copy) are in ``index.sparse_format``; the kernels (block decoding,
+block-max MaxScore top-k, exhaustive accumulation) in ``index.sparse_kernel``.
 """
 from __future__ import annotations
 
@@ -17,7 +13,22 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import IndexFormatError
+from .errors import TandemError
+from .sparse_format import (
+    SparseIndexConfig,
+    SparseIndexInfo,
+    encode_postings,
+    load_forward,
+    load_info,
+    load_legacy,
+    load_postings,
+    quantise,
+    remove_stale,
+    save_forward,
+    save_info,
+    save_postings,
+)
+from .sparse_kernel import WINDOW, accumulate, decode_all, doc_postings, search_top_k
 
 DIRNAME = "sparse"
 
@@ -49,94 +60,160 @@ def stack_vectors(vectors: Sequence[SparseVector], vocab_size: int) -> sp.csr_ma
     return matrix
 
 
-def matrix_stats(doc_matrix: sp.csr_matrix) -> dict:
+def matrix_stats(doc_matrix: sp.spmatrix) -> dict:
     """Document count, postings, average nonzeros per document and FLOPS of a docs x vocab matrix.
 
     FLOPS (Paria et al.): expected number of multiply-adds for a random query/doc pair,
     ``sum_t p_t^2`` with ``p_t`` the fraction of documents that contain term t.
     """
     csr = doc_matrix.tocsr()
-    num_docs, vocab_size = csr.shape
-    p_t = np.bincount(csr.indices[csr.data != 0], minlength=vocab_size) / max(num_docs, 1)
+    df = np.bincount(csr.indices[csr.data != 0], minlength=csr.shape[1])
+    return _stats_from_df(df, doc_matrix.shape[0])
+
+
+def _stats_from_df(df: np.ndarray, num_docs: int) -> dict:
+    num_postings = int(df.sum())
+    p_t = df / max(num_docs, 1)
     return {
         "num_docs": int(num_docs),
-        "vocab_size": int(vocab_size),
-        "num_postings": int(csr.count_nonzero()),
-        "avg_nnz_per_doc": float(csr.count_nonzero() / num_docs) if num_docs else 0.0,
+        "vocab_size": int(df.size),
+        "num_postings": num_postings,
+        "avg_nnz_per_doc": float(num_postings / num_docs) if num_docs else 0.0,
         "flops": float(np.square(p_t).sum()),
     }
 
 
-def write_sparse_index(directory: Path, doc_matrix: sp.csr_matrix, query_weights: np.ndarray | None = None) -> dict:
-    """Write a docs x vocab CSR matrix as an inverted index; returns summary statistics."""
-    directory.mkdir(parents=True, exist_ok=True)
-    csr = doc_matrix.tocsr()
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
-    csc = csr.tocsc()
+def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: np.ndarray | None = None, config: SparseIndexConfig | None = None) -> dict:
+    """Write a docs x vocab sparse matrix (CSR or CSC) as a block-compressed inverted index.
+
+    ``config`` (saved in ``sparse_config.json``) picks float32 or quantised weights and whether a
+    forward copy is stored. Returns summary statistics, sizes and the quantisation scale/error.
+    Duplicate entries are summed and explicit zeros dropped (in place for a CSC input).
+    """
+    config = config or SparseIndexConfig()
+    csc = doc_matrix.tocsc()
+    csc.sum_duplicates()
+    csc.eliminate_zeros()
     csc.sort_indices()
-    np.save(directory / "postings_offsets.npy", csc.indptr.astype(np.int64))
-    np.save(directory / "postings_docs.npy", csc.indices.astype(np.int32))
-    np.save(directory / "postings_weights.npy", csc.data.astype(np.float32))
-    np.save(directory / "forward_indptr.npy", csr.indptr.astype(np.int64))
-    np.save(directory / "forward_terms.npy", csr.indices.astype(np.int32))
-    np.save(directory / "forward_weights.npy", csr.data.astype(np.float32))
+    if csc.nnz and not np.isfinite(csc.data).all():
+        raise TandemError("document weights must be finite (found NaN or infinity)", "sparse vectors")
+    stored, scale, error = quantise(csc.data, config.weights)
+    directory.mkdir(parents=True, exist_ok=True)
+    postings = encode_postings(csc.indptr, csc.indices, stored)
+    sizes = {"postings": save_postings(directory, postings)}
+    if config.forward:
+        sizes["forward"] = save_forward(directory, csc, stored)
+    remove_stale(directory, config.forward)
     if query_weights is not None:
         np.save(directory / "query_weights.npy", query_weights.astype(np.float32))
-    return matrix_stats(csr)
+    num_docs, vocab_size = csc.shape
+    info = SparseIndexInfo(
+        config=config, num_docs=int(num_docs), vocab_size=int(vocab_size), num_postings=int(csc.nnz), scale=scale,
+        min_weight=float(stored.min()) if stored.size else 0.0, max_weight_error=error,
+    )
+    save_info(directory, info)
+    summary = _stats_from_df(np.diff(csc.indptr), num_docs)
+    summary.update(
+        weights=config.weights, forward=config.forward, scale=scale, max_weight_error=error, bytes=sizes,
+        bytes_per_posting={part: size / max(csc.nnz, 1) for part, size in sizes.items()},
+    )
+    return summary
 
 
 class SparseIndex:
-    """Exact top-k retrieval over a memory-mapped inverted index."""
+    """Exact top-k retrieval over a memory-mapped, block-compressed inverted index.
+
+    ``search`` prunes with block-max MaxScore in a compiled kernel (``index.sparse_kernel``) and
+    returns exactly what ``scores`` + ``top_k`` return, scores bit for bit. Scores sum the query
+    terms' contributions ``stored weight * (query weight * scale)`` in float64, terms in
+    descending order of their upper bound (ties by term id).
+    """
 
     def __init__(self, directory: Path, mmap: bool = True) -> None:
         self.directory = Path(directory)
-        mode = "r" if mmap else None
-        try:
-            self.offsets = np.load(self.directory / "postings_offsets.npy", mmap_mode=mode)
-            self.docs = np.load(self.directory / "postings_docs.npy", mmap_mode=mode)
-            self.weights = np.load(self.directory / "postings_weights.npy", mmap_mode=mode)
-            self.fwd_indptr = np.load(self.directory / "forward_indptr.npy", mmap_mode=mode)
-            self.fwd_terms = np.load(self.directory / "forward_terms.npy", mmap_mode=mode)
-            self.fwd_weights = np.load(self.directory / "forward_weights.npy", mmap_mode=mode)
-        except FileNotFoundError as exc:
-            raise IndexFormatError(f"sparse index file missing: {Path(exc.filename).name}", str(self.directory)) from None
+        info = load_info(self.directory)
+        if info is None:
+            info, self.postings, forward = load_legacy(self.directory, mmap)
+        else:
+            self.postings = load_postings(self.directory, mmap)
+            forward = load_forward(self.directory, mmap) if info.config.forward else None
+        self.info = info
+        self.forward = forward
+        self.offsets = self.postings.offsets
+        self.scale = float(info.scale)
+        self.num_docs = int(info.num_docs)
+        self.vocab_size = int(info.vocab_size)
         qw = self.directory / "query_weights.npy"
         self.query_weights: np.ndarray | None = np.load(qw) if qw.exists() else None
-        self.num_docs = int(self.fwd_indptr.shape[0] - 1)
-        self.vocab_size = int(self.offsets.shape[0] - 1)
+        block_offsets = np.asarray(self.postings.block_offsets)
+        self.term_max = np.zeros(self.vocab_size, dtype=np.float64)
+        nonempty = np.flatnonzero(block_offsets[1:] > block_offsets[:-1])
+        if nonempty.size:
+            self.term_max[nonempty] = np.maximum.reduceat(np.asarray(self.postings.block_max), block_offsets[nonempty])
+        self._prunable = info.min_weight >= 0
+        self.window = WINDOW  # doc ids scored together by the pruning kernel (a multiple of 64)
+
+    def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids, multipliers = query weight * scale) in scoring order, zero weights dropped."""
+        ids = np.asarray(query.ids, dtype=np.int64)
+        weights = np.asarray(query.weights, dtype=np.float64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            bad = int(ids[(ids < 0) | (ids >= self.vocab_size)][0])
+            raise TandemError(f"term id {bad} is outside the index vocabulary (0..{self.vocab_size - 1})", "query")
+        keep = weights != 0
+        ids, mult = ids[keep], weights[keep] * self.scale
+        order = np.lexsort((ids, -(self.term_max[ids] * mult)))
+        return ids[order], mult[order]
 
     def scores(self, query: SparseVector) -> np.ndarray:
-        """Dense float64 score vector over all documents (posting-list accumulation)."""
-        starts = self.offsets[query.ids]
-        ends = self.offsets[query.ids + 1]
-        doc_parts, weight_parts = [], []
-        for qw, start, end in zip(query.weights, starts, ends):
-            if end > start:
-                doc_parts.append(self.docs[start:end])
-                weight_parts.append(self.weights[start:end].astype(np.float64) * float(qw))
-        if not doc_parts:
-            return np.zeros(self.num_docs, dtype=np.float64)
-        return np.bincount(np.concatenate(doc_parts), weights=np.concatenate(weight_parts), minlength=self.num_docs)
+        """Dense float64 score vector over all documents (exhaustive accumulation)."""
+        out = np.zeros(self.num_docs, dtype=np.float64)
+        terms, mult = self.canonical_query(query)
+        if terms.size:
+            accumulate(self.postings, terms, mult, out)
+        return out
 
     def search(self, query: SparseVector, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (doc indices, scores): score descending, ties by doc index ascending.
 
-        Only documents that share at least one term with the query are returned.
+        Only documents with a nonzero score (sharing a term with the query) are returned.
         """
-        scores = self.scores(query)
+        terms, mult = self.canonical_query(query)
+        if k <= 0 or terms.size == 0 or self.num_docs == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        if self._prunable and bool((mult > 0).all()):
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window)
+            order = np.lexsort((docs, -scores))
+            return docs[order], scores[order]
+        scores = self.scores(query)  # negative weights: no upper bounds to prune with
         matched = np.flatnonzero(scores != 0)
         return top_k(matched, scores[matched], k)
 
+    def _weights(self, stored: np.ndarray) -> np.ndarray:
+        stored = np.asarray(stored)
+        if stored.dtype == np.float32:
+            return stored
+        return (stored.astype(np.float64) * self.scale).astype(np.float32)
+
     def doc_vector(self, doc_idx: int) -> SparseVector:
-        start, end = int(self.fwd_indptr[doc_idx]), int(self.fwd_indptr[doc_idx + 1])
-        return SparseVector(np.asarray(self.fwd_terms[start:end]), np.asarray(self.fwd_weights[start:end]))
+        """The document's terms (ascending) and weights (dequantised)."""
+        if not 0 <= doc_idx < self.num_docs:
+            raise IndexError(f"document {doc_idx} outside 0..{self.num_docs - 1}")
+        if self.forward is not None:
+            indptr, terms, weights = self.forward
+            start, end = int(indptr[doc_idx]), int(indptr[doc_idx + 1])
+            return SparseVector(np.asarray(terms[start:end]), self._weights(weights[start:end]))
+        terms, posts = doc_postings(self.postings, int(doc_idx))
+        return SparseVector(terms.astype(np.int32), self._weights(np.asarray(self.postings.weights)[posts]))
 
     def doc_matrix(self) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (np.asarray(self.fwd_weights), np.asarray(self.fwd_terms), np.asarray(self.fwd_indptr)),
-            shape=(self.num_docs, self.vocab_size),
-        )
+        """All documents as a docs x vocab CSR matrix (dequantised weights)."""
+        shape = (self.num_docs, self.vocab_size)
+        if self.forward is not None:
+            indptr, terms, weights = self.forward
+            return sp.csr_matrix((self._weights(weights), np.asarray(terms), np.asarray(indptr)), shape=shape)
+        docs = decode_all(self.postings)
+        return sp.csc_matrix((self._weights(self.postings.weights), docs, np.asarray(self.offsets)), shape=shape).tocsr()
 
     def document_frequency(self) -> np.ndarray:
         return np.diff(np.asarray(self.offsets))

@@ -1,0 +1,399 @@
+"""Compiled (numba) kernels over the block-compressed inverted index of ``index.sparse``.
+
+Postings layout: each term's postings (doc ascending) are cut into blocks of ``BLOCK``
+postings. A block stores its doc ids as gaps (the first gap is from the previous block's
+last doc, or from 0) in one fixed width of 1, 2 or 4 bytes chosen per block, aligned to that
+width inside one byte stream; ``last_doc`` and ``block_max`` per block allow skipping. The
+weights are a separate fixed-width array (float32, uint16 or uint8 quantised), one per posting.
+
+Search (``search_top_k``) is exact top-k with window-level block-max MaxScore: documents are
+visited in ascending windows of ``WINDOW`` ids; per window each query term's upper bound is the
+largest block maximum overlapping the window. Query terms are in *canonical order*
+(descending global upper bound, then term id), the same order in which ``accumulate`` sums, so
+that every returned score is bit-identical to the exhaustive score. The leading terms whose
+bounds can still lift a document above the current k-th score are *essential*: they are
+accumulated term-at-a-time into the window; the remaining (low-bound) terms are only probed,
+in canonical order, for documents whose partial score plus the remaining bounds can still beat
+the k-th score. Ties are broken by doc index ascending, as ``index.sparse.top_k`` does.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+BLOCK = 128  # postings per block
+WINDOW = 4096  # default documents per search window (a multiple of 64)
+# Upper bounds are sums in a different order than the scores they bound: inflate them by far
+# more than any float64 rounding difference (n * 2^-53 relative) before pruning.
+_SLACK = 1.0 + 1e-9
+
+
+class Postings(NamedTuple):
+    """The arrays of a block-compressed inverted index (possibly memory-mapped)."""
+
+    offsets: np.ndarray  # int64[V+1]: term t's postings are [offsets[t], offsets[t+1])
+    block_offsets: np.ndarray  # int64[V+1]: term t's blocks are [block_offsets[t], block_offsets[t+1])
+    last_doc: np.ndarray  # int32[B]: last doc id of each block
+    block_max: np.ndarray  # weight dtype [B]: largest weight of each block
+    shift: np.ndarray  # uint8[B]: gap width of each block is 1 << shift bytes
+    data_off: np.ndarray  # int64[B]: byte offset of each block's gaps (aligned to its width)
+    gaps8: np.ndarray  # the gap byte stream viewed as uint8 ...
+    gaps16: np.ndarray  # ... as uint16 ...
+    gaps32: np.ndarray  # ... and as uint32
+    weights: np.ndarray  # weight dtype [P]
+
+
+def gap_views(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The uint8 gap stream (length a multiple of 4) viewed at the three widths."""
+    return stream, stream.view(np.uint16), stream.view(np.uint32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+@njit(cache=True)
+def layout_blocks(indptr, indices, weights, block_offsets, last_doc, block_max, shift, data_off):
+    """First pass: per block its width, aligned byte offset, last doc and max weight.
+
+    Returns the stream length in bytes (rounded up to a multiple of 4).
+    """
+    pos = 0
+    for t in range(indptr.size - 1):
+        prev = 0
+        b = block_offsets[t]
+        p = indptr[t]
+        end = indptr[t + 1]
+        while p < end:
+            q = min(p + BLOCK, end)
+            max_gap = 0
+            top = weights[p]
+            for j in range(p, q):
+                gap = np.int64(indices[j]) - prev
+                prev = np.int64(indices[j])
+                if gap > max_gap:
+                    max_gap = gap
+                if weights[j] > top:
+                    top = weights[j]
+            s = 0 if max_gap < 256 else (1 if max_gap < 65536 else 2)
+            width = 1 << s
+            pos = (pos + width - 1) // width * width
+            data_off[b] = pos
+            shift[b] = s
+            last_doc[b] = indices[q - 1]
+            block_max[b] = top
+            pos += width * (q - p)
+            b += 1
+            p = q
+    return (pos + 3) // 4 * 4
+
+
+@njit(cache=True)
+def write_gaps(indptr, indices, block_offsets, shift, data_off, gaps8, gaps16, gaps32):
+    """Second pass: the gaps of every block into the stream at the offsets ``layout_blocks`` chose."""
+    for t in range(indptr.size - 1):
+        prev = 0
+        b = block_offsets[t]
+        p = indptr[t]
+        end = indptr[t + 1]
+        while p < end:
+            q = min(p + BLOCK, end)
+            s = shift[b]
+            o = data_off[b] >> s
+            for j in range(p, q):
+                gap = np.int64(indices[j]) - prev
+                prev = np.int64(indices[j])
+                if s == 0:
+                    gaps8[o + j - p] = gap
+                elif s == 1:
+                    gaps16[o + j - p] = gap
+                else:
+                    gaps32[o + j - p] = gap
+            b += 1
+            p = q
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+@njit(cache=True, inline="always")
+def _gap(P, s, o, j):
+    if s == 0:
+        return np.int64(P.gaps8[o + j])
+    if s == 1:
+        return np.int64(P.gaps16[o + j])
+    return np.int64(P.gaps32[o + j])
+
+
+@njit(cache=True, inline="always")
+def _block_start(P, t, b):
+    """(first posting index, posting count, doc base) of block b of term t."""
+    j = b - P.block_offsets[t]
+    p0 = P.offsets[t] + j * BLOCK
+    cnt = min(BLOCK, P.offsets[t + 1] - p0)
+    base = np.int64(0) if j == 0 else np.int64(P.last_doc[b - 1])
+    return p0, cnt, base
+
+
+@njit(cache=True, inline="always")
+def _decode(P, t, b, out):
+    """Doc ids of block b of term t into out[:cnt]; returns (first posting index, cnt)."""
+    p0, cnt, doc = _block_start(P, t, b)
+    s = P.shift[b]
+    o = P.data_off[b] >> s
+    for j in range(cnt):
+        doc += _gap(P, s, o, j)
+        out[j] = doc
+    return p0, cnt
+
+
+@njit(cache=True, inline="always")
+def _first_doc(P, t, b):
+    _, _, base = _block_start(P, t, b)
+    s = P.shift[b]
+    return base + _gap(P, s, P.data_off[b] >> s, 0)
+
+
+@njit(cache=True)
+def decode_all(P):
+    """Every posting's doc id (int32[P]), term by term."""
+    docs = np.empty(P.weights.size, np.int32)
+    buf = np.empty(BLOCK, np.int64)
+    for t in range(P.offsets.size - 1):
+        for b in range(P.block_offsets[t], P.block_offsets[t + 1]):
+            p0, cnt = _decode(P, t, b, buf)
+            for j in range(cnt):
+                docs[p0 + j] = buf[j]
+    return docs
+
+
+@njit(cache=True)
+def doc_postings(P, doc):
+    """(term ids, posting indices) of one document, terms ascending: the derived forward row."""
+    num_terms = P.offsets.size - 1
+    terms = np.empty(num_terms, np.int64)
+    posts = np.empty(num_terms, np.int64)
+    c = 0
+    for t in range(num_terms):
+        lo = P.block_offsets[t]
+        hi = P.block_offsets[t + 1]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if P.last_doc[mid] < doc:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == P.block_offsets[t + 1]:
+            continue
+        p0, cnt, cur = _block_start(P, t, lo)
+        s = P.shift[lo]
+        o = P.data_off[lo] >> s
+        for j in range(cnt):
+            cur += _gap(P, s, o, j)
+            if cur >= doc:
+                if cur == doc:
+                    terms[c] = t
+                    posts[c] = p0 + j
+                    c += 1
+                break
+    return terms[:c], posts[:c]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+@njit(cache=True)
+def accumulate(P, terms, mult, out):
+    """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
+    buf = np.empty(BLOCK, np.int64)
+    for i in range(terms.size):
+        t = terms[i]
+        m = mult[i]
+        for b in range(P.block_offsets[t], P.block_offsets[t + 1]):
+            p0, cnt = _decode(P, t, b, buf)
+            for j in range(cnt):
+                out[buf[j]] += np.float64(P.weights[p0 + j]) * m
+
+
+@njit(cache=True, inline="always")
+def _worse(s1, d1, s2, d2):
+    """Whether (s1, d1) ranks below (s2, d2): lower score, or equal score and larger doc index."""
+    return s1 < s2 or (s1 == s2 and d1 > d2)
+
+
+@njit(cache=True)
+def _sift_down(hs, hd, size, i):
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        worst = left
+        right = left + 1
+        if right < size and _worse(hs[right], hd[right], hs[left], hd[left]):
+            worst = right
+        if not _worse(hs[worst], hd[worst], hs[i], hd[i]):
+            return
+        hs[i], hs[worst] = hs[worst], hs[i]
+        hd[i], hd[worst] = hd[worst], hd[i]
+        i = worst
+
+
+@njit(cache=True)
+def _sift_up(hs, hd, i):
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _worse(hs[i], hd[i], hs[parent], hd[parent]):
+            return
+        hs[i], hs[parent] = hs[parent], hs[i]
+        hd[i], hd[parent] = hd[parent], hd[i]
+        i = parent
+
+
+@njit(cache=True)
+def search_top_k(P, terms, mult, k, num_docs, window):
+    """Exact top-k (unordered heap: scores, doc ids) for non-negative weights and multipliers.
+
+    ``terms``/``mult`` must be in canonical order (see the module docstring); a document is
+    returned only if its score is positive. ``window`` (a multiple of 64) is the number of doc
+    ids scored together.
+    """
+    n = terms.size
+    k = min(k, num_docs)
+    hs = np.empty(k, np.float64)
+    hd = np.empty(k, np.int64)
+    size = 0
+    theta = 0.0
+    if k == 0 or n == 0:
+        return hs[:0], hd[:0]
+
+    first_b = np.empty(n, np.int64)
+    end_b = np.empty(n, np.int64)
+    for i in range(n):
+        first_b[i] = P.block_offsets[terms[i]]
+        end_b[i] = P.block_offsets[terms[i] + 1]
+    cur_b = first_b.copy()
+    dec_b = np.full(n, -1, np.int64)  # block currently decoded into buf[i]
+    dec_p0 = np.zeros(n, np.int64)
+    dec_cnt = np.zeros(n, np.int64)
+    pos = np.zeros(n, np.int64)  # cursor inside the decoded block
+    buf = np.empty((n, BLOCK), np.int64)
+
+    acc = np.zeros(window, np.float64)
+    bits = np.zeros(window // 64, np.uint64)
+    wmax = np.zeros(n, np.float64)
+    suffix = np.zeros(n + 1, np.float64)  # suffix[i] = sum of wmax[i:]
+    one = np.uint64(1)
+
+    for ws in range(0, num_docs, window):
+        we = min(ws + window, num_docs)
+        # Per-term upper bound inside the window: the largest overlapping block maximum.
+        for i in range(n):
+            t = terms[i]
+            b = cur_b[i]
+            while b < end_b[i] and P.last_doc[b] < ws:
+                b += 1
+            cur_b[i] = b
+            top = 0.0
+            while b < end_b[i]:
+                if _first_doc(P, t, b) >= we:
+                    break
+                v = np.float64(P.block_max[b])
+                if v > top:
+                    top = v
+                if P.last_doc[b] >= we:
+                    break
+                b += 1
+            wmax[i] = top * mult[i]
+        for i in range(n - 1, -1, -1):
+            suffix[i] = suffix[i + 1] + wmax[i]
+        if suffix[0] == 0.0 or suffix[0] * _SLACK <= theta:
+            continue
+        # Essential terms: the shortest prefix after which the remaining bounds cannot beat theta.
+        e = n
+        while e > 0 and suffix[e - 1] * _SLACK <= theta:
+            e -= 1
+
+        for i in range(e):
+            if wmax[i] == 0.0:
+                continue
+            t = terms[i]
+            m = mult[i]
+            b = cur_b[i]
+            while b < end_b[i]:
+                if dec_b[i] != b:
+                    dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
+                    dec_b[i] = b
+                    pos[i] = 0
+                p = pos[i]
+                cnt = dec_cnt[i]
+                while p < cnt and buf[i, p] < ws:
+                    p += 1
+                while p < cnt:
+                    d = buf[i, p]
+                    if d >= we:
+                        break
+                    x = d - ws
+                    acc[x] += np.float64(P.weights[dec_p0[i] + p]) * m
+                    bits[x >> 6] |= one << np.uint64(x & 63)
+                    p += 1
+                pos[i] = p
+                if p < cnt:
+                    break
+                b += 1
+            cur_b[i] = b
+
+        for word in range(window // 64):
+            mask = bits[word]
+            if mask == 0:
+                continue
+            bits[word] = 0
+            while mask != 0:
+                x = word * 64 + np.int64(trailing_zeros(mask))
+                mask &= mask - one
+                s = acc[x]
+                acc[x] = 0.0
+                doc = ws + x
+                alive = True
+                for i in range(e, n):
+                    if (s + suffix[i]) * _SLACK <= theta:
+                        alive = False
+                        break
+                    if wmax[i] == 0.0:
+                        continue
+                    # Probe term i at doc (docs arrive in ascending order: cursors only move forward).
+                    t = terms[i]
+                    b = cur_b[i]
+                    while b < end_b[i] and P.last_doc[b] < doc:
+                        b += 1
+                    cur_b[i] = b
+                    if b == end_b[i]:
+                        continue
+                    if dec_b[i] != b:
+                        dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
+                        dec_b[i] = b
+                        pos[i] = 0
+                    p = pos[i]
+                    while buf[i, p] < doc:
+                        p += 1
+                    pos[i] = p
+                    if buf[i, p] == doc:
+                        s += np.float64(P.weights[dec_p0[i] + p]) * mult[i]
+                if not alive or s <= theta:
+                    continue
+                if size < k:
+                    hs[size] = s
+                    hd[size] = doc
+                    _sift_up(hs, hd, size)
+                    size += 1
+                else:
+                    hs[0] = s
+                    hd[0] = doc
+                    _sift_down(hs, hd, size, 0)
+                if size == k:
+                    theta = hs[0]
+    return hs[:size], hd[:size]

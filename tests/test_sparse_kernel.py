@@ -1,0 +1,162 @@
+"""The compiled pruning kernel returns exactly the exhaustive top-k; quantised scores stay within their bound."""
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings, strategies as st
+
+from index.errors import TandemError
+from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
+
+
+def exhaustive(index: SparseIndex, query: SparseVector, k: int):
+    scores = index.scores(query)
+    matched = np.flatnonzero(scores != 0)
+    return top_k(matched, scores[matched], k)
+
+
+def random_case(seed: int, num_docs: int, vocab: int, density: float, integer: bool):
+    """A docs x vocab matrix (integer weights give many ties) and a query that may hit empty terms."""
+    rng = np.random.default_rng(seed)
+    used = max(1, vocab // 2)  # terms >= used have no postings
+    def values(n):
+        return rng.integers(1, 4, n).astype(np.float32) if integer else rng.random(n, dtype=np.float32) * 3 + 1e-3
+    matrix = sp.random(num_docs, used, density=density, format="csr", random_state=rng, data_rvs=values)
+    matrix = sp.hstack([matrix, sp.csr_matrix((num_docs, vocab - used), dtype=np.float32)]).tocsr()
+    ids = np.unique(rng.integers(0, vocab, size=rng.integers(1, 12))).astype(np.int32)
+    weights = values(ids.size)
+    weights[rng.random(ids.size) < 0.1] = 0.0  # zero query weights contribute nothing
+    return rng, matrix, SparseVector(ids, weights)
+
+
+case = dict(
+    num_docs=st.integers(1, 1500),
+    vocab=st.integers(2, 40),
+    density=st.floats(0.001, 0.5),
+    integer=st.booleans(),
+    window=st.sampled_from([64, 128, 4096]),
+    seed=st.integers(0, 2**31 - 1),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(**case)
+def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, density, integer, window, seed):
+    rng, matrix, query = random_case(seed, num_docs, vocab, density, integer)
+    directory = tmp_path_factory.mktemp("f32")
+    write_sparse_index(directory, matrix)
+    index = SparseIndex(directory)
+    index.window = window
+    scores = index.scores(query)
+    qdense = np.zeros(vocab)
+    qdense[query.ids] = query.weights
+    np.testing.assert_allclose(scores, matrix.astype(np.float64) @ qdense, rtol=1e-12, atol=0)
+    matched = int((scores != 0).sum())
+    for k in (1, 3, 10, int(rng.integers(1, num_docs + 1)), matched + 5):
+        got_idx, got_scores = index.search(query, k)
+        want_idx, want_scores = exhaustive(index, query, k)
+        np.testing.assert_array_equal(got_idx, want_idx)
+        np.testing.assert_array_equal(got_scores, want_scores)
+        assert got_idx.size == min(k, matched)
+
+
+@settings(max_examples=40, deadline=None)
+@given(weights=st.sampled_from(["uint8", "uint16"]), **case)
+def test_quantised_ranking_exact_and_scores_within_bound(tmp_path_factory, weights, num_docs, vocab, density, integer, window, seed):
+    rng, matrix, query = random_case(seed, num_docs, vocab, density, integer)
+    float_dir, quant_dir = tmp_path_factory.mktemp("f32"), tmp_path_factory.mktemp(weights)
+    write_sparse_index(float_dir, matrix)
+    summary = write_sparse_index(quant_dir, matrix, config=SparseIndexConfig(weights=weights))
+    exact, quant = SparseIndex(float_dir), SparseIndex(quant_dir)
+    quant.window = window
+    levels = {"uint8": 255, "uint16": 65535}[weights]
+    # Stated bound: each stored weight within `scale` of the original, so a score within scale * sum|q|.
+    assert summary["scale"] == pytest.approx(matrix.max() / levels if matrix.nnz else 1.0)
+    assert summary["max_weight_error"] <= summary["scale"]
+    bound = summary["max_weight_error"] * np.abs(query.weights.astype(np.float64)).sum()
+    diff = np.abs(quant.scores(query) - exact.scores(query))
+    assert diff.max(initial=0.0) <= bound * (1 + 1e-9) + 1e-12
+    for k in (1, 10, int(rng.integers(1, num_docs + 1)), num_docs + 5):
+        got_idx, got_scores = quant.search(query, k)
+        want_idx, want_scores = exhaustive(quant, query, k)
+        np.testing.assert_array_equal(got_idx, want_idx)
+        np.testing.assert_array_equal(got_scores, want_scores)
+
+
+def test_config_saved_and_forward_optional(tmp_path):
+    rng = np.random.default_rng(3)
+    matrix = sp.random(300, 50, density=0.1, format="csr", random_state=rng, dtype=np.float32)
+    lean, full = tmp_path / "lean", tmp_path / "full"
+    write_sparse_index(lean, matrix, config=SparseIndexConfig(weights="uint16"))
+    write_sparse_index(full, matrix, config=SparseIndexConfig(weights="uint16", forward=True))
+    saved = json.loads((lean / "sparse_config.json").read_text())
+    assert saved["config"] == {"weights": "uint16", "forward": False}
+    assert not (lean / "forward_terms.npy").exists() and (full / "forward_terms.npy").exists()
+    a, b = SparseIndex(lean), SparseIndex(full)
+    assert a.info.config.weights == "uint16"  # opened without being told
+    assert (a.doc_matrix() != b.doc_matrix()).nnz == 0
+    assert abs(a.doc_matrix() - matrix).max() <= a.info.max_weight_error + 1e-7  # + float32 rounding of the dequantised weight
+    for i in (0, 17, 299):
+        va, vb = a.doc_vector(i), b.doc_vector(i)
+        assert va.ids.tolist() == vb.ids.tolist() == matrix[i].indices.tolist()
+        np.testing.assert_array_equal(va.weights, vb.weights)
+
+
+def test_wide_gaps_and_long_lists(tmp_path):
+    """Doc gaps of 1, 2 and 4 bytes, multi-block posting lists, several windows."""
+    num_docs = 200_000
+    rows = np.concatenate([np.arange(0, num_docs, 3), [5, 70_000, 199_999], np.arange(1000, 1300)])
+    cols = np.concatenate([np.zeros(len(range(0, num_docs, 3)), int), [1, 1, 1], np.full(300, 2)])
+    vals = np.random.default_rng(0).integers(1, 50, rows.size).astype(np.float32)
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(num_docs, 4))
+    write_sparse_index(tmp_path, matrix)
+    index = SparseIndex(tmp_path)
+    # term 0: gaps of 3 (1 byte); term 2: first gap 1000 (2 bytes); term 1: gap 69,995 (4 bytes)
+    assert set(np.asarray(index.postings.shift).tolist()) == {0, 1, 2}
+    assert (index.doc_matrix() != matrix).nnz == 0
+    assert index.doc_vector(70_000).ids.tolist() == [1]
+    query = SparseVector(np.array([0, 1, 2, 3], np.int32), np.array([0.5, 3.0, 1.0, 2.0], np.float32))
+    for k in (1, 10, 1000, num_docs):
+        got = index.search(query, k)
+        want = exhaustive(index, query, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_negative_weights_fall_back_to_exact_scan(tmp_path):
+    matrix = sp.csr_matrix(np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.0]], dtype=np.float32))
+    write_sparse_index(tmp_path, matrix)
+    index = SparseIndex(tmp_path)
+    idx, scores = index.search(SparseVector(np.array([0, 1], np.int32), np.array([2.0, -1.0], np.float32)), 3)
+    assert idx.tolist() == [0, 1, 2] and scores.tolist() == [4.0, 1.0, -1.0]
+
+
+def test_quantised_rejects_negative_weights_and_writes_nothing(tmp_path):
+    matrix = sp.csr_matrix(np.array([[1.0, -2.0]], dtype=np.float32))
+    with pytest.raises(TandemError, match="non-negative"):
+        write_sparse_index(tmp_path / "q", matrix, config=SparseIndexConfig(weights="uint8"))
+    assert not (tmp_path / "q").exists()
+
+
+def test_query_term_outside_vocabulary(tmp_path):
+    write_sparse_index(tmp_path, sp.csr_matrix(np.ones((2, 3), dtype=np.float32)))
+    with pytest.raises(TandemError, match="term id 7"):
+        SparseIndex(tmp_path).search(SparseVector(np.array([7], np.int32), np.array([1.0], np.float32)), 5)
+
+
+def test_format_1_directory_still_opens(tmp_path):
+    """An index written before sparse_config.json (int32 doc ids, float32 weights, forward copy)."""
+    matrix = sp.csr_matrix(np.array([[0, 1.5, 0, 2.0], [0.5, 0, 0, 0], [0, 3.0, 0, 0]], dtype=np.float32))
+    csc = matrix.tocsc()
+    np.save(tmp_path / "postings_offsets.npy", csc.indptr.astype(np.int64))
+    np.save(tmp_path / "postings_docs.npy", csc.indices.astype(np.int32))
+    np.save(tmp_path / "postings_weights.npy", csc.data)
+    np.save(tmp_path / "forward_indptr.npy", matrix.indptr.astype(np.int64))
+    np.save(tmp_path / "forward_terms.npy", matrix.indices.astype(np.int32))
+    np.save(tmp_path / "forward_weights.npy", matrix.data)
+    index = SparseIndex(tmp_path)
+    assert index.num_docs == 3 and index.info.format_version == 1
+    idx, scores = index.search(SparseVector(np.array([1, 3], np.int32), np.array([1.0, 1.0], np.float32)), 5)
+    assert idx.tolist() == [0, 2] and scores.tolist() == [3.5, 3.0]
+    assert (index.doc_matrix() != matrix).nnz == 0
