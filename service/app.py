@@ -6,22 +6,25 @@ import hmac
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import TandemError
+from index.limits import MAX_DOC_ID_CHARS
 from retrieval.fusion import FusionConfig
 from retrieval.searcher import Searcher
 
 from . import schemas
+from .errors import error, errors
+from .middleware import LOOPBACK_HOSTS, AllowedHostsMiddleware, BodyLimitMiddleware
+from .pool import Deadline, RequestTimeout, SearchPool
 from .snippets import highlights, query_words, snippet
 
 STATIC = Path(__file__).parent / "static"
@@ -39,60 +42,13 @@ class ServiceSettings:
     threads: int = max(1, os.cpu_count() or 1)
     explain_terms: int = 10
     max_explain_hits: int = 100  # explain covers at most this many hits of a result
-
-
-def error(status: int, field: str | None, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status)
-
-
-class BodyLimitMiddleware:
-    """Reject request bodies over the limit with 413, whether or not Content-Length is sent."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await error(413, "body", f"request body larger than {self.limit} bytes")(scope, receive, send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyTooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await error(413, "body", f"request body larger than {self.limit} bytes")(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-ERROR_DESCRIPTIONS = {
-    400: "bad request", 401: "missing or wrong API key (when the server has one)", 404: "no such document",
-    413: "request body too large", 422: "invalid input; error.field names the field", 503: "still loading",
-}
-
-
-def errors(*codes: int) -> dict:
-    """OpenAPI entries for error responses: every error body is an ErrorOut."""
-    return {code: {"model": schemas.ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    request_timeout_s: float = 10.0  # time budget of one request's work (waiting for a search thread included)
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host header names accepted (any port); "*" accepts any
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
-    pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="tandem-search")
+    pool = SearchPool(settings.threads)
     state = {"ready": False}
 
     @asynccontextmanager
@@ -103,7 +59,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             await loop.run_in_executor(pool, lambda m=mode: searcher.search("warm up query", k=1, mode=m))
         state["ready"] = True
         yield
-        pool.shutdown(wait=False)
+        pool.shutdown(wait=False, cancel_futures=True)  # never wait for a stuck search thread (they are daemons)
 
     app = FastAPI(
         title="Tandem",
@@ -119,9 +75,10 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-                return JSONResponse({"error": {"field": "Authorization", "message": "missing or wrong API key (send 'Authorization: Bearer <key>')"}},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return error(401, "Authorization", "missing or wrong API key (send 'Authorization: Bearer <key>')", headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
+
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)  # outermost: checked first
 
     @app.exception_handler(TandemError)
     async def tandem_error(_: Request, exc: TandemError):
@@ -139,15 +96,26 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
-        return error(exc.status_code, None, str(exc.detail))
+        return error(exc.status_code, None, str(exc.detail), headers=exc.headers)  # keeps 405's Allow
+
+    @app.exception_handler(RequestTimeout)
+    async def request_timeout(_: Request, exc: RequestTimeout):
+        return error(504, None, f"the request {exc} (the server's --request-timeout); try a smaller k or fewer fields")
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception):
         # A bug, not bad input: a JSON 500 without the traceback (uvicorn logs it).
         return error(500, None, f"internal error ({type(exc).__name__})")
 
-    async def run(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    async def run(fn, *args, deadline: Deadline | None = None):
+        """Run blocking work on a search thread within the request's time budget (RequestTimeout when spent).
+
+        Work still running at the deadline keeps its thread until it next calls ``deadline.check()``."""
+        deadline = deadline or Deadline(settings.request_timeout_s)
+        try:
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, fn, *args), deadline.remaining())
+        except asyncio.TimeoutError:
+            raise RequestTimeout(deadline.budget_s) from None
 
     # The tokenizer that bounds query length: the sparse model's, else the dense model's (BM25 only: none).
     tokenizer = (searcher.sparse_query_encoder.tokenizer if searcher.sparse is not None
@@ -155,9 +123,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     special_ids = set(tokenizer.all_special_ids) if tokenizer is not None else set()
 
     def check_query(query: str, field: str) -> None:
-        """Every limit on one query, reported under the request's own field name (query, queries.3)."""
-        if not query.strip():
-            raise TandemError("query is empty", field)
+        """Every limit on one query beyond the schema's, reported under the request's own field name (query, queries.3)."""
         if len(query) > settings.max_query_chars:
             raise TandemError(f"longer than {settings.max_query_chars} characters", field)
         if tokenizer is not None:
@@ -184,12 +150,13 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             first = exc.errors()[0]
             raise TandemError(first["msg"], ".".join(["fusion", *map(str, first["loc"])])) from None
 
-    def render(result, fields: list[str], explain: bool, k: int) -> schemas.SearchResponse:
+    def render(result, fields: list[str], explain: bool, k: int, deadline: Deadline) -> schemas.SearchResponse:
         docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
         words = query_words(result.query)
         qvec = searcher.encode_sparse([result.query])[0] if explain and searcher.sparse is not None else None
         hits = []
         for hit in result.hits:
+            deadline.check()  # each hit's work is bounded; stop between hits once the budget is spent
             doc = docs.get(hit.doc_id)
             out = schemas.HitOut(
                 doc_id=hit.doc_id, rank=hit.rank, score=hit.score,
@@ -210,20 +177,23 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             hits.append(out)
         return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 
-    @app.post("/search", response_model=schemas.SearchResponse, responses=errors(400, 401, 413, 422))
+    @app.post("/search", response_model=schemas.SearchResponse, responses=errors(400, 401, 413, 422, 504))
     async def search(body: schemas.SearchRequest) -> schemas.SearchResponse:
         """Search with one query; hits carry each retriever's rank, score and contribution."""
+        deadline = Deadline(settings.request_timeout_s)
+
         def work():
+            deadline.check()  # it may have waited for a thread past its budget
             check_query(body.query, "query")
             t0 = time.perf_counter()
             result = searcher.search(body.query, k=body.k, mode=body.mode, fusion=fusion_for(body.fusion))
-            response = render(result, body.fields, body.explain, body.k)
+            response = render(result, body.fields, body.explain, body.k, deadline)
             response.timings_ms["render"] = round((time.perf_counter() - t0) * 1000 - result.timings_ms.get("total", 0), 3)
             return response
 
-        return await run(work)
+        return await run(work, deadline=deadline)
 
-    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses=errors(400, 401, 413, 422))
+    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses=errors(400, 401, 413, 422, 504))
     async def search_batch(body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
         """Search many queries at once (batched query encoding)."""
         if len(body.queries) > settings.max_batch:
@@ -231,19 +201,22 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         if len(body.queries) * body.k > settings.max_batch_hits:
             raise TandemError(f"len(queries) x k = {len(body.queries) * body.k} is more than {settings.max_batch_hits} hits per batch", "k")
 
+        deadline = Deadline(settings.request_timeout_s)
+
         def work():
+            deadline.check()
             for i, query in enumerate(body.queries):
                 check_query(query, f"queries.{i}")
             t0 = time.perf_counter()
             results = searcher.batch_search(body.queries, k=body.k, mode=body.mode, fusion=fusion_for(body.fusion))
-            rendered = [render(r, body.fields, False, body.k) for r in results]
+            rendered = [render(r, body.fields, False, body.k, deadline) for r in results]
             return schemas.BatchSearchResponse(results=rendered, timings_ms={"total": round((time.perf_counter() - t0) * 1000, 3)})
 
-        return await run(work)
+        return await run(work, deadline=deadline)
 
-    @app.get("/documents/{doc_id}", response_model=schemas.DocumentOut, responses=errors(401, 404, 422))
-    async def document(doc_id: str = PathParam(..., min_length=1, max_length=512)) -> schemas.DocumentOut:
-        """A document by id (a lookup key in the document store, never a file path)."""
+    @app.get("/documents/{doc_id:path}", response_model=schemas.DocumentOut, responses=errors(401, 404, 422, 504))
+    async def document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.DocumentOut:
+        """A document by id (a lookup key in the document store, never a file path); ids may contain '/'."""
         doc = await run(searcher.docs.get, doc_id)
         if doc is None:
             raise StarletteHTTPException(404, f"no document with id {doc_id!r}")
@@ -267,9 +240,11 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
     @app.get("/ready", response_model=schemas.StatusOut, responses=errors(401, 503))
     async def ready():
-        """Readiness: the index and models are loaded and warmed up."""
+        """Readiness: the index and models are loaded and warmed up, and a search thread is free."""
         if not state["ready"]:
             return error(503, None, "loading")
+        if pool.saturated:
+            return error(503, None, f"saturated: all {pool.threads} search threads are busy")
         return schemas.StatusOut(status="ready")
 
     @app.get("/", include_in_schema=False)

@@ -3,15 +3,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 Mode = Literal["sparse", "dense", "bm25", "impact", "hybrid"]
 FieldName = Literal["title", "text", "snippet"]
 Weight = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+# Python's whitespace (str.isspace), spelled as \uXXXX escapes so that the schema's pattern (ECMA-262)
+# and the server's check agree exactly on which queries are blank.
+_WHITESPACE = "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace())
+NOT_BLANK = f"[^{_WHITESPACE}]"
+
+
+def _not_blank(value: str) -> str:
+    if value.isspace():
+        raise PydanticCustomError("blank_query", "query is empty (only whitespace)")
+    return value
+
+
+QueryText = Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(_not_blank)]
+# JSON types are taken as they are: true is not 1, 0 is not false, "3" is not 3.
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class FusionOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     method: Literal["rrf", "wsum"] | None = None
     normalization: Literal["minmax", "zscore", "none"] | None = None
@@ -24,9 +40,9 @@ class FusionOverride(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    query: str = Field(..., min_length=1, max_length=1000)
+    query: QueryText = Field(..., description="at most 1000 characters and 128 tokens (the server's --max-query-chars and --max-query-tokens may lower them)")
     k: int = Field(10, ge=1, le=1000)
     mode: Mode | None = Field(None, description="default: hybrid when the index has several retrievers")
     fusion: FusionOverride | None = None
@@ -35,9 +51,9 @@ class SearchRequest(BaseModel):
 
 
 class BatchSearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    queries: list[str] = Field(..., min_length=1, max_length=64, description="at most 64 queries (the server's --max-batch may lower it); len(queries) x k <= 10,000")
+    queries: list[QueryText] = Field(..., min_length=1, max_length=64, description="at most 64 queries (the server's --max-batch may lower it); len(queries) x k <= 10,000")
     k: int = Field(10, ge=1, le=1000)
     mode: Mode | None = None
     fusion: FusionOverride | None = None

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD_BINDS = ("0.0.0.0", "::", "")  # bind addresses meaning every interface
+SHUTDOWN_GRACE_S = 3  # on SIGTERM, requests still running after this long are cancelled
 
 
 def register(sub) -> None:
@@ -21,6 +23,12 @@ def register(sub) -> None:
     parser.add_argument("--max-query-chars", type=int, default=1000, help="at most 1000")
     parser.add_argument("--max-query-tokens", type=int, default=128)
     parser.add_argument("--max-batch", type=int, default=64, help="queries per /search/batch request (at most 64)")
+    parser.add_argument("--request-timeout", type=float, default=10.0,
+                        help="time budget of one request in seconds (waiting for a search thread included); past it the answer is 504")
+    parser.add_argument("--allowed-hosts", default=None,
+                        help="comma-separated Host header names accepted (any port), e.g. 'search.example.org,*.corp.example'; "
+                             "'*' accepts any. Default: the loopback names, plus --host when it is a specific address. "
+                             "Guards a keyless loopback server against DNS rebinding")
     parser.set_defaults(handler=run_serve)
 
 
@@ -36,7 +44,26 @@ def settings_from_env():
         max_query_tokens=int(os.environ["TANDEM_MAX_QUERY_TOKENS"]),
         max_batch=int(os.environ["TANDEM_MAX_BATCH"]),
         threads=int(os.environ["TANDEM_THREADS"]),
+        request_timeout_s=float(os.environ["TANDEM_REQUEST_TIMEOUT_S"]),
+        allowed_hosts=tuple(os.environ["TANDEM_ALLOWED_HOSTS"].split(",")),
     )
+
+
+def allowed_hosts(args) -> list[str]:
+    """The Host names the server accepts: --allowed-hosts, else loopback plus a specific --host."""
+    from index.errors import TandemError
+    from service.middleware import LOOPBACK_HOSTS, host_pattern_problem
+
+    if args.allowed_hosts is None:
+        bound = f"[{args.host}]" if ":" in args.host else args.host
+        return list(LOOPBACK_HOSTS) + ([bound] if bound not in LOOPBACK_HOSTS and args.host not in WILDCARD_BINDS else [])
+    hosts = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
+    if not hosts:
+        raise TandemError("lists no host", "--allowed-hosts")
+    for host in hosts:
+        if problem := host_pattern_problem(host):
+            raise TandemError(problem, "--allowed-hosts")
+    return hosts
 
 
 def app_factory():
@@ -69,9 +96,14 @@ def run_serve(args) -> int:
         print(f"tandem: warning: serving on {args.host} without an API key; anyone who can reach this address can query the index (use --api-key-env)", file=sys.stderr)
     for name, value, low, high in (("--port", args.port, 0, 65535), ("--workers", args.workers, 1, 64), ("--threads", args.threads, 1, 256),
                                    ("--max-body-bytes", args.max_body_bytes, 256, 64 * 1024 * 1024), ("--max-query-chars", args.max_query_chars, 1, 1000),
-                                   ("--max-query-tokens", args.max_query_tokens, 1, 4096), ("--max-batch", args.max_batch, 1, 64)):
-        if not low <= value <= high:
+                                   ("--max-query-tokens", args.max_query_tokens, 1, 4096), ("--max-batch", args.max_batch, 1, 64),
+                                   ("--request-timeout", args.request_timeout, 0.1, 3600)):
+        if not low <= value <= high:  # NaN fails too
             raise TandemError(f"must be between {low} and {high}", name)
+    hosts = allowed_hosts(args)
+    if args.allowed_hosts is None and args.host in WILDCARD_BINDS:
+        print(f"tandem: warning: only requests naming {', '.join(hosts)} in their Host header are answered; "
+              "list the names clients use with --allowed-hosts ('*' for any)", file=sys.stderr)
     os.environ.update({
         "TANDEM_INDEX": str(args.index.resolve()),
         "TANDEM_MAX_BODY_BYTES": str(args.max_body_bytes),
@@ -80,6 +112,9 @@ def run_serve(args) -> int:
         "TANDEM_MAX_BATCH": str(args.max_batch),
         "TANDEM_THREADS": str(args.threads),
         "TANDEM_WORKERS": str(args.workers),
+        "TANDEM_REQUEST_TIMEOUT_S": str(args.request_timeout),
+        "TANDEM_ALLOWED_HOSTS": ",".join(hosts),
     })
-    uvicorn.run("tandem.commands.serve_cmd:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers, log_level="info")
+    uvicorn.run("tandem.commands.serve_cmd:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers, log_level="info",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
