@@ -20,11 +20,10 @@ $(BIN)/.tandem-installed: pyproject.toml
 
 install: $(BIN)/.tandem-installed
 
-# Headless Chromium + driver for the search-page browser test (Debian packages; needs root or sudo).
+# Headless Chromium + driver for the browser tests (Debian packages; needs root or sudo): only what
+# they require (no recommends), no upgrades outside CI (ALLOW_UPGRADES=1 to accept), and says what it installed.
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+	@bash scripts/install-browser.sh
 
 $(INDEXES)/scifact/manifest.json: | install
 	$(BIN)/tandem index build --corpus scifact --out $(INDEXES)/scifact --sparse splade-tiny --dense minilm-l6 --bm25 --overwrite

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,8 +25,10 @@ from retrieval.searcher import Searcher
 from . import schemas
 from .errors import error, errors
 from .middleware import LOOPBACK_HOSTS, AllowedHostsMiddleware, BodyLimitMiddleware
+from .paths import without_server_paths
 from .pool import Deadline, RequestTimeout, SearchPool
 from .snippets import highlights, query_words, snippet
+from .wordpieces import query_words_by_piece
 
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = ("/health", "/")  # no key needed: liveness, and the static page (it holds no index data)
@@ -61,11 +64,15 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         yield
         pool.shutdown(wait=False, cancel_futures=True)  # never wait for a stuck search thread (they are daemons)
 
-    app = FastAPI(
+    # /docs (Swagger UI) loads its scripts and styles from this server, never from a CDN. No /redoc: ReDoc
+    # still fetches its logo from its vendor's CDN, and Swagger UI documents the same API.
+    app = FastAPIOffline(
         title="Tandem",
         version="0.1.0",
         description="Hybrid sparse + dense retrieval: learned sparse, dense (FAISS), BM25, fused.",
         lifespan=lifespan,
+        static_url="/docs-assets",
+        redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
@@ -154,6 +161,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
         words = query_words(result.query)
         qvec = searcher.encode_sparse([result.query])[0] if explain and searcher.sparse is not None else None
+        piece_words = query_words_by_piece(searcher.sparse_query_encoder.tokenizer, result.query) if qvec is not None else {}
         hits = []
         for hit in result.hits:
             deadline.check()  # each hit's work is bounded; stop between hits once the budget is spent
@@ -173,7 +181,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             if qvec is not None and hit.rank <= settings.max_explain_hits:
                 terms = searcher.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
                 out.explain = [schemas.TermOut(token=t.token, query_weight=t.query_weight, doc_weight=t.doc_weight,
-                                               contribution=t.contribution, expansion=not t.in_document_text) for t in terms]
+                                               contribution=t.contribution, expansion=not t.in_document_text,
+                                               query_words=piece_words.get(t.token, [])) for t in terms]
             hits.append(out)
         return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 
@@ -224,13 +233,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
     @app.get("/index", response_model=schemas.IndexOut, responses=errors(401))
     async def index_info() -> schemas.IndexOut:
+        """What the index holds: size, retrievers, modes, encoders, and its manifest (paths shown relative to the index)."""
         manifest = searcher.manifest
         return schemas.IndexOut(
             num_docs=manifest.num_docs, modes=searcher.modes, retrievers=searcher.retrievers, default_mode=searcher.default_mode,
             default_fusion=searcher.default_fusion.model_dump(),
             sizes_bytes={name: c.bytes for name, c in manifest.components.items()},
-            encoders={name: c.settings.get("encoder") for name, c in manifest.components.items() if c.settings.get("encoder")},
-            manifest=json.loads(manifest.model_dump_json()),
+            encoders=without_server_paths({name: c.settings.get("encoder") for name, c in manifest.components.items() if c.settings.get("encoder")}, searcher.root),
+            manifest=without_server_paths(json.loads(manifest.model_dump_json()), searcher.root),
         )
 
     @app.get("/health", response_model=schemas.StatusOut)

@@ -72,6 +72,7 @@ class TermOut(BaseModel):
     doc_weight: float
     contribution: float
     expansion: bool = Field(description="true when the document text never contains the token literally")
+    query_words: list[str] = Field(default_factory=list, description="the query words (as typed) this word piece is part of, e.g. 'statins' for '##ins'; empty for a term the model added")
 
 
 class HitOut(BaseModel):
