@@ -173,6 +173,12 @@ class Searcher:
             raise TandemError(f"unknown document id {doc_id!r}", "doc_id")
         return retriever.explain(query, doc_id, top, query_vector=query_vector)
 
+    def __enter__(self) -> "Searcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the retrievers and release this commit (its files may then be collected)."""
         for retriever in self._retrievers.values():

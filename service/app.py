@@ -19,11 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import TandemError
 from index.limits import MAX_DOC_ID_CHARS
-from retrieval.fusion import FusionConfig
+from retrieval.fusion import FusionConfig, override_fusion
+from retrieval.limits import check_query_text
 from retrieval.searcher import Searcher
 
 from . import schemas
 from .errors import error, errors
+from .live import LiveSearcher
+from .openapi_names import restrict_names
 from .middleware import LOOPBACK_HOSTS, AllowedHostsMiddleware, BodyLimitMiddleware
 from .paths import without_server_paths
 from .pool import Deadline, RequestTimeout, SearchPool
@@ -47,11 +50,17 @@ class ServiceSettings:
     max_explain_hits: int = 100  # explain covers at most this many hits of a result
     request_timeout_s: float = 10.0  # time budget of one request's work (waiting for a search thread included)
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host header names accepted (any port); "*" accepts any
+    writable: bool = False  # POST /documents and DELETE /documents/{id} (403 when False)
+    follow_commits: bool = True  # pick up new index generations without a restart
 
 
-def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    # every request pins one commit of the index; new commits are picked up by the next request
+    searcher = searcher if isinstance(searcher, LiveSearcher) else LiveSearcher(searcher, follow=settings.follow_commits)
+    live = searcher
     pool = SearchPool(settings.threads)
+    writer_pool = SearchPool(1)  # changes run one at a time, beside the search threads
     state = {"ready": False}
 
     @asynccontextmanager
@@ -119,49 +128,36 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
         Work still running at the deadline keeps its thread until it next calls ``deadline.check()``."""
         deadline = deadline or Deadline(settings.request_timeout_s)
+
+        def pinned():
+            with live.pinned():
+                return fn(*args)
+
         try:
-            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, fn, *args), deadline.remaining())
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, pinned), deadline.remaining())
         except asyncio.TimeoutError:
             raise RequestTimeout(deadline.budget_s) from None
 
-    # The tokenizer that bounds query length: the sparse model's, else the dense model's (BM25 only: none).
-    tokenizer = (searcher.sparse_query_encoder.tokenizer if searcher.sparse is not None
-                 else searcher.dense_encoder.tokenizer if searcher.dense is not None else None)
-    special_ids = set(tokenizer.all_special_ids) if tokenizer is not None else set()
+    # The tokenizer that bounds query length: the first learned retriever's (BM25 only: none).
+    tokenizer = live.current.query_tokenizer()
 
     def check_query(query: str, field: str) -> None:
-        """Every limit on one query beyond the schema's, reported under the request's own field name (query, queries.3)."""
-        if len(query) > settings.max_query_chars:
-            raise TandemError(f"longer than {settings.max_query_chars} characters", field)
-        if tokenizer is not None:
-            ids = tokenizer(query, add_special_tokens=False)["input_ids"]
-            if len(ids) > settings.max_query_tokens:
-                raise TandemError(f"{len(ids)} tokens, more than the limit of {settings.max_query_tokens}", field)
-            if searcher.sparse is not None and all(i in special_ids for i in ids):
-                raise TandemError("query has no searchable terms (only special tokens)", field)
+        """Every limit on one query (the one check of retrieval.limits), reported under the request's own field name."""
+        check_query_text(query, field, tokenizer, settings.max_query_chars, settings.max_query_tokens)
 
     def fusion_for(override: schemas.FusionOverride | None) -> FusionConfig | None:
+        """The index's fusion with the request's overrides, validated as the CLI's (one implementation)."""
         if override is None:
             return None
         values = {key: value for key, value in override.model_dump().items() if value is not None}
-        unknown = [name for name in (values.get("weights") or {}) if name not in searcher.retrievers]
-        if unknown:
-            raise TandemError(f"unknown retriever(s) {', '.join(unknown)} (index has {', '.join(searcher.retrievers)})", "fusion.weights")
-        merged = searcher.default_fusion.model_dump()
-        if "weights" in values:  # override the named retrievers' weights, keep the index's others
-            values["weights"] = {**merged.get("weights", {}), **values["weights"]}
-        merged.update(values)
-        try:  # a fresh, validated config per request: nothing shared is mutated
-            return FusionConfig.model_validate(merged)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise TandemError(first["msg"], ".".join(["fusion", *map(str, first["loc"])])) from None
+        return override_fusion(searcher.default_fusion, values, searcher.retrievers, lambda field: f"fusion.{field}")
 
     def render(result, fields: list[str], explain: bool, k: int, deadline: Deadline) -> schemas.SearchResponse:
         docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
         words = query_words(result.query)
-        qvec = searcher.encode_sparse([result.query])[0] if explain and searcher.sparse is not None else None
-        piece_words = query_words_by_piece(searcher.sparse_query_encoder.tokenizer, result.query) if qvec is not None else {}
+        explainer = searcher.explainer(result.mode) if explain else None  # None: the mode has no term-level explanation
+        qvec = explainer.encode([result.query])[0] if explainer is not None else None
+        piece_words = query_words_by_piece(explainer.tokenizer, result.query) if explainer is not None else {}
         hits = []
         for hit in result.hits:
             deadline.check()  # each hit's work is bounded; stop between hits once the budget is spent
@@ -179,7 +175,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
                     out.snippet = snippet(doc.text, words)
                 out.highlights = highlights(words, doc.title, out.snippet or doc.text)
             if qvec is not None and hit.rank <= settings.max_explain_hits:
-                terms = searcher.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
+                terms = explainer.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
                 out.explain = [schemas.TermOut(token=t.token, query_weight=t.query_weight, doc_weight=t.doc_weight,
                                                contribution=t.contribution, expansion=not t.in_document_text,
                                                query_words=piece_words.get(t.token, [])) for t in terms]
@@ -234,14 +230,58 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     @app.get("/index", response_model=schemas.IndexOut, responses=errors(401))
     async def index_info() -> schemas.IndexOut:
         """What the index holds: size, retrievers, modes, encoders, and its manifest (paths shown relative to the index)."""
-        manifest = searcher.manifest
-        return schemas.IndexOut(
-            num_docs=manifest.num_docs, modes=searcher.modes, retrievers=searcher.retrievers, default_mode=searcher.default_mode,
-            default_fusion=searcher.default_fusion.model_dump(),
-            sizes_bytes={name: c.bytes for name, c in manifest.components.items()},
-            encoders=without_server_paths({name: c.settings.get("encoder") for name, c in manifest.components.items() if c.settings.get("encoder")}, searcher.root),
-            manifest=without_server_paths(json.loads(manifest.model_dump_json()), searcher.root),
-        )
+        def describe() -> schemas.IndexOut:
+            manifest = searcher.manifest
+            segment_bytes = {c.name: sum(s.bytes for s in manifest.segments) if c.shared_dir is None else 0 for c in manifest.components}
+            return schemas.IndexOut(
+                num_docs=manifest.num_docs, generation=manifest.generation, num_segments=len(manifest.segments), writable=settings.writable,
+                modes=searcher.modes, retrievers=searcher.retrievers, default_mode=searcher.default_mode,
+                default_fusion=searcher.default_fusion.model_dump(),
+                sizes_bytes={c.name: c.bytes + segment_bytes[c.name] for c in manifest.components},
+                encoders=without_server_paths({c.name: c.settings.get("encoder") for c in manifest.components if c.settings.get("encoder")}, searcher.root),
+                manifest=without_server_paths(json.loads(manifest.model_dump_json()), searcher.root),
+            )
+
+        return await run(describe)
+
+    def require_writable() -> None:
+        if not settings.writable:
+            raise StarletteHTTPException(403, "this server is read-only: start it with --writable to add or delete documents")
+
+    def change_out(report) -> schemas.ChangeOut:
+        live.refresh(force=True)  # serve the new commit from the next request on
+        data = report.summary()
+        return schemas.ChangeOut(**{name: data[name] for name in schemas.ChangeOut.model_fields})
+
+    async def run_change(fn):
+        """Run a change on the single writer thread (searches go on meanwhile); no time budget: changes finish."""
+        return await asyncio.get_running_loop().run_in_executor(writer_pool, fn)
+
+    @app.post("/documents", response_model=schemas.ChangeOut, responses=errors(400, 401, 403, 413, 422))
+    async def add_documents(body: schemas.AddDocumentsRequest) -> schemas.ChangeOut:
+        """Add documents (BEIR style: _id, title, text) as one new commit; an id already in the index is replaced."""
+        require_writable()
+        from index.corpus import Document
+        from retrieval.writer import IndexWriter
+
+        docs = [Document(d.id, d.title, d.text) for d in body.documents]
+        seen: set[str] = set()
+        for i, doc in enumerate(docs):
+            if doc.doc_id in seen:
+                raise TandemError(f"duplicate id {doc.doc_id!r} in this request", f"documents.{i}._id")
+            seen.add(doc.doc_id)
+        return change_out(await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).add(docs)))
+
+    @app.delete("/documents/{doc_id:path}", response_model=schemas.ChangeOut, responses=errors(401, 403, 404, 422))
+    async def delete_document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.ChangeOut:
+        """Delete one document by id (a new commit); 404 when the index has no such document."""
+        require_writable()
+        from retrieval.writer import IndexWriter
+
+        report = await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).delete([doc_id]))
+        if report.unknown_ids:
+            raise StarletteHTTPException(404, f"no document with id {doc_id!r}")
+        return change_out(report)
 
     @app.get("/health", response_model=schemas.StatusOut)
     async def health() -> schemas.StatusOut:
@@ -261,4 +301,12 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = restrict_names(default_openapi(), live.modes, live.retrievers)
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app

@@ -6,7 +6,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-Mode = Literal["sparse", "dense", "bm25", "impact", "hybrid"]
+# Retriever and mode names are the index's data: any name here; the served OpenAPI schema lists the
+# index's own names (service.openapi_names), and the server refuses others with 422.
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Mode = Name
 FieldName = Literal["title", "text", "snippet"]
 Weight = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 # Python's whitespace (str.isspace), spelled as \uXXXX escapes so that the schema's pattern (ECMA-262)
@@ -36,7 +39,7 @@ class FusionOverride(BaseModel):
         description="retriever -> weight (0-1000), e.g. {'sparse': 0.4, 'dense': 0.6}; merged over the index's default weights (missing = 1)")
     depth: int | None = Field(None, ge=1, le=1000, description="candidates per retriever")
     rrf_k: float | None = Field(None, gt=0, le=10_000, allow_inf_nan=False)
-    retrievers: list[Literal["sparse", "dense", "bm25", "impact"]] | None = None
+    retrievers: list[Name] | None = Field(None, min_length=1, max_length=16, description="retrievers to fuse (default: all the index has)")
 
 
 class SearchRequest(BaseModel):
@@ -106,8 +109,41 @@ class DocumentOut(BaseModel):
     text: str
 
 
+class DocumentIn(BaseModel):
+    """A document as in a BEIR corpus.jsonl line."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    id: str = Field(..., alias="_id", min_length=1, max_length=512, pattern=r"^[^\s]+$", description="document id (no whitespace; at most 512 characters)")
+    title: str = Field("", max_length=100_000)
+    text: str = Field("", max_length=10_000_000)
+
+
+class AddDocumentsRequest(BaseModel):
+    model_config = STRICT
+
+    documents: list[DocumentIn] = Field(..., min_length=1, max_length=10_000, description="documents to add; an id already in the index is replaced")
+
+
+class ChangeOut(BaseModel):
+    """What a change to the index did; ``generation`` is the commit that now serves."""
+
+    operation: str
+    generation: int
+    added: int
+    replaced: int
+    deleted: int
+    num_unknown: int
+    num_docs: int
+    num_segments: int
+    seconds: float
+
+
 class IndexOut(BaseModel):
     num_docs: int
+    generation: int
+    num_segments: int
+    writable: bool
     modes: list[str]
     retrievers: list[str]
     default_mode: str

@@ -18,7 +18,7 @@ def test_health_ready_index(server):
     assert httpx.get(server + "/ready").json() == {"status": "ready"}
     info = httpx.get(server + "/index").json()
     assert info["num_docs"] == 6 and info["modes"] == ["sparse", "dense", "hybrid"]
-    assert info["default_fusion"]["method"] == "rrf" and info["manifest"]["format_version"] == 1
+    assert info["default_fusion"]["method"] == "rrf" and info["manifest"]["format_version"] == 2 and info["generation"] == 1 and info["writable"] is False
     assert set(info["encoders"]) == {"sparse", "dense"} and info["sizes_bytes"]["sparse"] > 0
 
 

@@ -13,15 +13,17 @@ SHUTDOWN_GRACE_S = 3  # on SIGTERM, requests still running after this long are c
 
 def register(sub) -> None:
     parser = sub.add_parser("serve", help="serve an index over HTTP (REST API + search page)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--index", required=True, type=Path)
+    parser.add_argument("--index", required=True, type=Path, help="index folder to serve")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (0 picks a free one)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (each loads the index and models)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="search threads per worker")
+    parser.add_argument("--writable", action="store_true",
+                        help="accept POST /documents and DELETE /documents/{id} (behind the API key when one is set); without it the server is read-only and answers 403")
     parser.add_argument("--api-key-env", default=None, help="name of an environment variable holding the API key; then every request but /health needs 'Authorization: Bearer <key>'")
-    parser.add_argument("--max-body-bytes", type=int, default=64 * 1024)
-    parser.add_argument("--max-query-chars", type=int, default=1000, help="at most 1000")
-    parser.add_argument("--max-query-tokens", type=int, default=128)
+    parser.add_argument("--max-body-bytes", type=int, default=64 * 1024, help="largest request body accepted; larger requests get 413")
+    parser.add_argument("--max-query-chars", type=int, default=1000, help="longest query accepted, in characters (at most 1000)")
+    parser.add_argument("--max-query-tokens", type=int, default=128, help="longest query accepted, in tokens of the sparse tokenizer")
     parser.add_argument("--max-batch", type=int, default=64, help="queries per /search/batch request (at most 64)")
     parser.add_argument("--request-timeout", type=float, default=10.0,
                         help="time budget of one request in seconds (waiting for a search thread included); past it the answer is 504")
@@ -46,6 +48,7 @@ def settings_from_env():
         threads=int(os.environ["TANDEM_THREADS"]),
         request_timeout_s=float(os.environ["TANDEM_REQUEST_TIMEOUT_S"]),
         allowed_hosts=tuple(os.environ["TANDEM_ALLOWED_HOSTS"].split(",")),
+        writable=os.environ.get("TANDEM_WRITABLE") == "1",
     )
 
 
@@ -114,6 +117,7 @@ def run_serve(args) -> int:
         "TANDEM_WORKERS": str(args.workers),
         "TANDEM_REQUEST_TIMEOUT_S": str(args.request_timeout),
         "TANDEM_ALLOWED_HOSTS": ",".join(hosts),
+        "TANDEM_WRITABLE": "1" if args.writable else "0",
     })
     uvicorn.run("tandem.commands.serve_cmd:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers, log_level="info",
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
