@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from index.errors import TandemError
+from index.progress import progress
 from retrieval.searcher import Searcher
+from retrieval.types import SearchResult
 
 from .conditions import Condition
 
@@ -37,17 +40,34 @@ class ConditionResult:
         return data
 
 
+def iter_search(searcher: Searcher, queries, k: int, mode: str | None, fusion, batch_size: int = 64, desc: str = "search",
+                leave: bool = True, source: str | None = None) -> Iterator[tuple[object, SearchResult]]:
+    """``(query, result)`` for each query (``query_id``, ``text``), searched in batches under one progress bar.
+
+    A query the searcher refuses is named by its id (and ``source``, e.g. the queries file), not
+    by its position in a batch.
+    """
+    with progress(total=len(queries), desc=desc, unit="query", leave=leave) as bar:
+        for start in range(0, len(queries), batch_size):
+            part = queries[start : start + batch_size]
+            try:
+                results = searcher.batch_search([q.text for q in part], k=k, mode=mode, fusion=fusion)
+            except TandemError as exc:
+                match = re.fullmatch(r"query(?:\[(\d+)\])?", exc.where or "")
+                if match is None:
+                    raise
+                query_id = part[int(match.group(1) or 0)].query_id
+                raise TandemError(exc.message, f"{source}: query {query_id!r}" if source else f"query {query_id!r}") from None
+            yield from zip(part, results)
+            bar.update(len(part))
+
+
 def retrieve_run(searcher: Searcher, queries, condition: Condition, fusion, k: int, batch_size: int = 64, desc: str = "") -> tuple[dict[str, dict[str, float]], float]:
     """The run (qid -> doc -> score) for all queries, and batch throughput in queries/s."""
     run: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
-    with tqdm(total=len(queries), desc=desc or condition.name, unit="query", leave=False) as bar:
-        for start in range(0, len(queries), batch_size):
-            part = queries[start : start + batch_size]
-            results = searcher.batch_search([q.text for q in part], k=k, mode=condition.mode, fusion=fusion)
-            for query, result in zip(part, results):
-                run[query.query_id] = {hit.doc_id: hit.score for hit in result.hits}
-            bar.update(len(part))
+    for query, result in iter_search(searcher, queries, k, condition.mode, fusion, batch_size, desc or condition.name, leave=False):
+        run[query.query_id] = {hit.doc_id: hit.score for hit in result.hits}
     elapsed = time.perf_counter() - started
     return run, len(queries) / elapsed if elapsed > 0 else float("inf")
 

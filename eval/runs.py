@@ -1,8 +1,9 @@
 """TREC run files: ``qid Q0 docid rank score tag``, one hit per line.
 
-Written deterministically: queries in sorted order, hits by score descending then doc id
-ascending, ranks 1..n. Scores are written with 6 decimals (as pyserini does) unless that would
-change the value, in which case the shortest exact form is written, so a round trip is lossless.
+Written deterministically: queries in sorted order (:func:`write_run`) or in the order given
+(:class:`RunWriter`, which streams), hits by score descending then doc id ascending, ranks
+1..n. Scores are written with 6 decimals (as pyserini does) unless that would change the
+value, in which case the shortest exact form is written, so a round trip is lossless.
 Note that trec_eval itself re-sorts hits by score and breaks ties by doc id *descending*; the rank
 column is informational.
 """
@@ -32,25 +33,67 @@ def _check_token(value: str, what: str, qid: str) -> None:
         raise InputError(f"{what} {value!r} is empty or contains whitespace; a run file cannot hold it", f"query {qid!r}")
 
 
+class RunWriter:
+    """Write a TREC run file query by query, so a large query set is never held whole.
+
+    Use as a context manager: hits go to ``<path>.tmp``, which replaces ``path`` only when the
+    block ends without an error; on any error (or a query id given twice) the temp file is
+    removed and ``path`` is left as it was. Queries are written in the order they are added;
+    hits of a query by score descending, ties by doc id.
+    """
+
+    def __init__(self, path: Path, tag: str = "tandem") -> None:
+        self.path = Path(path)
+        self.tag = tag
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.num_queries = 0
+        self._seen: set[str] = set()
+        self._out = None
+
+    def __enter__(self) -> "RunWriter":
+        _check_token(self.tag, "run tag", "-")
+        if self.path.is_dir():
+            raise InputError("is a folder; give a file name for the run", str(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._out = self.tmp.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the run file: {exc.strerror}", str(exc.filename or self.tmp)) from None
+        return self
+
+    def add(self, qid: str, docs: Mapping[str, float]) -> None:
+        """Write one query's hits (``doc_id -> score``); each query id at most once."""
+        _check_token(qid, "query id", qid)
+        if qid in self._seen:
+            raise InputError("query id given twice; its hits would appear twice in the run", f"query {qid!r}")
+        self._seen.add(qid)
+        lines = []
+        for rank, (doc_id, score) in enumerate(ranked(docs), start=1):
+            _check_token(doc_id, "doc id", qid)
+            score = float(score)
+            if not math.isfinite(score):
+                raise InputError(f"score {score} of {doc_id!r} is not finite", f"query {qid!r}")
+            lines.append(f"{qid} Q0 {doc_id} {rank} {format_score(score)} {self.tag}\n")
+        self._out.write("".join(lines))
+        self.num_queries += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._out is not None:
+                self._out.close()
+            if exc_type is None:
+                self.tmp.replace(self.path)
+        except OSError as error:
+            raise InputError(f"cannot write the run file: {error.strerror}", str(self.path)) from None
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
 def write_run(path: Path, run: Mapping[str, Mapping[str, float]], tag: str = "tandem") -> None:
-    """Write hits ranked by score descending, ties by doc id; written atomically."""
-    path = Path(path)
-    _check_token(tag, "run tag", "-")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            for qid in sorted(run):
-                _check_token(qid, "query id", qid)
-                for rank, (doc_id, score) in enumerate(ranked(run[qid]), start=1):
-                    _check_token(doc_id, "doc id", qid)
-                    score = float(score)
-                    if not math.isfinite(score):
-                        raise InputError(f"score {score} of {doc_id!r} is not finite", f"query {qid!r}")
-                    out.write(f"{qid} Q0 {doc_id} {rank} {format_score(score)} {tag}\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a whole run: queries in sorted order, hits by score descending, ties by doc id; atomic."""
+    with RunWriter(path, tag) as writer:
+        for qid in sorted(run):
+            writer.add(qid, run[qid])
 
 
 def read_run(path: Path) -> Run:

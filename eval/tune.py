@@ -9,9 +9,8 @@ from __future__ import annotations
 import itertools
 from typing import Sequence
 
-from tqdm.auto import tqdm
-
 from index.errors import TandemError
+from index.progress import progress
 from retrieval.fusion import FusionConfig, fuse
 from retrieval.searcher import Searcher
 
@@ -52,7 +51,7 @@ def tune_fusion(
         raise TandemError(f"need at least two retrievers the index has ({', '.join(searcher.retrievers)}); got {', '.join(names)}", "--retrievers")
     queries = eval_set.queries
     per_retriever: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    for start in tqdm(range(0, len(queries), 64), desc="retrieve candidates", unit="batch"):
+    for start in progress(range(0, len(queries), 64), desc="retrieve candidates", unit="batch"):
         texts = [q.text for q in queries[start : start + 64]]
         for name in names:
             per_retriever[name].extend(searcher.retrieve(name, texts, depth))
@@ -62,7 +61,7 @@ def tune_fusion(
             candidates.append(FusionConfig(method="wsum", normalization=norm, weights=dict(zip(names, weights)), depth=depth, retrievers=names))
 
     table = []
-    for config in tqdm(candidates, desc="fusion grid", unit="config"):
+    for config in progress(candidates, desc="fusion grid", unit="config"):
         # the very fusion that search runs, on the cached lists of every retriever
         run = {query.query_id: {hit.doc_id: hit.score for hit in fuse({n: per_retriever[n][i] for n in names}, config, k)}
                for i, query in enumerate(queries)}

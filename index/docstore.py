@@ -13,13 +13,18 @@ from typing import Iterable
 
 from .corpus import Document
 from .errors import IndexFormatError
+from .progress import progress
 
 FILENAME = "docs.sqlite"
 
 
-def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "") -> int:
-    """Write documents in order; row ``idx`` is the document's row in the segment."""
+def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "", show_progress: bool = False, total: int | None = None) -> int:
+    """Write documents in order; row ``idx`` is the document's row in the segment.
+
+    ``show_progress`` shows the count of stored documents (no rate: the work is in SQLite's chunked inserts).
+    """
     con = sqlite3.connect(path)
+    bar = progress(total=total, desc="document store", unit="doc", rate=False, disable=not show_progress)
     try:
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
@@ -30,9 +35,11 @@ def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "") -> 
         for chunk in _chunks(rows, 10_000):
             con.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)", chunk)
             count += len(chunk)
+            bar.update(len(chunk))
         con.executemany("INSERT INTO meta VALUES (?, ?)", [("index_id", index_id), ("num_docs", str(count))])
         con.commit()
     finally:
+        bar.close()
         con.close()
     return count
 

@@ -24,8 +24,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
-from index.corpus import iter_corpus, iter_jsonl
+from index.corpus import iter_corpus, iter_jsonl, iter_text_lines
 from index.errors import InputError
 
 DATA_DIR_ENV = "TANDEM_DATA_DIR"
@@ -177,31 +178,49 @@ class Query:
 
 
 def read_queries(path: str | Path, ids: set[str] | None = None) -> list[Query]:
-    """Read BEIR ``queries.jsonl`` (``_id``, ``text``) or a TSV of ``qid<TAB>text`` (TREC topics)."""
+    """Read BEIR ``queries.jsonl`` (``_id``, ``text``) or a TSV of ``qid<TAB>text`` (TREC topics).
+
+    Every query (kept or not) must have a non-empty id without whitespace (a run file could not
+    hold it), a non-empty text, and an id not seen before; each failure is an :class:`InputError`
+    naming ``file:line``, as is text that is not UTF-8. ``ids`` keeps only those query ids.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, expected a queries.jsonl or qid<TAB>text file", str(path))
     queries: list[Query] = []
-    if path.suffix in (".tsv", ".txt"):
-        if not path.is_file():
-            raise InputError("queries file not found", str(path))
-        with path.open(encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                parts = line.rstrip("\r\n").split("\t")
-                if len(parts) < 2:
-                    raise InputError("expected 'query-id<TAB>text'", f"{path}:{line_no}")
-                if ids is None or parts[0] in ids:
-                    queries.append(Query(parts[0], parts[1]))
-        return queries
-    for line_no, record in iter_jsonl(path):
-        qid = record.get("_id", record.get("id"))
-        text = record.get("text", record.get("query"))
-        if qid is None or not isinstance(text, str):
-            raise InputError("a query needs '_id' and 'text'", f"{path}:{line_no}")
-        qid = str(qid)
+    first_line: dict[str, int] = {}
+    tsv = path.suffix in (".tsv", ".txt")
+    if tsv and not path.is_file():
+        raise InputError("queries file not found", str(path))
+    for line_no, qid, text in _tsv_queries(path) if tsv else _jsonl_queries(path):
+        where = f"{path}:{line_no}"
+        if not qid or any(c.isspace() for c in qid):
+            raise InputError(f"query id {qid!r} is empty or contains whitespace", where)
+        if not text.strip():
+            raise InputError(f"query {qid!r} has no text", where)
+        if qid in first_line:
+            raise InputError(f"duplicate query id {qid!r} (first on line {first_line[qid]})", where)
+        first_line[qid] = line_no
         if ids is None or qid in ids:
             queries.append(Query(qid, text))
     return queries
+
+
+def _tsv_queries(path: Path) -> Iterator[tuple[int, str, str]]:
+    for line_no, line in iter_text_lines(path):
+        parts = line.rstrip("\r\n").split("\t")
+        if len(parts) < 2:
+            raise InputError("expected 'query-id<TAB>text'", f"{path}:{line_no}")
+        yield line_no, parts[0], parts[1]
+
+
+def _jsonl_queries(path: Path) -> Iterator[tuple[int, str, str]]:
+    for line_no, record in iter_jsonl(path):
+        qid = record.get("_id", record.get("id"))
+        text = record.get("text", record.get("query"))
+        if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not isinstance(text, str):
+            raise InputError("a query needs '_id' (a string) and 'text'", f"{path}:{line_no}")
+        yield line_no, str(qid), text
 
 
 Qrels = dict[str, dict[str, int]]

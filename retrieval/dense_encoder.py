@@ -10,7 +10,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from index.progress import progress
 
 from .models import load_pretrained, resolve_model
 from .pooling import check_pooling, model_pooling, pool
@@ -53,7 +54,7 @@ class DenseEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)
         order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
-        with tqdm(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar, torch.inference_mode():
+        with progress(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar, torch.inference_mode():
             for start in range(0, len(order), self.config.batch_size):
                 positions = order[start : start + self.config.batch_size]
                 batch = self.tokenizer.pad([{k: enc[k][i] for k in enc.keys()} for i in positions], return_tensors="pt")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from index.errors import TandemError
+from index.progress import progress
 from index.sparse import SparseVector
 
 
@@ -24,7 +24,7 @@ def document_frequencies(tokenizer, texts: Iterable[str], vocab_size: int, batch
     special = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
     num_docs = 0
     batch: list[str] = []
-    bar = tqdm(total=total, desc="document frequencies", unit="doc", disable=not show_progress)
+    bar = progress(total=total, desc="document frequencies", unit="doc", disable=not show_progress)
 
     def flush() -> None:
         nonlocal num_docs

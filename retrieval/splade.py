@@ -10,8 +10,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from index.progress import progress
 from index.sparse import SparseVector
 
 from .models import ModelRef, load_pretrained, resolve_model
@@ -71,7 +71,7 @@ class SpladeEncoder:
     def encode(self, texts: Sequence[str], show_progress: bool = False, desc: str = "sparse encode", on_batch=None) -> list[SparseVector]:
         """Sparse vectors of ``texts``; ``on_batch(n)`` is called after each batch of n texts (for a caller's progress bar)."""
         out: list[SparseVector | None] = [None] * len(texts)
-        with tqdm(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar:
+        with progress(total=len(texts), desc=desc, unit="doc", disable=not show_progress) as bar:
             for positions, batch in self.batches(texts):
                 weights = self.forward_batch(batch).cpu()
                 for row, pos in zip(weights, positions):

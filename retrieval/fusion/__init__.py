@@ -1,9 +1,10 @@
 """Fusion of ranked lists, chosen by name from a registry (``rrf``, ``wsum``)."""
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable, Iterable, Sequence
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from index.errors import TandemError
 from retrieval.types import Component, Hit, Ranking
@@ -12,7 +13,13 @@ from .normalize import NORMALIZATIONS
 from .rrf import rrf
 from .wsum import wsum
 
-FUSION_METHODS: dict[str, Callable[..., dict[str, float]]] = {"rrf": rrf, "wsum": wsum}
+Contributions = dict[str, dict[str, float]]  # doc id -> retriever -> its share of the fused score
+
+# Each method reads only the settings it uses: rrf its k, wsum its normalisation; both the weights.
+FUSION_METHODS: dict[str, Callable[[dict[str, Ranking], "FusionConfig"], Contributions]] = {
+    "rrf": lambda rankings, config: rrf(rankings, config.weights, k=config.rrf_k),
+    "wsum": lambda rankings, config: wsum(rankings, config.weights, normalization=config.normalization),
+}
 
 
 class FusionConfig(BaseModel):
@@ -46,6 +53,50 @@ class FusionConfig(BaseModel):
             raise ValueError("depth must be at least 1")
         return value
 
+    @field_validator("rrf_k")
+    @classmethod
+    def _positive_finite_rrf_k(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"rrf_k must be a finite number above 0, got {value}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _finite_non_negative_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {weight}")
+        return value
+
+
+def check_retriever_names(names: Iterable[str], retrievers: Sequence[str], where: str) -> None:
+    """Refuse retriever names (in weights or a retriever list) that the index does not have."""
+    unknown = [name for name in dict.fromkeys(names) if name not in retrievers]
+    if unknown:
+        raise TandemError(f"unknown retriever(s) {', '.join(map(repr, unknown))}; this index has {', '.join(retrievers)}", where)
+
+
+def override_fusion(base: FusionConfig, overrides: dict[str, Any], retrievers: Sequence[str], where: Callable[[str], str]) -> FusionConfig:
+    """``base`` with the given fields replaced, validated; the one check behind the CLI and REST overrides.
+
+    ``overrides`` holds only the fields the user set. Weights are merged over the base weights (a
+    retriever named nowhere keeps weight 1). Retriever names must be ones ``retrievers`` lists.
+    ``where(field)`` names a field for the error (``--rrf-k``, ``fusion.rrf_k``); errors are
+    :class:`TandemError`.
+    """
+    values = dict(overrides)
+    if "weights" in values:
+        check_retriever_names(values["weights"], retrievers, where("weights"))
+        values["weights"] = {**base.weights, **values["weights"]}
+    if values.get("retrievers") is not None:
+        check_retriever_names(values["retrievers"], retrievers, where("retrievers"))
+    try:
+        return FusionConfig.model_validate({**base.model_dump(), **values})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise TandemError(message, where(".".join(map(str, first["loc"])))) from None
+
 
 def fuse(rankings: dict[str, Ranking], config: FusionConfig, k: int) -> list[Hit]:
     """Fuse ranked lists into the top-k hits; each hit carries every component's rank and score.
@@ -54,8 +105,7 @@ def fuse(rankings: dict[str, Ranking], config: FusionConfig, k: int) -> list[Hit
     """
     if not rankings:
         raise TandemError("nothing to fuse: no retriever returned a list", "fusion")
-    method = FUSION_METHODS[config.method]
-    contributions = method(rankings, config.weights, k=config.rrf_k, normalization=config.normalization)
+    contributions = FUSION_METHODS[config.method](rankings, config)
     fused = {doc_id: sum(parts.values()) for doc_id, parts in contributions.items()}
     ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
     positions = {name: {doc_id: rank for rank, doc_id in enumerate(ranking, start=1)} for name, ranking in rankings.items()}
@@ -69,4 +119,4 @@ def fuse(rankings: dict[str, Ranking], config: FusionConfig, k: int) -> list[Hit
     return hits
 
 
-__all__ = ["FUSION_METHODS", "NORMALIZATIONS", "FusionConfig", "fuse", "rrf", "wsum"]
+__all__ = ["FUSION_METHODS", "NORMALIZATIONS", "FusionConfig", "check_retriever_names", "fuse", "override_fusion", "rrf", "wsum"]

@@ -10,6 +10,32 @@ if TYPE_CHECKING:
     from index.corpus import CorpusOptions
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows ``(default: X)`` only where a flag has a default worth showing.
+
+    No default is shown when it is None, False (an on/off flag), empty, or when the help text
+    already explains it (mentions "default").
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == "" or default == [] or default is argparse.SUPPRESS:
+            return help_text
+        if "default" in help_text.lower():
+            return help_text
+        return super()._get_help_string(action)
+
+
+def use_help_formatter(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and every subcommand parser under it :class:`HelpFormatter`."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                use_help_formatter(child)
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="folder with datasets (default: $TANDEM_DATA_DIR)")
 
@@ -28,6 +54,17 @@ def parse_weights(text: str | None, where: str = "--weights") -> dict[str, float
         except ValueError:
             raise TandemError(f"expected name=number pairs like sparse=0.4,dense=0.6, got {part!r}", where) from None
     return weights
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def optional_model(value: str) -> str | None:

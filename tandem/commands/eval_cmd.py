@@ -11,22 +11,22 @@ from .common import add_data_dir, optional_model
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("index building (with --build)")
     group.add_argument("--build", action="store_true", help="build missing indexes first")
-    group.add_argument("--sparse", default="splade-tiny", type=optional_model)
+    group.add_argument("--sparse", default="splade-tiny", type=optional_model, help="sparse model for --build: a short name (splade-tiny), a model folder, or none")
     group.add_argument("--sparse-mode", default="inference-free", choices=["inference-free", "siamese"], help="inference-free: queries are tokenizer + IDF (no model call); siamese: queries go through the encoder")
-    group.add_argument("--dense", default="minilm-l6", type=optional_model)
+    group.add_argument("--dense", default="minilm-l6", type=optional_model, help="dense model for --build: a short name (minilm-l6), a model folder, or none")
     group.add_argument("--bm25", action="store_true", help="include a Lucene BM25 index")
-    group.add_argument("--max-length", type=int, default=256)
+    group.add_argument("--max-length", type=int, default=256, help="tokens per document when encoding for --build")
 
 
 def register(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate conditions on datasets (run files, metrics, report)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ev.add_argument("--dataset", "--datasets", dest="datasets", required=True, help="one name or a comma-separated list (scifact,nfcorpus)")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", help="query split to evaluate (qrels/<split>.tsv)")
     ev.add_argument("--index", type=Path, default=None, help="index dir (one dataset)")
     ev.add_argument("--index-root", type=Path, default=Path("indexes"), help="indexes at <root>/<dataset> (several datasets)")
     ev.add_argument("--modes", default=None, help="conditions: sparse,dense,bm25,hybrid,hybrid-rrf:sparse+dense,hybrid-tuned,... (default: every retriever + hybrid)")
     ev.add_argument("-k", type=int, default=1000, help="run depth")
-    ev.add_argument("--metrics", default="nDCG@10,R@100,R@1000,MRR@10,MAP@1000")
+    ev.add_argument("--metrics", default="nDCG@10,R@100,R@1000,MRR@10,MAP@1000", help="comma-separated metrics: nDCG@k, R@k, MRR@k, MAP@k, P@k")
     ev.add_argument("--self-hits", default="auto", choices=["auto", "remove", "keep"],
                     help="drop hits whose doc id equals the query id: auto = only for BEIR datasets, where query and doc ids share one namespace (pyserini --remove-query); classic and MS MARCO ids are independent")
     ev.add_argument("--tuned-fusion-from", type=Path, default=None, metavar="INDEX",
@@ -38,14 +38,14 @@ def register(sub) -> None:
     ev.set_defaults(handler=run_eval)
 
     tune = sub.add_parser("tune-fusion", help="grid-search fusion on a train/dev split; saves the choice next to the index", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    tune.add_argument("--dataset", required=True)
+    tune.add_argument("--dataset", required=True, help="dataset name (or folder) whose split is used for tuning")
     tune.add_argument("--split", required=True, help="train or dev (test is refused)")
-    tune.add_argument("--index", type=Path, default=None)
-    tune.add_argument("--index-root", type=Path, default=Path("indexes"))
+    tune.add_argument("--index", type=Path, default=None, help="index of that dataset (default: <index-root>/<dataset>)")
+    tune.add_argument("--index-root", type=Path, default=Path("indexes"), help="folder holding indexes as <root>/<dataset> when --index is not given")
     tune.add_argument("--retrievers", default=None, help="e.g. sparse,dense (default: all the index has)")
-    tune.add_argument("--metric", default="nDCG@10")
+    tune.add_argument("--metric", default="nDCG@10", help="metric the grid maximises")
     tune.add_argument("--depth", type=int, default=1000, help="candidates per retriever; use the depth `tandem eval` runs at (its -k), so normalisation sees the same lists")
-    tune.add_argument("--weight-step", type=float, default=0.1)
+    tune.add_argument("--weight-step", type=float, default=0.1, help="step of the wsum weight grid (weights from 0 to 1)")
     tune.add_argument("--max-queries", type=int, default=None, help="use a fixed subset of the split's queries")
     add_data_dir(tune)
     tune.set_defaults(handler=run_tune)
@@ -149,8 +149,8 @@ def register_repro(sub) -> None:
     repro.add_argument("--quick", action="store_true", help="only the cells marked quick (seconds, no model)")
     repro.add_argument("--conditions", default=None, help="comma-separated subset of conditions")
     repro.add_argument("--datasets", default=None, help="comma-separated subset of datasets")
-    repro.add_argument("--index-root", type=Path, default=Path("indexes/repro"))
-    repro.add_argument("--out", type=Path, default=Path("runs/repro"))
+    repro.add_argument("--index-root", type=Path, default=Path("indexes/repro"), help="folder for the indexes the matrix builds (reused when present)")
+    repro.add_argument("--out", type=Path, default=Path("runs/repro"), help="folder for run files, metrics and the check report")
     add_data_dir(repro)
     repro.set_defaults(handler=run_repro)
 

@@ -1,85 +1,139 @@
-"""`tandem search`: one query as a table (or JSON), or a query file to a TREC run file."""
+"""`tandem search`: one query as a table (or JSON), or a query file to a TREC run file.
+
+Everything that can be checked before loading models is checked first (flags, the queries file,
+the run file's place), so bad input fails in a second with one line and leaves no file behind.
+pyserini's flag names are accepted where they mean the same (``--topics``, ``--output``,
+``--hits``, ``--batch-size``, ``--threads``).
+"""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .common import parse_weights
+from .common import parse_weights, positive_int
+
+FUSION_FLAGS = {"method": "--fusion", "normalization": "--norm", "weights": "--weights", "rrf_k": "--rrf-k", "depth": "--depth"}
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("search", help="search an index", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--index", required=True, type=Path)
+    parser = sub.add_parser("search", help="search an index with one query, or a query file into a TREC run file",
+                            description="Search an index: one QUERY prints a table (or --json); --queries FILE writes a TREC run file.")
+    parser.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder (made by 'tandem index build')")
     parser.add_argument("query", nargs="?", help="query text (or use --queries)")
-    parser.add_argument("-k", type=int, default=10, help="number of hits")
-    parser.add_argument("--mode", default=None, help="sparse | dense | bm25 | hybrid (default: hybrid when the index has several retrievers)")
-    parser.add_argument("--fusion", default=None, choices=["rrf", "wsum"], help="fusion method (default: the index's fusion.json, else rrf)")
-    parser.add_argument("--norm", default=None, choices=["minmax", "zscore", "none"], help="score normalisation for wsum")
-    parser.add_argument("--weights", default=None, help="retriever weights, e.g. sparse=0.4,dense=0.6")
-    parser.add_argument("--rrf-k", type=float, default=None)
-    parser.add_argument("--depth", type=int, default=None, help="candidates per retriever before fusion")
+    parser.add_argument("-k", "--hits", dest="k", type=positive_int, default=10, metavar="N", help="hits per query")
+    parser.add_argument("--mode", default=None,
+                        help="sparse | dense | bm25 | impact | hybrid, among those the index has (default: hybrid when the index has several retrievers)")
+    parser.add_argument("--fusion", default=None, choices=["rrf", "wsum"],
+                        help="fusion method for hybrid mode (default: the index's fusion.json, else rrf)")
+    parser.add_argument("--norm", default=None, choices=["minmax", "zscore", "none"],
+                        help="score normalisation for wsum fusion (default: the index's fusion.json, else minmax)")
+    parser.add_argument("--weights", default=None,
+                        help="retriever weights for hybrid mode, e.g. sparse=0.4,dense=0.6 (finite, >= 0); "
+                             "retrievers not named keep the index's weight (default 1); with rrf they weight each list's 1/(k+rank)")
+    parser.add_argument("--rrf-k", type=float, default=None, metavar="K", help="the k of rrf fusion, > 0 (default: the index's fusion.json, else 60)")
+    parser.add_argument("--depth", type=positive_int, default=None, metavar="N",
+                        help="candidates per retriever before fusion (default: the index's fusion.json, else 100)")
     parser.add_argument("--json", action="store_true", help="print hits as JSON")
-    parser.add_argument("--explain", action="store_true", help="show the sparse terms behind each hit")
-    parser.add_argument("--queries", type=Path, default=None, help="queries.jsonl or qid<TAB>text file; writes --run")
-    parser.add_argument("--run", type=Path, default=None, help="TREC run file to write with --queries")
-    parser.add_argument("--run-tag", default="tandem")
+    parser.add_argument("--explain", action="store_true", help="show the sparse terms behind each hit (sparse, impact and hybrid modes)")
+    parser.add_argument("--queries", "--topics", dest="queries", type=Path, default=None, metavar="FILE",
+                        help="queries.jsonl (_id, text) or qid<TAB>text file to search in batches; needs --run")
+    parser.add_argument("--run", "--output", dest="run", type=Path, default=None, metavar="FILE", help="TREC run file to write with --queries")
+    parser.add_argument("--run-tag", default="tandem", metavar="TAG", help="tag in the last column of the run file")
+    parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="queries searched together with --queries")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for query encoding (default: torch's choice)")
     parser.set_defaults(handler=run_search)
 
 
-def fusion_from_args(args, base):
-    """The index's default fusion with any command-line overrides applied."""
-    from pydantic import ValidationError
+def fusion_overrides(args) -> dict:
+    """The fusion fields set on the command line (flag values parsed, not yet validated)."""
+    values = {"method": args.fusion, "normalization": args.norm, "rrf_k": args.rrf_k, "depth": args.depth,
+              "weights": parse_weights(args.weights) if args.weights else None}
+    return {field: value for field, value in values.items() if value is not None}
 
-    from index.errors import TandemError
 
-    update = {}
-    if args.fusion:
-        update["method"] = args.fusion
-    if args.norm:
-        update["normalization"] = args.norm
-    if args.weights:
-        update["weights"] = parse_weights(args.weights)
-    if args.rrf_k is not None:
-        update["rrf_k"] = args.rrf_k
-    if args.depth is not None:
-        update["depth"] = args.depth
-    try:
-        return base.model_validate({**base.model_dump(), **update})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise TandemError(first["msg"], "--" + str(first["loc"][0]).replace("_", "-")) from None
+def fusion_from_args(args, searcher):
+    """The index's default fusion with the command-line overrides applied, checked as the REST API checks them."""
+    from retrieval.fusion import override_fusion
+
+    def flag(field: str) -> str:
+        return FUSION_FLAGS.get(field.split(".")[0], "--" + field.replace("_", "-"))
+
+    return override_fusion(searcher.default_fusion, fusion_overrides(args), searcher.retrievers, flag)
+
+
+def describe_fusion(fusion, retrievers: list[str], overrides: dict) -> str:
+    """One line saying what fusion is applied, with every retriever's weight and what is ignored."""
+    names = [n for n in (fusion.retrievers or retrievers) if n in retrievers]
+    weights = ", ".join(f"{n}={fusion.weights.get(n, 1.0):g}" for n in names)
+    weighted = any(fusion.weights.get(n, 1.0) != 1.0 for n in names)
+    if fusion.method == "rrf":
+        how = f"{'weighted ' if weighted else ''}rrf (k={fusion.rrf_k:g})"
+        ignored = ["--norm"] if "normalization" in overrides else []
+    else:
+        how = f"wsum of {fusion.normalization}-normalised scores"
+        ignored = ["--rrf-k"] if "rrf_k" in overrides else []
+    line = f"fusion: {how}, weights {weights}, depth {fusion.depth} per retriever"
+    if ignored:
+        line += f" ({', '.join(ignored)} ignored: not used by {fusion.method})"
+    return line
 
 
 def run_search(args) -> int:
     from index.errors import TandemError
-    from retrieval.searcher import Searcher
 
     if (args.query is None) == (args.queries is None):
         raise TandemError("give either a query text or --queries FILE", "search")
     if args.queries is not None and args.run is None:
         raise TandemError("--queries needs --run OUT.trec", "--run")
-    searcher = Searcher.open(args.index)
-    fusion = fusion_from_args(args, searcher.default_fusion)
+    if args.query is not None and args.run is not None:
+        raise TandemError("--run writes the results of --queries; with one query text, drop --run (or use --json)", "--run")
+    overrides = fusion_overrides(args)  # flag syntax errors before any loading
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.queries is not None:
-        return _run_file(args, searcher, fusion)
+        return _run_file(args, overrides)
+    searcher, fusion = _open(args, overrides)
     result = searcher.search(args.query, k=args.k, mode=args.mode, fusion=fusion)
+    explain = args.explain and searcher.explainer(result.mode) is not None
     docs = searcher.docs.get_many([h.doc_id for h in result.hits])
     if args.json:
         payload = {"query": result.query, "mode": result.mode, "timings_ms": result.timings_ms, "hits": []}
         for hit in result.hits:
             doc = docs.get(hit.doc_id)
             entry = {**asdict(hit), "title": doc.title if doc else ""}
-            if args.explain:
-                entry["explain"] = [asdict(t) for t in searcher.explain(args.query, hit.doc_id)]
+            if explain:
+                entry["explain"] = [asdict(t) for t in searcher.explain(args.query, hit.doc_id, mode=result.mode)]
             payload["hits"].append(entry)
         json.dump(payload, sys.stdout, indent=2)
         print()
         return 0
-    _print_hits(searcher, result, docs, args.explain)
+    _print_hits(searcher, result, docs, explain)
     return 0
+
+
+def _open(args, overrides: dict):
+    """Open the index, check --mode and the fusion overrides; say on stderr what fusion they lead to."""
+    from index.errors import TandemError
+    from retrieval.searcher import Searcher
+
+    searcher = Searcher.open(args.index)
+    if args.mode is not None and args.mode not in searcher.modes:
+        raise TandemError(f"mode {args.mode!r} is not available for this index (choose {', '.join(searcher.modes)})", "--mode")
+    fusion = fusion_from_args(args, searcher)
+    mode = args.mode or searcher.default_mode
+    if overrides:
+        flags = ", ".join(FUSION_FLAGS[f] for f in overrides)
+        if mode == "hybrid":
+            print(describe_fusion(fusion, searcher.retrievers, overrides), file=sys.stderr)
+        else:
+            print(f"note: {flags} not used: mode {mode!r} searches one retriever, fusion applies to hybrid mode", file=sys.stderr)
+    if args.explain and searcher.explainer(mode) is None:
+        print(f"note: --explain shows sparse terms; mode {mode!r} has none to show", file=sys.stderr)
+    return searcher, fusion
 
 
 def _print_hits(searcher, result, docs, explain: bool) -> None:
@@ -96,29 +150,28 @@ def _print_hits(searcher, result, docs, explain: bool) -> None:
     print(format_table(["rank", "doc id", "title", "score"] + [f"{n} rank" for n in names], rows, align="rllr" + "r" * len(names)))
     if explain:
         for hit in result.hits:
-            terms = searcher.explain(result.query, hit.doc_id, top=8)
+            terms = searcher.explain(result.query, hit.doc_id, top=8, mode=result.mode)
             shown = ", ".join(f"{t.token}{'' if t.in_document_text else '*'}={t.contribution:.2f}" for t in terms)
             print(f"  {hit.rank:>3} {hit.doc_id}: {shown or '(no shared sparse terms)'}")
         print("  (* = expansion term not literally in the document)")
 
 
-def _run_file(args, searcher, fusion) -> int:
-    from tqdm.auto import tqdm
+def _run_file(args, overrides: dict) -> int:
+    """Search every query of ``--queries`` in batches, streaming hits into the run file."""
+    from contextlib import closing
 
+    from eval.harness import iter_search
+    from eval.runs import RunWriter
+    from index.errors import InputError
     from retrieval.datasets import read_queries
 
-    queries = read_queries(args.queries)
-    args.run.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.run.with_name(args.run.name + ".tmp")
-    batch = 64
-    with tmp.open("w", encoding="utf-8") as out, tqdm(total=len(queries), desc="search", unit="query") as bar:
-        for start in range(0, len(queries), batch):
-            part = queries[start : start + batch]
-            results = searcher.batch_search([q.text for q in part], k=args.k, mode=args.mode, fusion=fusion)
-            for query, result in zip(part, results):
-                for hit in result.hits:
-                    out.write(f"{query.query_id} Q0 {hit.doc_id} {hit.rank} {hit.score:.6f} {args.run_tag}\n")
-            bar.update(len(part))
-    tmp.replace(args.run)
+    queries = read_queries(args.queries)  # every line checked (file:line) before models load
+    if not queries:
+        raise InputError("no queries in the file", str(args.queries))
+    with RunWriter(args.run, args.run_tag) as writer:  # the temp file goes away on any error
+        searcher, fusion = _open(args, overrides)
+        with closing(iter_search(searcher, queries, args.k, args.mode, fusion, args.batch_size, source=str(args.queries))) as results:
+            for query, result in results:  # closing(): an error here also clears the progress bar at once
+                writer.add(query.query_id, {hit.doc_id: hit.score for hit in result.hits})
     print(f"wrote {args.run} ({len(queries)} queries, k={args.k})")
     return 0
