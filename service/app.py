@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import TandemError
-from index.limits import MAX_DOC_ID_CHARS
+from index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
 from retrieval.fusion import FusionConfig, override_fusion
 from retrieval.limits import check_query_text
 from retrieval.searcher import Searcher
@@ -41,7 +41,7 @@ OPEN_PATHS = ("/health", "/")  # no key needed: liveness, and the static page (i
 class ServiceSettings:
     api_key: str | None = None
     max_body_bytes: int = 64 * 1024
-    max_query_chars: int = 1000
+    max_query_chars: int = MAX_QUERY_CHARS  # the one limit (index.limits); a server may set a lower one
     max_query_tokens: int = 128
     max_batch: int = 64
     max_batch_hits: int = 10_000  # len(queries) x k in one batch request

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from index.limits import MAX_QUERY_CHARS
+
 # Retriever and mode names are the index's data: any name here; the served OpenAPI schema lists the
 # index's own names (service.openapi_names), and the server refuses others with 422.
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -24,7 +26,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-QueryText = Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(_not_blank)]
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(_not_blank)]
 # JSON types are taken as they are: true is not 1, 0 is not false, "3" is not 3.
 STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -45,7 +47,7 @@ class FusionOverride(BaseModel):
 class SearchRequest(BaseModel):
     model_config = STRICT
 
-    query: QueryText = Field(..., description="at most 1000 characters and 128 tokens (the server's --max-query-chars and --max-query-tokens may lower them)")
+    query: QueryText = Field(..., description=f"at most {MAX_QUERY_CHARS} characters and 128 tokens (the server's --max-query-chars and --max-query-tokens may lower them)")
     k: int = Field(10, ge=1, le=1000)
     mode: Mode | None = Field(None, description="default: hybrid when the index has several retrievers")
     fusion: FusionOverride | None = None

@@ -4,6 +4,7 @@ import json
 import httpx
 import pytest
 
+from index.limits import MAX_QUERY_CHARS
 from service_server import running_server
 
 
@@ -75,7 +76,7 @@ def test_batch_and_documents(server):
     "payload, field",
     [
         ({"query": ""}, "query"),
-        ({"query": "x" * 1001}, "query"),
+        ({"query": "x" * (MAX_QUERY_CHARS + 1)}, "query"),
         ({"query": "word " * 200}, "query"),  # 200 tokens > 128
         ({"query": "ok", "k": 0}, "k"),
         ({"query": "ok", "k": 1001}, "k"),
@@ -113,7 +114,7 @@ def test_bad_search_input_is_422_naming_the_field(server, payload, field):
         ({"queries": ["q"] * 65}, "queries"),
         ({"queries": []}, "queries"),
         ({"queries": ["tower", "  "]}, "queries.1"),
-        ({"queries": ["tower", "x" * 1001]}, "queries.1"),
+        ({"queries": ["tower", "x" * (MAX_QUERY_CHARS + 1)]}, "queries.1"),
         ({"queries": ["tower", "[CLS] [SEP]"]}, "queries.1"),
         ({"queries": ["tower"] * 11, "k": 1000}, "k"),  # 11,000 hits > 10,000 per batch
         ({"queries": ["tower"], "explain": True}, "explain"),  # not a batch option

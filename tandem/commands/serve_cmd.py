@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from index.limits import MAX_QUERY_CHARS
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD_BINDS = ("0.0.0.0", "::", "")  # bind addresses meaning every interface
 SHUTDOWN_GRACE_S = 3  # on SIGTERM, requests still running after this long are cancelled
@@ -22,7 +24,7 @@ def register(sub) -> None:
                         help="accept POST /documents and DELETE /documents/{id} (behind the API key when one is set); without it the server is read-only and answers 403")
     parser.add_argument("--api-key-env", default=None, help="name of an environment variable holding the API key; then every request but /health needs 'Authorization: Bearer <key>'")
     parser.add_argument("--max-body-bytes", type=int, default=64 * 1024, help="largest request body accepted; larger requests get 413")
-    parser.add_argument("--max-query-chars", type=int, default=1000, help="longest query accepted, in characters (at most 1000)")
+    parser.add_argument("--max-query-chars", type=int, default=MAX_QUERY_CHARS, help=f"longest query accepted, in characters (at most {MAX_QUERY_CHARS}, the limit of every search path)")
     parser.add_argument("--max-query-tokens", type=int, default=128, help="longest query accepted, in tokens of the sparse tokenizer")
     parser.add_argument("--max-batch", type=int, default=64, help="queries per /search/batch request (at most 64)")
     parser.add_argument("--request-timeout", type=float, default=10.0,
@@ -98,7 +100,7 @@ def run_serve(args) -> int:
     elif args.host not in LOOPBACK:
         print(f"tandem: warning: serving on {args.host} without an API key; anyone who can reach this address can query the index (use --api-key-env)", file=sys.stderr)
     for name, value, low, high in (("--port", args.port, 0, 65535), ("--workers", args.workers, 1, 64), ("--threads", args.threads, 1, 256),
-                                   ("--max-body-bytes", args.max_body_bytes, 256, 64 * 1024 * 1024), ("--max-query-chars", args.max_query_chars, 1, 1000),
+                                   ("--max-body-bytes", args.max_body_bytes, 256, 64 * 1024 * 1024), ("--max-query-chars", args.max_query_chars, 1, MAX_QUERY_CHARS),
                                    ("--max-query-tokens", args.max_query_tokens, 1, 4096), ("--max-batch", args.max_batch, 1, 64),
                                    ("--request-timeout", args.request_timeout, 0.1, 3600)):
         if not low <= value <= high:  # NaN fails too
