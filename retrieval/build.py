@@ -26,7 +26,7 @@ from index.faults import crash_point
 from index.locking import WriterLock
 from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
-from .backends import SharedChange, WriteContext
+from .backends import BACKENDS, SharedChange, WriteContext
 from .encoders import dense_encoder, splade_encoder
 from .writer import DocEncoders, apply_shared, move_into_place, new_segment_name, stage_segment
 
@@ -45,6 +45,8 @@ class BuildConfig(BaseModel):
     faiss: FaissConfig = Field(default_factory=FaissConfig)
     bm25: bool = False
     bm25_fields: Literal["flat", "multifield"] = "flat"
+    sparse_backend: str = "native-sparse"  # registered backend holding the 'sparse' retriever
+    dense_backend: str = "faiss"  # registered backend holding the 'dense' retriever
     lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
     impact_scale: float = 100.0  # impacts are round(weight * scale)
     max_length: int = 256
@@ -68,6 +70,10 @@ class BuildConfig(BaseModel):
             raise TandemError("nothing to build: give --sparse, --dense or --bm25", "index build")
         if self.sparse_mode not in SPARSE_MODES:
             raise TandemError(f"unknown sparse mode {self.sparse_mode!r}", "--sparse-mode")
+        for kind, name in (("sparse", self.sparse_backend), ("dense", self.dense_backend)):
+            if name not in BACKENDS or BACKENDS[name].doc_input != kind:
+                choices = ", ".join(n for n, b in BACKENDS.items() if b.doc_input == kind)
+                raise TandemError(f"no {kind} backend named {name!r} (choose {choices})", f"--{kind}-backend")
 
 
 def initial_components(config: BuildConfig) -> list[ComponentInfo]:
@@ -76,14 +82,14 @@ def initial_components(config: BuildConfig) -> list[ComponentInfo]:
     if config.sparse:
         encoder = splade_encoder({"model": config.sparse, "max_length": config.max_length, "batch_size": config.batch_size, "top_k": config.doc_top_k})
         settings = {"encoder": encoder.settings(), "mode": config.sparse_mode}
-        components.append(ComponentInfo(name="sparse", backend="native-sparse", settings=settings))
+        components.append(ComponentInfo(name="sparse", backend=config.sparse_backend, settings={**settings, **BACKENDS[config.sparse_backend].settings_from(config)}))
         if config.lucene_impact:
             components.append(ComponentInfo(name="impact", backend="lucene-impact", settings={**settings, "scale": config.impact_scale}))
     if config.dense:
         encoder = dense_encoder({"model": config.dense, "max_length": config.max_length, "batch_size": config.batch_size,
                                  "query_prefix": config.query_prefix, "document_prefix": config.document_prefix})
-        settings = {"encoder": encoder.settings(), "faiss": config.faiss.model_dump(), "dim": encoder.dim}
-        components.append(ComponentInfo(name="dense", backend="faiss", settings=settings))
+        settings = {"encoder": encoder.settings(), "dim": encoder.dim, **BACKENDS[config.dense_backend].settings_from(config)}
+        components.append(ComponentInfo(name="dense", backend=config.dense_backend, settings=settings))
     if config.bm25:
         components.append(ComponentInfo(name="bm25", backend="lucene-bm25", settings={"fields": config.bm25_fields}))
     return components
@@ -114,7 +120,7 @@ def build_index(
             manifest = Manifest(corpus=CorpusInfo(source=str(corpus_path), sha256=corpus_sha, num_docs=len(docs), num_empty=stats.num_empty),
                                 components=components, build_config=config.model_dump(mode="json"))
             encoded = DocEncoders(components).encode(docs, cache_dir=staging.cache, chunk_size=config.chunk_size, show_progress=show_progress)
-            segment = stage_segment(stage, new_segment_name(manifest), encoded, components, manifest.index_id)
+            segment = stage_segment(stage, new_segment_name(manifest), encoded, components, manifest.index_id, show_progress)
             components = apply_shared(stage, stage, components, 1, lambda prev, new: SharedChange(None, new, added=encoded), WriteContext(stage, None))
             manifest = manifest.model_copy(update={"segments": [segment], "components": components, "next_segment": 2,
                                                    "build_seconds": round(time.perf_counter() - started, 2)})

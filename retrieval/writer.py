@@ -21,7 +21,7 @@ import numpy as np
 
 from index import docstore
 from index.build_dir import ChunkCache
-from index.commits import COMPONENTS, SEGMENTS, clear_staging, collect_garbage, commit
+from index.commits import COMPONENTS, SEGMENTS, STAGING, clear_staging, collect_garbage, commit
 from index.corpus import Document
 from index.errors import TandemError
 from index.faults import crash_point
@@ -128,11 +128,11 @@ def new_shared_dir(component: ComponentInfo, generation: int) -> str:
     return f"{COMPONENTS}/{component.name}/g{generation:06d}-{uuid.uuid4().hex[:6]}"
 
 
-def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Sequence[ComponentInfo], index_id: str) -> SegmentInfo:
+def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Sequence[ComponentInfo], index_id: str, show_progress: bool = False) -> SegmentInfo:
     """Write a segment (document store + every segment-local component) below ``stage_root``."""
     seg_dir = stage_root / SEGMENTS / name
     seg_dir.mkdir(parents=True)
-    docstore.write_docstore(seg_dir / docstore.FILENAME, docs.docs, index_id)
+    docstore.write_docstore(seg_dir / docstore.FILENAME, docs.docs, index_id, show_progress=show_progress, total=len(docs.docs))
     stats = {}
     for component in components:
         engine = backend(component.backend)
@@ -141,7 +141,7 @@ def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Se
             stats[component.name] = engine.write_segment(seg_dir / component.name, component, docs)
             stats[component.name]["seconds"] = round(time.perf_counter() - t0 + docs.seconds.get(component.name, 0.0), 3)
     described = describe_files(stage_root, files_under(seg_dir))
-    return SegmentInfo(name=name, num_docs=len(docs.docs), files=described.files, bytes=described.bytes, stats=stats)
+    return SegmentInfo(name=name, num_docs=len(docs.docs), **described.model_dump(), stats=stats)
 
 
 def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, components: Sequence[ComponentInfo], live_docs: list[Document]) -> SegmentInfo:
@@ -156,7 +156,7 @@ def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, componen
             parts = [(seg.path / component.name, seg.live_rows()) for seg in snapshot.segments]
             stats[component.name] = engine.merge_segments(parts, seg_dir / component.name, component)
     described = describe_files(stage_root, files_under(seg_dir))
-    return SegmentInfo(name=name, num_docs=len(live_docs), files=described.files, bytes=described.bytes, stats=stats)
+    return SegmentInfo(name=name, num_docs=len(live_docs), **described.model_dump(), stats=stats)
 
 
 def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], generation: int, make_change: Callable[[Path | None, Path], SharedChange],
@@ -173,7 +173,7 @@ def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], 
             continue
         described = describe_files(stage_root, files_under(stage_root / rel))
         out.append(component.model_copy(update={"shared_dir": rel, "settings": {**component.settings, **update},
-                                                 "files": described.files, "bytes": described.bytes}))
+                                                 **described.model_dump()}))
     return out
 
 
@@ -235,14 +235,21 @@ class IndexWriter:
         try:
             snapshot = IndexSnapshot(self.root, read_manifest(self.root))
             clear_staging(self.root)
+            collect_garbage(self.root, snapshot.manifest)  # what a crashed writer left (as Lucene's IndexWriter on open)
         except BaseException:
             lock.__exit__(None, None, None)
             raise
         return lock, snapshot
 
+    def _end(self, lock: WriterLock, snapshot: IndexSnapshot) -> None:
+        """Drop what a change that did not commit staged (nothing to do, bad input, an error), release the commit and the lock."""
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        snapshot.close()
+        lock.__exit__(None, None, None)
+
     def _finish(self, manifest: Manifest, operation: str, report: ChangeReport, started: float) -> ChangeReport:
         new = commit(self.root, manifest, operation, {k: v for k, v in report.summary().items() if k in ("added", "replaced", "deleted", "num_unknown")})
-        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
         report.removed_files = len(collect_garbage(self.root, new))
         report.generation = new.generation
         report.num_docs = new.num_docs
@@ -255,6 +262,10 @@ class IndexWriter:
         docs = list(docs)
         if not docs:
             raise TandemError("no documents to add", "add")
+        first: dict[str, int] = {}
+        for i, doc in enumerate(docs):  # one segment holds an id once (its store's doc_id is UNIQUE)
+            if first.setdefault(doc.doc_id, i) != i:
+                raise TandemError(f"duplicate document id {doc.doc_id!r} (also at documents[{first[doc.doc_id]}]); nothing added", f"documents[{i}]")
         started = time.perf_counter()
         lock, snapshot = self._start("add")
         try:
@@ -276,8 +287,7 @@ class IndexWriter:
             report = ChangeReport("add", generation, added=len(docs), replaced=len(replaced), encode_seconds=round(encode_seconds, 3))
             return self._finish(new, "add", report, started)
         finally:
-            snapshot.close()
-            lock.__exit__(None, None, None)
+            self._end(lock, snapshot)
 
     def delete(self, doc_ids: Iterable[str], strict: bool = False) -> ChangeReport:
         """Mark documents deleted; unknown ids are reported (an error with ``strict``)."""
@@ -303,8 +313,7 @@ class IndexWriter:
             move_into_place(stage, self.root)
             return self._finish(manifest.model_copy(update={"segments": segments, "components": components}), "delete", report, started)
         finally:
-            snapshot.close()
-            lock.__exit__(None, None, None)
+            self._end(lock, snapshot)
 
     def compact(self) -> ChangeReport:
         """Merge every segment's live documents into one segment; recompute a corpus IDF table."""
@@ -327,8 +336,7 @@ class IndexWriter:
             report = ChangeReport("compact", generation, deleted=sum(s.num_deleted for s in manifest.segments))
             return self._finish(new, "compact", report, started)
         finally:
-            snapshot.close()
-            lock.__exit__(None, None, None)
+            self._end(lock, snapshot)
 
     def _mark_deleted(self, snapshot: IndexSnapshot, doc_ids: Sequence[str], generation: int) -> list[SegmentInfo]:
         """The snapshot's segments with these (live) ids marked deleted: new bitmaps for changed segments."""

@@ -64,6 +64,10 @@ class Backend(ABC):
     description: ClassVar[str] = ""
 
     # -- writing ------------------------------------------------------------------------------
+    def settings_from(self, config) -> dict:
+        """This backend's own settings taken from a build config (``retrieval.build.BuildConfig``)."""
+        return {}
+
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         """Segment-local backends: write the component's files for these documents; returns statistics."""
         raise NotImplementedError(f"{self.name} keeps no segment files")
