@@ -84,14 +84,14 @@ def initial_components(config: BuildConfig) -> list[ComponentInfo]:
         settings = {"encoder": encoder.settings(), "mode": config.sparse_mode}
         components.append(ComponentInfo(name="sparse", backend=config.sparse_backend, settings={**settings, **BACKENDS[config.sparse_backend].settings_from(config)}))
         if config.lucene_impact:
-            components.append(ComponentInfo(name="impact", backend="lucene-impact", settings={**settings, "scale": config.impact_scale}))
+            components.append(ComponentInfo(name="impact", backend="lucene-impact", settings={**settings, **BACKENDS["lucene-impact"].settings_from(config)}))
     if config.dense:
         encoder = dense_encoder({"model": config.dense, "max_length": config.max_length, "batch_size": config.batch_size,
                                  "query_prefix": config.query_prefix, "document_prefix": config.document_prefix})
         settings = {"encoder": encoder.settings(), "dim": encoder.dim, **BACKENDS[config.dense_backend].settings_from(config)}
         components.append(ComponentInfo(name="dense", backend=config.dense_backend, settings=settings))
     if config.bm25:
-        components.append(ComponentInfo(name="bm25", backend="lucene-bm25", settings={"fields": config.bm25_fields}))
+        components.append(ComponentInfo(name="bm25", backend="lucene-bm25", settings=BACKENDS["lucene-bm25"].settings_from(config)))
     return components
 
 

@@ -21,6 +21,9 @@ class LuceneBM25Backend(Backend):
     segment_local = False
     description = "BM25 on Lucene"
 
+    def settings_from(self, config) -> dict:
+        return {"fields": config.bm25_fields}
+
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         from index.lucene import live
         from index.lucene.bm25 import build_bm25_index

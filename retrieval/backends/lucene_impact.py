@@ -41,6 +41,9 @@ class LuceneImpactBackend(Backend):
     segment_local = False
     description = "Lucene impact index"
 
+    def settings_from(self, config) -> dict:
+        return {"scale": float(config.impact_scale)}
+
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         from index.lucene import live
         from index.lucene.impact import build_impact_index
