@@ -20,6 +20,11 @@ from .conditions import Condition
 DEFAULT_METRICS = ("nDCG@10", "R@100", "R@1000", "MRR@10", "MAP@1000")
 
 
+def is_hybrid(condition: str) -> bool:
+    """Conditions are named by their spec: every hybrid starts with 'hybrid'; the rest are single retrievers."""
+    return condition.startswith("hybrid")
+
+
 @dataclass
 class ConditionResult:
     dataset: str
@@ -125,6 +130,28 @@ def evaluate_conditions(
                 throughput_qps=qps, self_hits_removed=scored.self_hits_removed, run_file=str(run_file),
             )
         )
+    return results
+
+
+def evaluate_runs(
+    runs: dict[str, tuple[Path, dict[str, dict[str, float]]]],
+    qrels,
+    dataset: str,
+    split: str,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    remove_self_hits: bool = False,
+) -> list[ConditionResult]:
+    """Score runs made elsewhere (``name -> (run file, run)``) as conditions; no latency is known."""
+    from .metrics import evaluate
+
+    results = []
+    for name, (path, run) in runs.items():
+        scored = evaluate(run, qrels, metrics, remove_self_hits=remove_self_hits)
+        results.append(ConditionResult(
+            dataset=dataset, split=split, condition=name, num_queries=scored.num_queries, metrics=scored.mean, per_query=scored.per_query,
+            latency_p50_ms=float("nan"), latency_p99_ms=float("nan"), throughput_qps=float("nan"),
+            self_hits_removed=scored.self_hits_removed, run_file=str(path),
+        ))
     return results
 
 

@@ -89,20 +89,24 @@ def permutation_test(a: Mapping[str, float], b: Mapping[str, float], permutation
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (step-down; monotone; capped at 1)."""
+    """Holm–Bonferroni adjusted p-values (step-down; monotone; capped at 1).
+
+    A NaN p-value (a test that could not be run) stays NaN and does not count as a comparison.
+    """
     p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(len(p))
+    adjusted = np.full(len(p), np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
     running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
+        running = max(running, min(1.0, (len(tested) - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
 
 
 def bonferroni(p_values: Sequence[float]) -> list[float]:
+    """Bonferroni adjusted p-values (capped at 1); NaN stays NaN and does not count as a comparison."""
     p = np.asarray(p_values, dtype=float)
-    return np.minimum(1.0, p * len(p)).tolist()
+    return np.minimum(1.0, p * np.count_nonzero(~np.isnan(p))).tolist()
 
 
 def adjust(p_values: Sequence[float], method: str | None = "holm") -> list[float]:

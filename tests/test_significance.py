@@ -100,3 +100,12 @@ def test_multiple_comparison_corrections():
     assert adjust([0.2], None) == [0.2]
     with pytest.raises(TandemError):
         adjust([0.1], "fdr")
+
+
+def test_corrections_skip_tests_that_could_not_run():
+    nan = float("nan")
+    adjusted = holm([0.01, nan, 0.04, 0.03])  # three comparisons, not four
+    assert np.isnan(adjusted[1]) and [adjusted[i] for i in (0, 2, 3)] == pytest.approx([0.03, 0.06, 0.06])
+    bonf = bonferroni([0.01, nan, 0.3])
+    assert np.isnan(bonf[1]) and [bonf[0], bonf[2]] == pytest.approx([0.02, 0.6])
+    assert holm([]) == [] and np.isnan(holm([nan])[0])

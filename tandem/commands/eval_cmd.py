@@ -6,6 +6,10 @@ import json
 from pathlib import Path
 
 from .common import add_data_dir, optional_model
+from .fuse_cmd import register as register_fuse
+
+MIN_COVERAGE = 0.5  # eval.coverage.MIN_COVERAGE, repeated here so that `tandem --help` imports nothing heavy
+BUILDABLE = {"sparse": "--sparse", "dense": "--dense", "bm25": "--bm25", "impact": "--sparse"}  # retriever -> build option
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +24,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate conditions on datasets (run files, metrics, report)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ev.add_argument("--dataset", "--datasets", dest="datasets", required=True, help="one name or a comma-separated list (scifact,nfcorpus)")
+    ev.add_argument("--dataset", "--datasets", dest="datasets", default=None, help="one name or a comma-separated list (scifact,nfcorpus); its qrels score the runs")
     ev.add_argument("--split", default="test", help="query split to evaluate (qrels/<split>.tsv)")
     ev.add_argument("--index", type=Path, default=None, help="index dir (one dataset)")
     ev.add_argument("--index-root", type=Path, default=Path("indexes"), help="indexes at <root>/<dataset> (several datasets)")
@@ -33,6 +37,11 @@ def register(sub) -> None:
                     help="hybrid-tuned uses the fusion tuned for this other index (for collections without a train/dev split: transfer, never tuning on test)")
     ev.add_argument("--latency-sample", type=int, default=50, help="queries timed one by one per condition")
     ev.add_argument("--out", type=Path, default=Path("runs"), help="folder for run files, metrics.json, results.md, report.html")
+    ev.add_argument("--run", dest="runs", action="append", default=None, metavar="[NAME=]FILE",
+                    help="evaluate a TREC run made elsewhere instead of searching an index (repeat for several; each is compared with the first)")
+    ev.add_argument("--qrels", type=Path, default=None, help="with --run: a qrels file (BEIR TSV or TREC) instead of --dataset")
+    ev.add_argument("--force", action="store_true",
+                    help=f"evaluate even when under {100 * MIN_COVERAGE:.0f}%% of the judged documents are in the index (or of the judged queries in a run)")
     add_data_dir(ev)
     _add_build_options(ev)
     ev.set_defaults(handler=run_eval)
@@ -50,75 +59,216 @@ def register(sub) -> None:
     add_data_dir(tune)
     tune.set_defaults(handler=run_tune)
     register_repro(sub)
+    register_fuse(sub)
 
 
 def _index_for(args, dataset: str) -> Path:
     return args.index if args.index is not None else args.index_root / dataset.replace("/", "-")
 
 
-def _ensure_index(args, dataset: str, index_dir: Path, corpus_path) -> None:
+def _required_retrievers(args, conditions) -> set[str]:
+    """The retrievers the requested conditions need (a hybrid without a list: what the build options give)."""
+    defaults = {name for name, model in (("sparse", args.sparse), ("dense", args.dense)) if model} | ({"bm25"} if args.bm25 else set())
+    needed: set[str] = set()
+    for condition in conditions:
+        if condition.mode != "hybrid":
+            needed.add(condition.mode)
+        else:
+            needed |= set(condition.retrievers) or defaults
+    return needed
+
+
+def _build_plan(args, dataset: str, index_dir: Path, corpus_path):
+    """The :class:`BuildConfig` for a missing index (None if it exists), checked before any work:
+    it builds what the requested conditions need (all of the build options without --modes)."""
+    from eval.conditions import parse_conditions
     from index.errors import TandemError
-    from retrieval.build import BuildConfig, build_index
+    from retrieval.build import BuildConfig
 
     if (index_dir / "manifest.json").is_file():
-        return
+        return None
     if not args.build:
         raise TandemError("no index here: build it, or pass --build", str(index_dir))
     if corpus_path is None:
         raise TandemError(f"dataset {dataset!r} has no corpus on disk to index", "--dataset")
-    config = BuildConfig(corpus=dataset, sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, bm25=args.bm25, max_length=args.max_length)
-    build_index(config, index_dir, corpus_path)
+    needed = _required_retrievers(args, parse_conditions(args.modes)) if args.modes else None
+    if needed is None:
+        config = BuildConfig(corpus=dataset, sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, bm25=args.bm25, max_length=args.max_length)
+    else:
+        unknown = sorted(needed - set(BUILDABLE))
+        if unknown:
+            raise TandemError(f"--build can build {', '.join(BUILDABLE)}, not {', '.join(unknown)}", "--modes")
+        for name, model in (("sparse", args.sparse), ("impact", args.sparse), ("dense", args.dense)):
+            if name in needed and not model:
+                raise TandemError(f"--modes needs the {name} retriever but {BUILDABLE[name]} is none", BUILDABLE[name])
+        config = BuildConfig(corpus=dataset, sparse=args.sparse if needed & {"sparse", "impact"} else None, sparse_mode=args.sparse_mode,
+                             dense=args.dense if "dense" in needed else None, bm25="bm25" in needed, lucene_impact="impact" in needed,
+                             max_length=args.max_length)
+    config.check()
+    return config
+
+
+def _ensure_index(args, dataset: str, index_dir: Path, corpus_path) -> None:
+    """Build the index the requested conditions need if it is missing (the plan is checked first)."""
+    from retrieval.build import build_index
+
+    config = _build_plan(args, dataset, index_dir, corpus_path)
+    if config is not None:
+        parts = [name for name, on in (("sparse", config.sparse), ("dense", config.dense), ("bm25", config.bm25), ("impact", config.lucene_impact)) if on]
+        print(f"{dataset}: building {', '.join(parts)} at {index_dir}")
+        build_index(config, index_dir, corpus_path)
+
+
+def _parse_metrics(text: str) -> list[str]:
+    from eval.metrics import parse_metric
+    from index.errors import TandemError
+
+    metrics = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    if not metrics:
+        raise TandemError("no metric given", "--metrics")
+    for metric in metrics:
+        parse_metric(metric)
+    return metrics
+
+
+def _judged_coverage(args, eval_set, searcher, index_dir: Path) -> float:
+    from eval.coverage import check_coverage, judged_documents_in_index
+
+    coverage = judged_documents_in_index(eval_set.qrels, lambda doc_id: doc_id in searcher.docs)
+    print(f"{eval_set.name}: {coverage.describe()}")
+    check_coverage(coverage, str(index_dir), f"the index was probably built from another corpus ({searcher.manifest.corpus.source})", args.force)
+    return coverage.fraction
 
 
 def run_eval(args) -> int:
     from eval.conditions import parse_conditions, Condition
-    from eval.harness import evaluate_conditions, save_results
-    from eval.report import matrix_rows, write_reports
+    from eval.harness import evaluate_conditions
     from index.errors import TandemError
     from retrieval.datasets import load_split
     from retrieval.searcher import Searcher
 
-    from ..tables import format_table
-
+    metrics = _parse_metrics(args.metrics)
+    if args.runs:
+        return run_eval_runs(args, metrics)
+    if args.qrels is not None:
+        raise TandemError("--qrels scores runs made elsewhere: give them with --run", "--qrels")
+    if not args.datasets:
+        raise TandemError("give --dataset (or --run FILE with --dataset or --qrels)", "--dataset")
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if args.index is not None and len(datasets) > 1:
         raise TandemError("--index names one index; use --index-root for several datasets", "--index")
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    results = []
+    if args.modes:
+        parse_conditions(args.modes)  # a bad spec fails before any work
+    eval_sets = []
     for dataset in datasets:
         eval_set = load_split(dataset, args.split, args.data_dir)
+        index_dir = _index_for(args, eval_set.name)
+        _build_plan(args, dataset, index_dir, eval_set.corpus_path)  # every dataset's plan is checked before any is built
+        eval_sets.append((dataset, eval_set, index_dir))
+    prepared, coverage = [], {}
+    for dataset, eval_set, index_dir in eval_sets:
         for line in eval_set.report.lines():
             print(f"{eval_set.name}: {line}")
-        index_dir = _index_for(args, eval_set.name)
         _ensure_index(args, dataset, index_dir, eval_set.corpus_path)
         searcher = Searcher.open(index_dir)
         conditions = parse_conditions(args.modes) if args.modes else [Condition(m, m) for m in searcher.retrievers] + ([Condition("hybrid", "hybrid")] if len(searcher.retrievers) > 1 else [])
+        for condition in conditions:
+            condition.check(searcher.retrievers)
+        coverage[eval_set.name] = _judged_coverage(args, eval_set, searcher, index_dir)
+        prepared.append((eval_set, index_dir, searcher, conditions))
+    results = []
+    for eval_set, index_dir, searcher, conditions in prepared:
         results += evaluate_conditions(
             searcher, index_dir, eval_set, eval_set.name, args.split, conditions, args.out, k=args.k, metrics=metrics,
             remove_self_hits=args.self_hits == "remove" or (args.self_hits == "auto" and eval_set.shares_id_space), latency_sample=args.latency_sample,
             tuned_dir=args.tuned_fusion_from,
         )
     title = f"Tandem evaluation: {', '.join(dict.fromkeys(r.dataset for r in results))} ({args.split})"
-    save_results(results, args.out, {"title": title, "split": args.split, "self_hits": args.self_hits, "k": args.k,
-                                        "tuned_fusion_from": str(args.tuned_fusion_from) if args.tuned_fusion_from else None})
-    paths = write_reports(results, args.out, metrics, title)
+    _write_outputs(args, results, metrics, title, {"k": args.k, "judged_documents_in_index": coverage,
+                                                    "tuned_fusion_from": str(args.tuned_fusion_from) if args.tuned_fusion_from else None})
+    return 0
+
+
+def _run_spec(spec: str) -> tuple[str, Path]:
+    """``NAME=FILE`` or ``FILE`` (named by the file name without its extension)."""
+    name, sep, path = spec.partition("=")
+    return (name.strip(), Path(path)) if sep and name.strip() else (Path(spec).stem or spec, Path(spec))
+
+
+def read_named_runs(specs: list[str], where: str) -> dict[str, tuple[Path, dict]]:
+    """``[NAME=]FILE`` specs -> ``name -> (file, run)``; names must be unique."""
+    from eval.runs import read_run
+    from index.errors import TandemError
+
+    runs: dict[str, tuple[Path, dict]] = {}
+    for spec in specs:
+        name, path = _run_spec(spec)
+        if name in runs:
+            raise TandemError(f"two runs are named {name!r}: name them as NAME=FILE", where)
+        runs[name] = (path, read_run(path))
+    return runs
+
+
+def run_eval_runs(args, metrics: list[str]) -> int:
+    """`tandem eval --run FILE ... (--dataset D | --qrels FILE)`: score runs made elsewhere, same metrics and report."""
+    from eval.coverage import check_coverage, qrels_queries_in_run
+    from eval.harness import evaluate_runs
+    from index.errors import TandemError
+    from retrieval.datasets import load_split, read_qrels
+
+    if args.build or args.index is not None or args.modes:
+        raise TandemError("--run evaluates existing run files: --build, --index and --modes do not apply", "--run")
+    if (args.qrels is None) == (not args.datasets):
+        raise TandemError("give the judgments of the runs: --dataset D or --qrels FILE (one of them)", "--run")
+    if args.qrels is not None:
+        qrels, name, shares_ids = read_qrels(args.qrels), args.qrels.stem, False
+    else:
+        if "," in args.datasets:
+            raise TandemError("--run scores runs against one dataset", "--dataset")
+        eval_set = load_split(args.datasets.strip(), args.split, args.data_dir)
+        qrels, name, shares_ids = eval_set.qrels, eval_set.name, eval_set.shares_id_space
+    runs = read_named_runs(args.runs, "--run")
+    for run_name, (path, run) in runs.items():
+        coverage = qrels_queries_in_run(run, qrels)
+        print(f"{run_name}: {coverage.describe()}")
+        check_coverage(coverage, str(path), f"the run was probably made for another dataset or split than {name}/{args.split}", args.force)
+    remove = args.self_hits == "remove" or (args.self_hits == "auto" and shares_ids)
+    results = evaluate_runs(runs, qrels, name, args.split, metrics, remove_self_hits=remove)
+    args.out.mkdir(parents=True, exist_ok=True)
+    baseline = next(iter(runs)) if len(runs) > 1 else None
+    _write_outputs(args, results, metrics, f"Evaluation of runs: {name} ({args.split})",
+                   {"qrels": str(args.qrels) if args.qrels else None, "baseline": baseline}, baseline)
+    return 0
+
+
+def _write_outputs(args, results, metrics: list[str], title: str, extra: dict, baseline: str | None = None) -> None:
+    """metrics.json, results.md and report.html in --out, and a short summary on the terminal."""
+    from eval.formatting import format_value
+    from eval.harness import save_results
+    from eval.report import matrix_rows, write_reports
+
+    from ..tables import format_table
+
+    save_results(results, args.out, {"title": title, "split": args.split, "self_hits": args.self_hits, **extra})
+    paths = write_reports(results, args.out, metrics, title, baseline)
     for metric in metrics[:2]:
         headers, rows = matrix_rows(results, metric)
         print(f"\n{metric}")
         print(format_table(headers, rows))
-    print("\n" + format_table(
-        ["dataset", "condition", "p50 ms", "batch q/s"],
-        [[r.dataset, r.condition, round(r.latency_p50_ms, 2), round(r.throughput_qps, 1)] for r in results],
-        align="llrr",
-    ))
-    print(f"\nwrote {args.out}/metrics.json, {paths['markdown']}, {paths['html']} and run files")
-    return 0
+    if any(r.latency_p50_ms == r.latency_p50_ms for r in results):  # not NaN: measured
+        print("\n" + format_table(
+            ["dataset", "condition", "p50 ms", "batch q/s"],
+            [[r.dataset, r.condition, format_value(r.latency_p50_ms, "ms"), format_value(r.throughput_qps, "qps")] for r in results],
+            align="llrr",
+        ))
+    print(f"\nwrote {args.out}/metrics.json, {paths['markdown']}, {paths['html']}" + (" and run files" if baseline is None and not args.runs else ""))
 
 
 def run_tune(args) -> int:
     from eval.conditions import save_tuned_fusion
     from eval.tune import tune_fusion
     from retrieval.datasets import load_split
+    from retrieval.fusion import FusionConfig
     from retrieval.searcher import FUSION_FILENAME, Searcher
 
     from ..tables import format_table
@@ -133,7 +283,9 @@ def run_tune(args) -> int:
     details = {"dataset": args.dataset, "split": args.split, "metric": args.metric, "num_queries": len(eval_set.queries), "grid": table}
     path = save_tuned_fusion(index_dir, retrievers, best, details)
     if not args.retrievers or set(retrievers) == set(searcher.retrievers):
-        (index_dir / FUSION_FILENAME).write_text(best.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        # serving fetches the default candidate depth per retriever, not the (deeper) tuning depth
+        serving = best.model_copy(update={"depth": FusionConfig.model_fields["depth"].default})
+        (index_dir / FUSION_FILENAME).write_text(serving.model_dump_json(indent=2) + "\n", encoding="utf-8")
         print(f"default fusion of {index_dir} is now the tuned one ({FUSION_FILENAME})")
     top = sorted(table, key=lambda row: -row[args.metric])[:8]
     rows = [[row["config"]["method"], row["config"]["normalization"] if row["config"]["method"] == "wsum" else f"k={row['config']['rrf_k']:g}",
