@@ -28,7 +28,7 @@ from .sparse_format import (
     save_info,
     save_postings,
 )
-from .sparse_kernel import WINDOW, accumulate, decode_all, doc_postings, search_top_k
+from .sparse_kernel import PROBE_RATIO, WINDOW, accumulate, decode_all, doc_postings, search_top_k
 
 DIRNAME = "sparse"
 
@@ -182,7 +182,7 @@ class SparseIndex:
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
         if self._prunable and bool((mult > 0).all()):
-            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window)
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window, PROBE_RATIO)
             order = np.lexsort((docs, -scores))
             return docs[order], scores[order]
         scores = self.scores(query)  # negative weights: no upper bounds to prune with

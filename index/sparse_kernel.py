@@ -12,9 +12,12 @@ largest block maximum overlapping the window. Query terms are in *canonical orde
 (descending global upper bound, then term id), the same order in which ``accumulate`` sums, so
 that every returned score is bit-identical to the exhaustive score. The leading terms whose
 bounds can still lift a document above the current k-th score are *essential*: they are
-accumulated term-at-a-time into the window; the remaining (low-bound) terms are only probed,
-in canonical order, for documents whose partial score plus the remaining bounds can still beat
-the k-th score. Ties are broken by doc index ascending, as ``index.sparse.top_k`` does.
+accumulated term-at-a-time into the window (and so are the next terms while their postings in
+the window are few compared with the documents they would be probed for); the remaining
+(low-bound) terms are only probed, in canonical order, for documents whose partial score plus
+the remaining bounds can still beat the k-th score. Documents that beat it are appended to a
+candidate buffer, cut back to the k best (raising the threshold) when full and once per window.
+Ties are broken by doc index ascending, as ``index.sparse.top_k`` does.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 BLOCK = 128  # postings per block
-WINDOW = 4096  # default documents per search window (a multiple of 64)
+WINDOW = 16384  # default documents per search window (a multiple of 64)
+PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x touched docs
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.
 _SLACK = 1.0 + 1e-9
@@ -221,62 +225,101 @@ def accumulate(P, terms, mult, out):
 
 
 @njit(cache=True, inline="always")
-def _worse(s1, d1, s2, d2):
-    """Whether (s1, d1) ranks below (s2, d2): lower score, or equal score and larger doc index."""
-    return s1 < s2 or (s1 == s2 and d1 > d2)
+def _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos):
+    """Make block b of term t (query position i) the decoded one in buf[i], cursor at its start."""
+    if dec_b[i] != b:
+        dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
+        dec_b[i] = b
+        pos[i] = 0
 
 
 @njit(cache=True)
-def _sift_down(hs, hd, size, i):
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            return
-        worst = left
-        right = left + 1
-        if right < size and _worse(hs[right], hd[right], hs[left], hd[left]):
-            worst = right
-        if not _worse(hs[worst], hd[worst], hs[i], hd[i]):
-            return
-        hs[i], hs[worst] = hs[worst], hs[i]
-        hd[i], hd[worst] = hd[worst], hd[i]
-        i = worst
+def _compact(cs, cd, c, k, theta):
+    """Keep the k best of the c candidates (appended in ascending doc order, so among equal scores
+    the first are the smallest doc ids); returns (new count, new threshold = k-th best score)."""
+    if c <= k:
+        return c, theta
+    kth = np.partition(cs[:c].copy(), c - k)[c - k]
+    above = 0
+    for j in range(c):
+        if cs[j] > kth:
+            above += 1
+    ties = k - above
+    w = 0
+    for j in range(c):
+        if cs[j] > kth or (cs[j] == kth and ties > 0):
+            if cs[j] == kth:
+                ties -= 1
+            cs[w] = cs[j]
+            cd[w] = cd[j]
+            w += 1
+    return w, kth
+
+
+@njit(cache=True, inline="always")
+def _accumulate_window(P, t, m, i, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits):
+    """Add term t's (query position i) contributions to the documents of window [ws, we)."""
+    one = np.uint64(1)
+    b = cur_b[i]
+    row = buf[i]
+    while b < end_b[i]:
+        _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
+        p = pos[i]
+        cnt = dec_cnt[i]
+        p0 = dec_p0[i]
+        while p < cnt and row[p] < ws:
+            p += 1
+        while p < cnt:
+            d = row[p]
+            if d >= we:
+                break
+            x = d - ws
+            acc[x] += np.float64(P.weights[p0 + p]) * m
+            bits[x >> 6] |= one << np.uint64(x & 63)
+            p += 1
+        pos[i] = p
+        if p < cnt:
+            break
+        b += 1
+    cur_b[i] = b
+
+
+@njit(cache=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
-def _sift_up(hs, hd, i):
-    while i > 0:
-        parent = (i - 1) >> 1
-        if not _worse(hs[i], hd[i], hs[parent], hd[parent]):
-            return
-        hs[i], hs[parent] = hs[parent], hs[i]
-        hd[i], hd[parent] = hd[parent], hd[i]
-        i = parent
-
-
-@njit(cache=True)
-def search_top_k(P, terms, mult, k, num_docs, window):
-    """Exact top-k (unordered heap: scores, doc ids) for non-negative weights and multipliers.
+def search_top_k(P, terms, mult, k, num_docs, window, probe_ratio):
+    """Exact top-k (unordered: scores, doc ids) for non-negative weights and multipliers.
 
     ``terms``/``mult`` must be in canonical order (see the module docstring); a document is
     returned only if its score is positive. ``window`` (a multiple of 64) is the number of doc
-    ids scored together.
+    ids scored together. A term that pruning would only probe is accumulated instead when its
+    expected postings in the window are at most ``probe_ratio`` times the documents to probe.
     """
     n = terms.size
     k = min(k, num_docs)
-    hs = np.empty(k, np.float64)
-    hd = np.empty(k, np.int64)
-    size = 0
-    theta = 0.0
+    window = min(window, (num_docs + 63) // 64 * 64)
+    cap = max(4 * k, 256)
+    cs = np.empty(cap, np.float64)  # candidates: scores, doc ids (ascending), count c
+    cd = np.empty(cap, np.int64)
+    c = 0
+    theta = 0.0  # a document must score above theta to enter (the k-th best once there are k)
     if k == 0 or n == 0:
-        return hs[:0], hd[:0]
+        return cs[:0], cd[:0]
 
-    first_b = np.empty(n, np.int64)
     end_b = np.empty(n, np.int64)
+    cur_b = np.empty(n, np.int64)
+    density = np.empty(n, np.float64)  # postings per document id
     for i in range(n):
-        first_b[i] = P.block_offsets[terms[i]]
-        end_b[i] = P.block_offsets[terms[i] + 1]
-    cur_b = first_b.copy()
+        t = terms[i]
+        cur_b[i] = P.block_offsets[t]
+        end_b[i] = P.block_offsets[t + 1]
+        density[i] = (P.offsets[t + 1] - P.offsets[t]) / num_docs
     dec_b = np.full(n, -1, np.int64)  # block currently decoded into buf[i]
     dec_p0 = np.zeros(n, np.int64)
     dec_cnt = np.zeros(n, np.int64)
@@ -317,35 +360,18 @@ def search_top_k(P, terms, mult, k, num_docs, window):
         e = n
         while e > 0 and suffix[e - 1] * _SLACK <= theta:
             e -= 1
-
         for i in range(e):
-            if wmax[i] == 0.0:
-                continue
-            t = terms[i]
-            m = mult[i]
-            b = cur_b[i]
-            while b < end_b[i]:
-                if dec_b[i] != b:
-                    dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
-                    dec_b[i] = b
-                    pos[i] = 0
-                p = pos[i]
-                cnt = dec_cnt[i]
-                while p < cnt and buf[i, p] < ws:
-                    p += 1
-                while p < cnt:
-                    d = buf[i, p]
-                    if d >= we:
-                        break
-                    x = d - ws
-                    acc[x] += np.float64(P.weights[dec_p0[i] + p]) * m
-                    bits[x >> 6] |= one << np.uint64(x & 63)
-                    p += 1
-                pos[i] = p
-                if p < cnt:
-                    break
-                b += 1
-            cur_b[i] = b
+            if wmax[i] != 0.0:
+                _accumulate_window(P, terms[i], mult[i], i, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits)
+        # Accumulate further terms while that is cheaper than probing them for every touched doc.
+        if e < n:
+            touched = 0
+            for word in range(window // 64):
+                touched += _popcount(bits[word])
+            while e < n and density[e] * (we - ws) <= probe_ratio * touched:
+                if wmax[e] != 0.0:
+                    _accumulate_window(P, terms[e], mult[e], e, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits)
+                e += 1
 
         for word in range(window // 64):
             mask = bits[word]
@@ -373,27 +399,20 @@ def search_top_k(P, terms, mult, k, num_docs, window):
                     cur_b[i] = b
                     if b == end_b[i]:
                         continue
-                    if dec_b[i] != b:
-                        dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
-                        dec_b[i] = b
-                        pos[i] = 0
+                    _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
                     p = pos[i]
                     while buf[i, p] < doc:
                         p += 1
                     pos[i] = p
                     if buf[i, p] == doc:
                         s += np.float64(P.weights[dec_p0[i] + p]) * mult[i]
-                if not alive or s <= theta:
-                    continue
-                if size < k:
-                    hs[size] = s
-                    hd[size] = doc
-                    _sift_up(hs, hd, size)
-                    size += 1
-                else:
-                    hs[0] = s
-                    hd[0] = doc
-                    _sift_down(hs, hd, size, 0)
-                if size == k:
-                    theta = hs[0]
-    return hs[:size], hd[:size]
+                if alive and s > theta:
+                    cs[c] = s
+                    cd[c] = doc
+                    c += 1
+                    if c == cap:
+                        c, theta = _compact(cs, cd, c, k, theta)
+        if c > 2 * k:  # refresh the threshold once per window
+            c, theta = _compact(cs, cd, c, k, theta)
+    c, theta = _compact(cs, cd, c, k, theta)
+    return cs[:c], cd[:c]
