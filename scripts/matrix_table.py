@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from eval.formatting import format_value
 from eval.harness import ConditionResult, load_results
 from eval.report import comparisons, markdown_table, matrix_rows
 
@@ -35,9 +36,9 @@ def table(results: list[ConditionResult], metric: str) -> str:
 
 
 def comparison_table(results: list[ConditionResult], metric: str) -> str:
-    rows = [[c["dataset"], c["a"], c["b"], f"{c['diff']:+.4f}", f"{c['p_ttest']:.3g}", f"{c['p_permutation']:.3g}"] for c in comparisons(results, metric)
-            if c["a"].startswith("hybrid")]  # labelled single retrievers (e.g. "siamese sparse") are not hybrids
-    return markdown_table(["dataset", "hybrid", "vs", "Δ", "p (t-test)", "p (permutation)"], rows)
+    rows = [[c["dataset"], c["a"], c["b"], format_value(c["diff"], "diff")] + [format_value(c[key], "p") for key in ("p_ttest_holm", "p_ttest", "p_permutation_holm", "p_permutation")]
+            for c in comparisons(results, metric) if c["a"].startswith("hybrid")]  # labelled single retrievers (e.g. "siamese sparse") are not hybrids
+    return markdown_table(["dataset", "hybrid", "vs", "Δ", "t-test p (Holm)", "raw", "perm. p (Holm)", "raw"], rows)
 
 
 def main() -> None:
