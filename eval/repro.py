@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from index.errors import TandemError
 
-DEFAULT_MATRIX = Path(__file__).resolve().parents[1] / "repro" / "matrix.yaml"
+# Package data, so that `tandem repro` finds it when installed from a wheel; repro/matrix.yaml in the
+# source tree is a link to this file.
+DEFAULT_MATRIX = Path(__file__).with_name("repro_matrix.yaml")
 
 
 class Expectation(BaseModel):
