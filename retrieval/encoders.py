@@ -77,8 +77,13 @@ def _recorded(kind: str, settings: dict, device: str):
 
 
 def saved_tokenizer(directory: Path):
-    """A tokenizer saved beside an index (no model needed)."""
-    from transformers import AutoTokenizer
+    """A tokenizer saved beside an index (no model needed): with ``tokenizers`` alone when it has a
+    tokenizer.json (same ids, no transformers/torch import), else through ``AutoTokenizer``."""
+    from .fast_tokenizer import SavedTokenizer, can_load
 
     directory = Path(directory)
+    if can_load(directory):
+        return _cached(("tokenizer", str(directory.resolve())), lambda: SavedTokenizer(directory))
+    from transformers import AutoTokenizer
+
     return _cached(("tokenizer", str(directory.resolve())), lambda: AutoTokenizer.from_pretrained(str(directory)))
