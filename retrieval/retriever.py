@@ -8,7 +8,8 @@ Optional capabilities are tested for, never assumed (:func:`supports`):
 
 - ``explain(query, doc_id, top) -> list[TermContribution]``: why a document matched;
 - ``doc_vector(doc_id)``: the document's stored vector (sparse or dense);
-- ``tokenizer``: the query tokenizer, for query-length limits and "no searchable terms" checks.
+- ``tokenizer``: the query tokenizer, for query-length limits and "no searchable terms" checks;
+- ``configure(k1=, b=)``: BM25 parameters for the following searches (``tandem search --k1/--b``).
 
 Adding and deleting documents are operations on the index (:class:`retrieval.writer.IndexWriter`),
 which asks each component's backend to apply them, so a new backend implements them once.

@@ -30,8 +30,8 @@ from .openapi_names import restrict_names
 from .middleware import LOOPBACK_HOSTS, AllowedHostsMiddleware, BodyLimitMiddleware
 from .paths import without_server_paths
 from .pool import Deadline, RequestTimeout, SearchPool
-from .snippets import highlights, query_words, snippet
-from .wordpieces import query_words_by_piece
+from .hits import QueryExplainer, hit_out
+from .snippets import query_words
 
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = ("/health", "/")  # no key needed: liveness, and the static page (it holds no index data)
@@ -156,29 +156,13 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
         docs = searcher.docs.get_many([h.doc_id for h in result.hits]) if fields or explain else {}
         words = query_words(result.query)
         explainer = searcher.explainer(result.mode) if explain else None  # None: the mode has no term-level explanation
-        qvec = explainer.encode([result.query])[0] if explainer is not None else None
-        piece_words = query_words_by_piece(explainer.tokenizer, result.query) if explainer is not None else {}
+        terms = QueryExplainer(explainer, result.query) if explainer is not None else None
         hits = []
         for hit in result.hits:
             deadline.check()  # each hit's work is bounded; stop between hits once the budget is spent
-            doc = docs.get(hit.doc_id)
-            out = schemas.HitOut(
-                doc_id=hit.doc_id, rank=hit.rank, score=hit.score,
-                components={name: schemas.ComponentOut(rank=c.rank, score=c.score, contribution=c.contribution) for name, c in hit.components.items()},
-            )
-            if doc is not None:
-                if "title" in fields:
-                    out.title = doc.title
-                if "text" in fields:
-                    out.text = doc.text
-                if "snippet" in fields:
-                    out.snippet = snippet(doc.text, words)
-                out.highlights = highlights(words, doc.title, out.snippet or doc.text)
-            if qvec is not None and hit.rank <= settings.max_explain_hits:
-                terms = explainer.explain(result.query, hit.doc_id, settings.explain_terms, query_vector=qvec)
-                out.explain = [schemas.TermOut(token=t.token, query_weight=t.query_weight, doc_weight=t.doc_weight,
-                                               contribution=t.contribution, expansion=not t.in_document_text,
-                                               query_words=piece_words.get(t.token, [])) for t in terms]
+            out = hit_out(hit, docs.get(hit.doc_id), fields, words)
+            if terms is not None and hit.rank <= settings.max_explain_hits:
+                out.explain = terms.terms(hit.doc_id, settings.explain_terms)
             hits.append(out)
         return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 

@@ -210,6 +210,10 @@ class LuceneBM25Searcher(_AnseriniSearcher):
         for field, weight in self.fields.items():
             self._jfields.put(field, JFloat(weight))
         self.searcher = autoclass("io.anserini.search.SimpleSearcher")(str(self.index_dir))
+        self.set_bm25(k1, b)
+
+    def set_bm25(self, k1: float, b: float) -> None:
+        """Score the following searches with these BM25 parameters (Anserini's ``set_bm25``)."""
         self.searcher.set_bm25(float(k1), float(b))
         self.k1, self.b = float(k1), float(b)
 

@@ -61,6 +61,10 @@ class LuceneBM25Retriever:
         s = component.settings
         self.searcher = LuceneBM25Searcher(snapshot.root / component.shared_dir, k1=s.get("k1", DEFAULT_K1), b=s.get("b", DEFAULT_B), fields=s.get("fields"))
 
+    def configure(self, k1: float | None = None, b: float | None = None) -> None:
+        """Optional capability: the BM25 parameters of the following searches (None keeps the index's)."""
+        self.searcher.set_bm25(self.searcher.k1 if k1 is None else k1, self.searcher.b if b is None else b)
+
     def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
         t0 = time.perf_counter()
         queries = list(queries)

@@ -3,13 +3,13 @@
 Everything that can be checked before loading models is checked first (flags, the queries file,
 the run file's place), so bad input fails in a second with one line and leaves no file behind.
 pyserini's flag names are accepted where they mean the same (``--topics``, ``--output``,
-``--hits``, ``--batch-size``, ``--threads``).
+``--hits``, ``--batch-size``, ``--threads``, BM25's ``--k1`` and ``--b``). ``--json`` prints the
+REST API's response model (:mod:`service.hits` builds the hits of both).
 """
 from __future__ import annotations
 
-import json
+import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from .common import parse_weights, positive_int
@@ -35,7 +35,11 @@ def register(sub) -> None:
     parser.add_argument("--rrf-k", type=float, default=None, metavar="K", help="the k of rrf fusion, > 0 (default: the index's fusion.json, else 60)")
     parser.add_argument("--depth", type=positive_int, default=None, metavar="N",
                         help="candidates per retriever before fusion (default: the index's fusion.json, else 100)")
-    parser.add_argument("--json", action="store_true", help="print hits as JSON")
+    parser.add_argument("--k1", type=bm25_float("k1", 0.0, 100.0), default=None, metavar="K1",
+                        help="BM25 k1 for this search, 0-100 (default: the index's, 0.9); the mode must use a BM25 retriever")
+    parser.add_argument("--b", type=bm25_float("b", 0.0, 1.0), default=None, metavar="B",
+                        help="BM25 b for this search, 0-1 (default: the index's, 0.4); the mode must use a BM25 retriever")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON, with the field names of the REST API's /search response")
     parser.add_argument("--explain", action="store_true", help="show the sparse terms behind each hit (sparse, impact and hybrid modes)")
     parser.add_argument("--queries", "--topics", dest="queries", type=Path, default=None, metavar="FILE",
                         help="queries.jsonl (_id, text) or qid<TAB>text file to search in batches; needs --run")
@@ -44,6 +48,21 @@ def register(sub) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="queries searched together with --queries")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for query encoding (default: torch's choice)")
     parser.set_defaults(handler=run_search)
+
+
+def bm25_float(name: str, low: float, high: float):
+    """argparse type: a number in [low, high] (a BM25 parameter)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"BM25 {name} must be between {low:g} and {high:g}, got {text}")
+        return value
+
+    return parse
 
 
 def fusion_overrides(args) -> dict:
@@ -98,21 +117,34 @@ def run_search(args) -> int:
         return _run_file(args, overrides)
     searcher, fusion = _open(args, overrides)
     result = searcher.search(args.query, k=args.k, mode=args.mode, fusion=fusion)
-    explain = args.explain and searcher.explainer(result.mode) is not None
+    explainer = searcher.explainer(result.mode) if args.explain else None  # None: no term-level explanation
     docs = searcher.docs.get_many([h.doc_id for h in result.hits])
     if args.json:
-        payload = {"query": result.query, "mode": result.mode, "timings_ms": result.timings_ms, "hits": []}
-        for hit in result.hits:
-            doc = docs.get(hit.doc_id)
-            entry = {**asdict(hit), "title": doc.title if doc else ""}
-            if explain:
-                entry["explain"] = [asdict(t) for t in searcher.explain(args.query, hit.doc_id, mode=result.mode)]
-            payload["hits"].append(entry)
-        json.dump(payload, sys.stdout, indent=2)
-        print()
+        print(search_response(result, docs, args.k, explainer).model_dump_json(indent=2))
         return 0
-    _print_hits(searcher, result, docs, explain)
+    _print_hits(result, docs, explainer)
     return 0
+
+
+JSON_FIELDS = ["title", "snippet"]  # the document fields of a hit, as the REST API returns by default
+EXPLAIN_TERMS = 10  # terms per hit with --json --explain, as the REST API
+
+
+def search_response(result, docs: dict, k: int, explainer=None):
+    """The result as the REST API's :class:`service.schemas.SearchResponse` (same model, same field names)."""
+    from service.hits import QueryExplainer, hit_out
+    from service.schemas import SearchResponse
+    from service.snippets import query_words
+
+    words = query_words(result.query)
+    terms = QueryExplainer(explainer, result.query) if explainer is not None else None
+    hits = []
+    for hit in result.hits:
+        out = hit_out(hit, docs.get(hit.doc_id), JSON_FIELDS, words)
+        if terms is not None:
+            out.explain = terms.terms(hit.doc_id, EXPLAIN_TERMS)
+        hits.append(out)
+    return SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 
 
 def _open(args, overrides: dict):
@@ -125,6 +157,8 @@ def _open(args, overrides: dict):
         raise TandemError(f"mode {args.mode!r} is not available for this index (choose {', '.join(searcher.modes)})", "--mode")
     fusion = fusion_from_args(args, searcher)
     mode = args.mode or searcher.default_mode
+    if args.k1 is not None or args.b is not None:
+        configure_bm25(searcher, mode, fusion, args.k1, args.b)
     if overrides:
         flags = ", ".join(FUSION_FLAGS[f] for f in overrides)
         if mode == "hybrid":
@@ -132,11 +166,26 @@ def _open(args, overrides: dict):
         else:
             print(f"note: {flags} not used: mode {mode!r} searches one retriever, fusion applies to hybrid mode", file=sys.stderr)
     if args.explain and searcher.explainer(mode) is None:
-        print(f"note: --explain shows sparse terms; mode {mode!r} has none to show", file=sys.stderr)
+        print(f"(no term-level explanation for mode {mode!r}: --explain shows learned sparse terms)", file=sys.stderr)
     return searcher, fusion
 
 
-def _print_hits(searcher, result, docs, explain: bool) -> None:
+def configure_bm25(searcher, mode: str, fusion, k1: float | None, b: float | None) -> None:
+    """Set k1/b on every retriever of ``mode`` that scores with BM25 (refused when there is none)."""
+    from index.errors import TandemError
+    from retrieval.retriever import supports
+    from retrieval.searcher import HYBRID
+
+    names = [n for n in (fusion.retrievers or searcher.retrievers) if n in searcher.retrievers] if mode == HYBRID else [mode]
+    configurable = [searcher.retriever(n) for n in names if supports(searcher.retriever(n), "configure")]
+    if not configurable:
+        raise TandemError(f"BM25 parameter given, but mode {mode!r} uses no BM25 retriever (it searches: {', '.join(names)})",
+                          "--k1" if k1 is not None else "--b")
+    for retriever in configurable:
+        retriever.configure(k1=k1, b=b)
+
+
+def _print_hits(result, docs, explainer) -> None:
     from ..tables import format_table
 
     names = list(result.hits[0].components) if result.hits else []
@@ -148,10 +197,13 @@ def _print_hits(searcher, result, docs, explain: bool) -> None:
         rows.append([hit.rank, hit.doc_id, title, round(hit.score, 4)] + [hit.components[n].rank for n in names])
     print(f"query: {result.query!r}  mode: {result.mode}  ({result.timings_ms.get('total', 0):.1f} ms)")
     print(format_table(["rank", "doc id", "title", "score"] + [f"{n} rank" for n in names], rows, align="rllr" + "r" * len(names)))
-    if explain:
+    if explainer is not None:
+        from service.hits import QueryExplainer
+
+        terms = QueryExplainer(explainer, result.query)
+        print(f"matched {explainer.name} terms (term=contribution):")
         for hit in result.hits:
-            terms = searcher.explain(result.query, hit.doc_id, top=8, mode=result.mode)
-            shown = ", ".join(f"{t.token}{'' if t.in_document_text else '*'}={t.contribution:.2f}" for t in terms)
+            shown = ", ".join(f"{t.token}{'*' if t.expansion else ''}={t.contribution:.2f}" for t in terms.terms(hit.doc_id, 8))
             print(f"  {hit.rank:>3} {hit.doc_id}: {shown or '(no shared sparse terms)'}")
         print("  (* = expansion term not literally in the document)")
 
