@@ -6,9 +6,10 @@ block-max MaxScore top-k, exhaustive accumulation) in ``index.sparse_kernel``.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +29,7 @@ from .sparse_format import (
     save_info,
     save_postings,
 )
-from .sparse_kernel import PROBE_RATIO, WINDOW, accumulate, decode_all, doc_postings, search_top_k
+from .sparse_kernel import PROBE_RATIO, PRUNE_MAX_K, PRUNE_MIN_DOCS, WINDOW, accumulate, decode_all, doc_postings, scan_top_k, search_top_k
 
 DIRNAME = "sparse"
 
@@ -152,6 +153,8 @@ class SparseIndex:
             self.term_max[nonempty] = np.maximum.reduceat(np.asarray(self.postings.block_max), block_offsets[nonempty])
         self._prunable = info.min_weight >= 0
         self.window = WINDOW  # doc ids scored together by the pruning kernel (a multiple of 64)
+        self.strategy: Literal["auto", "prune", "scan"] = "auto"
+        self._scratch = threading.local()  # per-thread zeroed score buffer for the scan kernel
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, multipliers = query weight * scale) in scoring order, zero weights dropped."""
@@ -181,13 +184,25 @@ class SparseIndex:
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if self._prunable and bool((mult > 0).all()):
+        if self._use_pruning(k) and self._prunable and bool((mult > 0).all()):
             scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window, PROBE_RATIO)
-            order = np.lexsort((docs, -scores))
-            return docs[order], scores[order]
-        scores = self.scores(query)  # negative weights: no upper bounds to prune with
-        matched = np.flatnonzero(scores != 0)
-        return top_k(matched, scores[matched], k)
+        else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
+            buffer = getattr(self._scratch, "scores", None)
+            if buffer is None:
+                buffer = self._scratch.scores = np.zeros(self.num_docs, dtype=np.float64)
+            scores, docs = scan_top_k(self.postings, terms, mult, int(k), buffer)
+        order = np.lexsort((docs, -scores))
+        return docs[order], scores[order]
+
+    def _use_pruning(self, k: int) -> bool:
+        """Which exact kernel: ``strategy`` "prune" / "scan", or by measurement ("auto").
+
+        Measured (bench/bench_sparse_kernel.py): pruning pays only for small k on large indexes;
+        otherwise scanning every posting of the query terms (~1.3 ns each) is as fast or faster.
+        """
+        if self.strategy != "auto":
+            return self.strategy == "prune"
+        return k <= PRUNE_MAX_K and self.num_docs >= PRUNE_MIN_DOCS
 
     def _weights(self, stored: np.ndarray) -> np.ndarray:
         stored = np.asarray(stored)

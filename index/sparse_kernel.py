@@ -29,6 +29,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 BLOCK = 128  # postings per block
 WINDOW = 16384  # default documents per search window (a multiple of 64)
+PRUNE_MAX_K = 100  # SparseIndex(strategy="auto") prunes only for k <= this ...
+PRUNE_MIN_DOCS = 500_000  # ... on indexes of at least this many documents (measured)
 PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x touched docs
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.
@@ -145,13 +147,27 @@ def _block_start(P, t, b):
 
 @njit(cache=True, inline="always")
 def _decode(P, t, b, out):
-    """Doc ids of block b of term t into out[:cnt]; returns (first posting index, cnt)."""
+    """Doc ids of block b of term t into out[:cnt]; returns (first posting index, cnt).
+
+    One loop per gap width (not a width test per gap): numba then runs near C speed.
+    """
     p0, cnt, doc = _block_start(P, t, b)
     s = P.shift[b]
-    o = P.data_off[b] >> s
-    for j in range(cnt):
-        doc += _gap(P, s, o, j)
-        out[j] = doc
+    if s == 0:
+        g8 = P.gaps8[P.data_off[b]:]
+        for j in range(cnt):
+            doc += np.int64(g8[j])
+            out[j] = doc
+    elif s == 1:
+        g16 = P.gaps16[P.data_off[b] >> 1:]
+        for j in range(cnt):
+            doc += np.int64(g16[j])
+            out[j] = doc
+    else:
+        g32 = P.gaps32[P.data_off[b] >> 2:]
+        for j in range(cnt):
+            doc += np.int64(g32[j])
+            out[j] = doc
     return p0, cnt
 
 
@@ -214,14 +230,28 @@ def doc_postings(P, doc):
 @njit(cache=True)
 def accumulate(P, terms, mult, out):
     """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
-    buf = np.empty(BLOCK, np.int64)
     for i in range(terms.size):
         t = terms[i]
         m = mult[i]
         for b in range(P.block_offsets[t], P.block_offsets[t + 1]):
-            p0, cnt = _decode(P, t, b, buf)
-            for j in range(cnt):
-                out[buf[j]] += np.float64(P.weights[p0 + j]) * m
+            p0, cnt, doc = _block_start(P, t, b)
+            w = P.weights[p0:p0 + cnt]
+            s = P.shift[b]
+            if s == 0:
+                g8 = P.gaps8[P.data_off[b]:]
+                for j in range(cnt):
+                    doc += np.int64(g8[j])
+                    out[doc] += np.float64(w[j]) * m
+            elif s == 1:
+                g16 = P.gaps16[P.data_off[b] >> 1:]
+                for j in range(cnt):
+                    doc += np.int64(g16[j])
+                    out[doc] += np.float64(w[j]) * m
+            else:
+                g32 = P.gaps32[P.data_off[b] >> 2:]
+                for j in range(cnt):
+                    doc += np.int64(g32[j])
+                    out[doc] += np.float64(w[j]) * m
 
 
 @njit(cache=True, inline="always")
@@ -257,25 +287,56 @@ def _compact(cs, cd, c, k, theta):
 
 
 @njit(cache=True, inline="always")
+def _mark(acc, bits, x, c):
+    acc[x] += c
+    bits[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+
+
+@njit(cache=True, inline="always")
+def _accumulate_block(P, t, b, m, ws, acc, bits):
+    """Add a whole block (all its docs inside the window starting at ws), decoding as it goes."""
+    p0, cnt, doc = _block_start(P, t, b)
+    w = P.weights[p0:p0 + cnt]
+    s = P.shift[b]
+    doc -= ws
+    if s == 0:
+        g8 = P.gaps8[P.data_off[b]:]
+        for j in range(cnt):
+            doc += np.int64(g8[j])
+            _mark(acc, bits, doc, np.float64(w[j]) * m)
+    elif s == 1:
+        g16 = P.gaps16[P.data_off[b] >> 1:]
+        for j in range(cnt):
+            doc += np.int64(g16[j])
+            _mark(acc, bits, doc, np.float64(w[j]) * m)
+    else:
+        g32 = P.gaps32[P.data_off[b] >> 2:]
+        for j in range(cnt):
+            doc += np.int64(g32[j])
+            _mark(acc, bits, doc, np.float64(w[j]) * m)
+
+
+@njit(cache=True, inline="always")
 def _accumulate_window(P, t, m, i, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits):
     """Add term t's (query position i) contributions to the documents of window [ws, we)."""
-    one = np.uint64(1)
     b = cur_b[i]
     row = buf[i]
     while b < end_b[i]:
+        if dec_b[i] != b and P.last_doc[b] < we and _first_doc(P, t, b) >= ws:
+            _accumulate_block(P, t, b, m, ws, acc, bits)  # the common case: block inside the window
+            b += 1
+            continue
         _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
         p = pos[i]
         cnt = dec_cnt[i]
-        p0 = dec_p0[i]
+        w = P.weights[dec_p0[i]:dec_p0[i] + cnt]
         while p < cnt and row[p] < ws:
             p += 1
         while p < cnt:
             d = row[p]
             if d >= we:
                 break
-            x = d - ws
-            acc[x] += np.float64(P.weights[p0 + p]) * m
-            bits[x >> 6] |= one << np.uint64(x & 63)
+            _mark(acc, bits, d - ws, np.float64(w[p]) * m)
             p += 1
         pos[i] = p
         if p < cnt:
@@ -290,6 +351,34 @@ def _popcount(x):
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True)
+def scan_top_k(P, terms, mult, k, out):
+    """Exact top-k (unordered: scores, doc ids) by exhaustive accumulation into ``out`` (float64,
+    one per document, all zero; left all zero) and one selection pass. No pruning, so it also
+    handles negative weights; only documents with a nonzero score are returned."""
+    accumulate(P, terms, mult, out)
+    k = min(k, out.size)
+    cap = max(4 * k, 256)
+    cs = np.empty(cap, np.float64)
+    cd = np.empty(cap, np.int64)
+    c = 0
+    full = False
+    theta = 0.0
+    for x in range(out.size):
+        s = out[x]
+        if s != 0.0:
+            out[x] = 0.0
+            if not full or s > theta:
+                cs[c] = s
+                cd[c] = x
+                c += 1
+                if c == cap:
+                    c, theta = _compact(cs, cd, c, k, theta)
+                    full = True
+    c, theta = _compact(cs, cd, c, k, theta)
+    return cs[:c], cd[:c]
 
 
 @njit(cache=True)
@@ -328,6 +417,8 @@ def search_top_k(P, terms, mult, k, num_docs, window, probe_ratio):
 
     acc = np.zeros(window, np.float64)
     bits = np.zeros(window // 64, np.uint64)
+    sv_x = np.empty(window, np.int64)  # survivors of a window: offsets, partial scores
+    sv_s = np.empty(window, np.float64)
     wmax = np.zeros(n, np.float64)
     suffix = np.zeros(n + 1, np.float64)  # suffix[i] = sum of wmax[i:]
     one = np.uint64(1)
@@ -373,45 +464,63 @@ def search_top_k(P, terms, mult, k, num_docs, window, probe_ratio):
                     _accumulate_window(P, terms[e], mult[e], e, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits)
                 e += 1
 
+        # Documents whose partial score plus the remaining bounds can beat theta (branch-free
+        # filter; a densely touched 64-doc word is scanned whole), acc and bits reset on the way.
+        bound = suffix[e]
+        survivors = 0
         for word in range(window // 64):
             mask = bits[word]
             if mask == 0:
                 continue
             bits[word] = 0
-            while mask != 0:
-                x = word * 64 + np.int64(trailing_zeros(mask))
-                mask &= mask - one
-                s = acc[x]
-                acc[x] = 0.0
-                doc = ws + x
-                alive = True
-                for i in range(e, n):
-                    if (s + suffix[i]) * _SLACK <= theta:
-                        alive = False
-                        break
-                    if wmax[i] == 0.0:
-                        continue
-                    # Probe term i at doc (docs arrive in ascending order: cursors only move forward).
-                    t = terms[i]
-                    b = cur_b[i]
-                    while b < end_b[i] and P.last_doc[b] < doc:
-                        b += 1
-                    cur_b[i] = b
-                    if b == end_b[i]:
-                        continue
-                    _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
-                    p = pos[i]
-                    while buf[i, p] < doc:
-                        p += 1
-                    pos[i] = p
-                    if buf[i, p] == doc:
-                        s += np.float64(P.weights[dec_p0[i] + p]) * mult[i]
-                if alive and s > theta:
-                    cs[c] = s
-                    cd[c] = doc
-                    c += 1
-                    if c == cap:
-                        c, theta = _compact(cs, cd, c, k, theta)
+            base = word * 64
+            if _popcount(mask) >= 8:
+                for x in range(base, base + 64):
+                    s = acc[x]
+                    acc[x] = 0.0
+                    sv_x[survivors] = x
+                    sv_s[survivors] = s
+                    survivors += (s + bound) * _SLACK > theta
+            else:
+                while mask != 0:
+                    x = base + np.int64(trailing_zeros(mask))
+                    mask &= mask - one
+                    s = acc[x]
+                    acc[x] = 0.0
+                    sv_x[survivors] = x
+                    sv_s[survivors] = s
+                    survivors += (s + bound) * _SLACK > theta
+        for j in range(survivors):
+            s = sv_s[j]
+            doc = ws + sv_x[j]
+            alive = True
+            for i in range(e, n):
+                if (s + suffix[i]) * _SLACK <= theta:
+                    alive = False
+                    break
+                if wmax[i] == 0.0:
+                    continue
+                # Probe term i at doc (docs arrive in ascending order: cursors only move forward).
+                t = terms[i]
+                b = cur_b[i]
+                while b < end_b[i] and P.last_doc[b] < doc:
+                    b += 1
+                cur_b[i] = b
+                if b == end_b[i]:
+                    continue
+                _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
+                p = pos[i]
+                while buf[i, p] < doc:
+                    p += 1
+                pos[i] = p
+                if buf[i, p] == doc:
+                    s += np.float64(P.weights[dec_p0[i] + p]) * mult[i]
+            if alive and s > theta:
+                cs[c] = s
+                cd[c] = doc
+                c += 1
+                if c == cap:
+                    c, theta = _compact(cs, cd, c, k, theta)
         if c > 2 * k:  # refresh the threshold once per window
             c, theta = _compact(cs, cd, c, k, theta)
     c, theta = _compact(cs, cd, c, k, theta)

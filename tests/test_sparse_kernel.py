@@ -1,4 +1,4 @@
-"""The compiled pruning kernel returns exactly the exhaustive top-k; quantised scores stay within their bound."""
+"""Both compiled kernels (pruning and scanning) return exactly the exhaustive top-k; quantised scores stay within their bound."""
 import json
 
 import numpy as np
@@ -8,6 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from index.errors import TandemError
 from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
+
+
+STRATEGIES = ("prune", "scan", "auto")  # the two exact kernels, and the default choice between them
 
 
 def exhaustive(index: SparseIndex, query: SparseVector, k: int):
@@ -54,11 +57,12 @@ def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, den
     np.testing.assert_allclose(scores, matrix.astype(np.float64) @ qdense, rtol=1e-12, atol=0)
     matched = int((scores != 0).sum())
     for k in (1, 3, 10, int(rng.integers(1, num_docs + 1)), matched + 5):
-        got_idx, got_scores = index.search(query, k)
         want_idx, want_scores = exhaustive(index, query, k)
-        np.testing.assert_array_equal(got_idx, want_idx)
-        np.testing.assert_array_equal(got_scores, want_scores)
-        assert got_idx.size == min(k, matched)
+        for index.strategy in STRATEGIES:
+            got_idx, got_scores = index.search(query, k)
+            np.testing.assert_array_equal(got_idx, want_idx)
+            np.testing.assert_array_equal(got_scores, want_scores)
+            assert got_idx.size == min(k, matched)
 
 
 @settings(max_examples=40, deadline=None)
@@ -78,10 +82,11 @@ def test_quantised_ranking_exact_and_scores_within_bound(tmp_path_factory, weigh
     diff = np.abs(quant.scores(query) - exact.scores(query))
     assert diff.max(initial=0.0) <= bound * (1 + 1e-9) + 1e-12
     for k in (1, 10, int(rng.integers(1, num_docs + 1)), num_docs + 5):
-        got_idx, got_scores = quant.search(query, k)
         want_idx, want_scores = exhaustive(quant, query, k)
-        np.testing.assert_array_equal(got_idx, want_idx)
-        np.testing.assert_array_equal(got_scores, want_scores)
+        for quant.strategy in STRATEGIES:
+            got_idx, got_scores = quant.search(query, k)
+            np.testing.assert_array_equal(got_idx, want_idx)
+            np.testing.assert_array_equal(got_scores, want_scores)
 
 
 def test_config_saved_and_forward_optional(tmp_path):
@@ -118,10 +123,11 @@ def test_wide_gaps_and_long_lists(tmp_path):
     assert index.doc_vector(70_000).ids.tolist() == [1]
     query = SparseVector(np.array([0, 1, 2, 3], np.int32), np.array([0.5, 3.0, 1.0, 2.0], np.float32))
     for k in (1, 10, 1000, num_docs):
-        got = index.search(query, k)
         want = exhaustive(index, query, k)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
+        for index.strategy in STRATEGIES:
+            got = index.search(query, k)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_negative_weights_fall_back_to_exact_scan(tmp_path):
