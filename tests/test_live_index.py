@@ -138,7 +138,7 @@ def expected_rankings(model: Model, workdir: Path, query_vectors, live_searcher)
 
 
 @pytest.mark.slow
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_any_sequence_of_changes_equals_a_fresh_build(initial_index, ops):
     from retrieval.searcher import Searcher
