@@ -27,6 +27,7 @@ import os
 import platform
 import shutil
 import subprocess
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -188,7 +189,8 @@ def segments_latency(config: BuildConfig, docs: list[Document], split, work: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="scifact")
-    parser.add_argument("--work", type=Path, default=REPO / "indexes" / "bench-live", help="indexes and the encoding cache")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tandem-bench-live",
+                        help="corpus subsets, indexes and the encoding cache (outside the project)")
     parser.add_argument("--queries", type=int, default=200, help="queries for the latency measurement")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "live.json")
     args = parser.parse_args()
