@@ -27,7 +27,9 @@ from index.locking import WriterLock
 from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
 from .backends import BACKENDS, SharedChange, WriteContext
+from .encode import read_shards
 from .encoders import dense_encoder, splade_encoder
+from .precision import Precision
 from .writer import DocEncoders, apply_shared, move_into_place, new_segment_name, stage_segment
 
 SparseMode = Literal["siamese", "inference-free"]
@@ -54,8 +56,10 @@ class BuildConfig(BaseModel):
     doc_top_k: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    precision: Precision = "fp32"  # encoders' precision (retrieval.precision): fp32 is the reference
     chunk_size: int = 2048
     corpus_options: CorpusOptions | None = None
+    from_encoded: list[str] | None = None  # shard folders of `tandem encode`: vectors are read, no model is loaded
 
     def chunk_key(self, component: str) -> str:
         """Short hash of the settings that determine a component's encoded chunks."""
@@ -76,19 +80,30 @@ class BuildConfig(BaseModel):
                 raise TandemError(f"no {kind} backend named {name!r} (choose {choices})", f"--{kind}-backend")
 
 
-def initial_components(config: BuildConfig) -> list[ComponentInfo]:
-    """The components a config asks for, with their encoders' full settings (loads the models)."""
-    components = []
+def encoder_settings(config: BuildConfig) -> dict[str, dict]:
+    """``{"sparse": ..., "dense": ...}``: the full settings of the encoders a config names (loads the models)."""
+    out = {}
     if config.sparse:
-        encoder = splade_encoder({"model": config.sparse, "max_length": config.max_length, "batch_size": config.batch_size, "top_k": config.doc_top_k})
-        settings = {"encoder": encoder.settings(), "mode": config.sparse_mode}
+        out["sparse"] = splade_encoder({"model": config.sparse, "max_length": config.max_length, "batch_size": config.batch_size,
+                                        "top_k": config.doc_top_k, "precision": config.precision}).settings()
+    if config.dense:
+        out["dense"] = dense_encoder({"model": config.dense, "max_length": config.max_length, "batch_size": config.batch_size, "query_prefix": config.query_prefix,
+                                      "document_prefix": config.document_prefix, "precision": config.precision}).settings()
+    return out
+
+
+def initial_components(config: BuildConfig, encoders: dict[str, dict] | None = None) -> list[ComponentInfo]:
+    """The components a config asks for, with their encoders' full settings: ``encoders`` when given
+    (e.g. recorded in encoded shards), else from :func:`encoder_settings` (loads the models)."""
+    encoders = encoder_settings(config) if encoders is None else encoders
+    components = []
+    if "sparse" in encoders:
+        settings = {"encoder": encoders["sparse"], "mode": config.sparse_mode}
         components.append(ComponentInfo(name="sparse", backend=config.sparse_backend, settings={**settings, **BACKENDS[config.sparse_backend].settings_from(config)}))
         if config.lucene_impact:
             components.append(ComponentInfo(name="impact", backend="lucene-impact", settings={**settings, **BACKENDS["lucene-impact"].settings_from(config)}))
-    if config.dense:
-        encoder = dense_encoder({"model": config.dense, "max_length": config.max_length, "batch_size": config.batch_size,
-                                 "query_prefix": config.query_prefix, "document_prefix": config.document_prefix})
-        settings = {"encoder": encoder.settings(), "dim": encoder.dim, **BACKENDS[config.dense_backend].settings_from(config)}
+    if "dense" in encoders:
+        settings = {"encoder": encoders["dense"], "dim": int(encoders["dense"]["dim"]), **BACKENDS[config.dense_backend].settings_from(config)}
         components.append(ComponentInfo(name="dense", backend=config.dense_backend, settings=settings))
     if config.bm25:
         components.append(ComponentInfo(name="bm25", backend="lucene-bm25", settings=BACKENDS["lucene-bm25"].settings_from(config)))
@@ -104,7 +119,13 @@ def build_index(
     wait: float = 0.0,
     show_progress: bool = True,
 ) -> Manifest:
-    """Build the index described by ``config`` at ``out`` (atomically, resumably, under the writer lock)."""
+    """Build the index described by ``config`` at ``out`` (atomically, resumably, under the writer lock).
+
+    With ``config.from_encoded`` the vectors come from `tandem encode` shards (no model is loaded)
+    and the encoder fields of ``config`` are set from the shards' records."""
+    shards = read_shards(config.from_encoded) if config.from_encoded else None  # bad or disagreeing shards fail here
+    if shards is not None:
+        config = shards.configure(config)
     config.check()
     out = Path(out)
     check_output(out, corpus_path, overwrite)  # before reading the corpus or loading any model
@@ -114,12 +135,17 @@ def build_index(
         stats = CorpusStats()
         docs = read_corpus(corpus_path, stats, config.corpus_options)
         corpus_sha = file_sha256(corpus_path)
-        components = initial_components(config)  # a bad model name fails here, before any folder exists
+        if shards is not None:
+            shards.check_corpus(docs, corpus_path)
+        components = initial_components(config, shards.encoders if shards else None)  # a bad model name fails here, before any folder exists
         with StagingDir(out, corpus_sha) as staging:
             stage = staging.stage
             manifest = Manifest(corpus=CorpusInfo(source=str(corpus_path), sha256=corpus_sha, num_docs=len(docs), num_empty=stats.num_empty),
                                 components=components, build_config=config.model_dump(mode="json"))
-            encoded = DocEncoders(components).encode(docs, cache_dir=staging.cache, chunk_size=config.chunk_size, show_progress=show_progress)
+            if shards is not None:
+                encoded = shards.encoded_docs(docs, show_progress=show_progress)
+            else:
+                encoded = DocEncoders(components).encode(docs, cache_dir=staging.cache, chunk_size=config.chunk_size, show_progress=show_progress)
             segment = stage_segment(stage, new_segment_name(manifest), encoded, components, manifest.index_id, show_progress)
             components = apply_shared(stage, stage, components, 1, lambda prev, new: SharedChange(None, new, added=encoded), WriteContext(stage, None))
             manifest = manifest.model_copy(update={"segments": [segment], "components": components, "next_segment": 2,

@@ -2,6 +2,7 @@
 
 Pooling (:mod:`retrieval.pooling`) follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
 embeddings are L2-normalised. Optional query/document prefixes (e.g. "query: ").
+``precision="bf16"`` runs the transformer under bfloat16 autocast (:mod:`retrieval.precision`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from index.progress import progress
 
 from .models import load_pretrained, resolve_model
 from .pooling import check_pooling, model_pooling, pool
+from .precision import Precision, autocast, check_precision
 
 
 @dataclass
@@ -26,6 +28,7 @@ class DenseConfig:
     document_prefix: str = ""
     pooling: str | None = None  # None = as the model's config says
     normalize: bool = True
+    precision: Precision = "fp32"  # bf16: bfloat16 autocast, embeddings pooled in float32
 
 
 class DenseEncoder:
@@ -33,6 +36,7 @@ class DenseEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         self.config = config or DenseConfig()
+        check_precision(self.config.precision)
         self.ref = resolve_model(self.config.model)
         self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
         self.model = load_pretrained(AutoModel, self.ref).to(device).eval()
@@ -59,7 +63,8 @@ class DenseEncoder:
                 positions = order[start : start + self.config.batch_size]
                 batch = self.tokenizer.pad([{k: enc[k][i] for k in enc.keys()} for i in positions], return_tensors="pt")
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                hidden = self.model(**batch).last_hidden_state
+                with autocast(self.config.precision, self.device):
+                    hidden = self.model(**batch).last_hidden_state.float()
                 out[positions] = self.pool(hidden, batch["attention_mask"]).cpu().numpy()
                 bar.update(len(positions))
                 if on_batch is not None:

@@ -19,9 +19,15 @@ DENSE_KEY_FIELDS = ("model", "location", "max_length", "document_prefix", "pooli
 
 
 def encoder_key(kind: str, settings: dict) -> str:
-    """What determines a document encoding: two components with the same key share encoded vectors."""
+    """What determines a document encoding: two components with the same key share encoded vectors.
+
+    ``precision`` counts only when it is not the reference ``fp32`` (so keys of indexes built before
+    it was recorded stay the same)."""
     fields = SPARSE_KEY_FIELDS if kind == "sparse" else DENSE_KEY_FIELDS
-    return kind + ":" + json.dumps({f: settings.get(f) for f in fields}, sort_keys=True)
+    key = {f: settings.get(f) for f in fields}
+    if settings.get("precision", "fp32") != "fp32":
+        key["precision"] = settings["precision"]
+    return kind + ":" + json.dumps(key, sort_keys=True)
 
 
 def _model_name(settings: dict) -> str:
@@ -44,8 +50,8 @@ def splade_encoder(settings: dict, device: str = "cpu"):
     known = _recorded("SpladeEncoder", settings, device)
     if known is not None:
         return known
-    config = SpladeConfig(settings["model"], int(settings["max_length"]), int(settings.get("batch_size", 16)), settings.get("top_k"))
-    load = SpladeConfig(_model_name(settings), config.max_length, config.batch_size, config.top_k)
+    config = SpladeConfig(settings["model"], int(settings["max_length"]), int(settings.get("batch_size", 16)), settings.get("top_k"), settings.get("precision", "fp32"))
+    load = SpladeConfig(**{**config.__dict__, "model": _model_name(settings)})
     return _cached(("splade", json.dumps(config.__dict__, sort_keys=True), device), lambda: _renamed(SpladeEncoder(load, device), config))
 
 
@@ -57,7 +63,8 @@ def dense_encoder(settings: dict, device: str = "cpu"):
     if known is not None:
         return known
     config = DenseConfig(settings["model"], int(settings["max_length"]), int(settings.get("batch_size", 64)),
-                         settings.get("query_prefix", ""), settings.get("document_prefix", ""), settings.get("pooling"), bool(settings.get("normalize", True)))
+                         settings.get("query_prefix", ""), settings.get("document_prefix", ""), settings.get("pooling"), bool(settings.get("normalize", True)),
+                         settings.get("precision", "fp32"))
     load = DenseConfig(**{**config.__dict__, "model": _model_name(settings)})
     return _cached(("dense", json.dumps(config.__dict__, sort_keys=True), device), lambda: _renamed(DenseEncoder(load, device), config))
 

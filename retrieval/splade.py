@@ -2,6 +2,10 @@
 
 ``w_j = log(1 + ReLU(max_i logits_ij))`` over the non-padding tokens i of a text, special tokens
 ([CLS], [SEP], [PAD], ...) at 0: :func:`retrieval.pooling.splade_pool`, the same function training uses.
+
+``precision``: ``fp32`` (the reference) runs the whole model in float32; ``bf16`` screens the
+vocabulary projection in bfloat16 and recomputes the surviving terms in float32
+(:class:`retrieval.vocab_screen.VocabScreen`): the same vectors, 2-3x faster on CPUs with bf16 units.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from index.sparse import SparseVector
 
 from .models import ModelRef, load_pretrained, resolve_model
 from .pooling import splade_pool
+from .precision import Precision, check_precision
+from .vocab_screen import VocabScreen
 
 
 @dataclass
@@ -24,6 +30,7 @@ class SpladeConfig:
     max_length: int = 256
     batch_size: int = 16
     top_k: int | None = None  # keep only the k largest document weights (None = all)
+    precision: Precision = "fp32"  # bf16: screened vocabulary projection, same vectors (see the module docstring)
 
 
 class SpladeEncoder:
@@ -49,6 +56,7 @@ class SpladeEncoder:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.vocab_size = int(model.config.vocab_size)
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+        self._screen = VocabScreen(model) if check_precision(self.config.precision) == "bf16" else None
 
     def settings(self) -> dict:
         return {**asdict(self.config), "location": self.ref.location, "vocab_size": self.vocab_size}
@@ -66,6 +74,9 @@ class SpladeEncoder:
     def forward_batch(self, batch: dict) -> torch.Tensor:
         """Dense [B, V] SPLADE weights for one tokenised batch."""
         batch = {key: value.to(self.device) for key, value in batch.items()}
+        if self._screen is not None:
+            hidden = self._screen.hidden_states(self.model, batch)
+            return self._screen.splade_weights(hidden, batch["attention_mask"], self.special_ids)
         return splade_pool(self.model(**batch).logits, batch["attention_mask"], self.special_ids)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False, desc: str = "sparse encode", on_batch=None) -> list[SparseVector]:

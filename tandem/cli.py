@@ -17,7 +17,7 @@ from index.lucene.jvm import VERBOSE_ENV
 
 from .commands.common import use_help_formatter
 
-COMMAND_MODULES = ["index_cmd", "search_cmd", "eval_cmd", "serve_cmd", "train_cmd"]
+COMMAND_MODULES = ["index_cmd", "encode_cmd", "search_cmd", "eval_cmd", "serve_cmd", "train_cmd"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
