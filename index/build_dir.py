@@ -8,6 +8,7 @@ starts. :func:`check_output` decides, before any work, whether ``--out`` may be 
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,17 +38,41 @@ def check_output(out: Path, corpus_path: Path | None, overwrite: bool) -> None:
         raise TandemError("output already exists (use --overwrite to replace the index)", str(out))
 
 
+SPACE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
+_FAISS_WRITE_ERROR = re.compile(r"write error in (\S+?):.*\((No space left on device|Disk quota exceeded|File too large)\)")
+_NUMPY_SHORT_WRITE = re.compile(r"^\d+ requested and \d+ written$")
+
+
+def out_of_space(exc: BaseException) -> tuple[str, str | None] | None:
+    """(what ran out, the file if known) when a write failed for lack of space, quota or file size; else None.
+
+    Each writer says it its own way: Python and most libraries an OSError with an errno; numpy's
+    ``np.save`` only "N requested and M written" (a short write, which on a regular file means the
+    disk or quota is full); FAISS a RuntimeError quoting strerror and the file.
+    """
+    if isinstance(exc, OSError) and exc.errno in SPACE_ERRNOS:
+        return SPACE_ERRNOS[exc.errno], exc.filename
+    if isinstance(exc, OSError) and exc.errno is None and _NUMPY_SHORT_WRITE.match(str(exc)):
+        return "no space left on device", None
+    if isinstance(exc, RuntimeError):
+        found = _FAISS_WRITE_ERROR.search(str(exc))
+        if found:
+            return found.group(2).lower(), found.group(1)
+    return None
+
+
 @contextmanager
 def disk_errors(where: str):
-    """Turn 'no space left' and similar OS errors into one line naming the file being written."""
+    """Turn 'no space left' and similar write errors into one line: ``<where>: no space left on device
+    writing <file>`` (``while writing the index`` when the error does not name the file)."""
     try:
         yield
-    except OSError as exc:
-        if isinstance(exc, TandemError):
+    except (OSError, RuntimeError) as exc:
+        space = out_of_space(exc)
+        if space is None:
             raise
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise TandemError(f"{exc.strerror.lower() if exc.strerror else 'no space left on device'} writing {exc.filename or where}", exc.filename or where) from None
-        raise
+        what, filename = space
+        raise TandemError(f"{what} writing {filename}" if filename else f"{what} while writing the index", where) from None
 
 
 class StagingDir:
@@ -76,8 +101,8 @@ class StagingDir:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             shutil.rmtree(self.work, ignore_errors=True)
-        elif isinstance(exc, TandemError):
-            shutil.rmtree(self.work, ignore_errors=True)  # bad input or a full disk: nothing worth resuming
+        elif isinstance(exc, TandemError) or out_of_space(exc):
+            shutil.rmtree(self.work, ignore_errors=True)  # bad input or a full disk: nothing worth resuming, space to give back
         else:
             shutil.rmtree(self.stage, ignore_errors=True)  # keep cache/ so a rerun resumes
 
@@ -101,5 +126,9 @@ class ChunkCache:
 
     def put(self, i: int, **arrays: np.ndarray) -> None:
         tmp = self.directory / f".{self.name}-{i:06d}.tmp.npz"
-        np.savez(tmp, **arrays)
+        try:
+            np.savez(tmp, **arrays)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial chunk (e.g. on a full disk) is never left behind
+            raise
         tmp.rename(self.path(i))

@@ -86,7 +86,11 @@ class DenseIndex:
         try:
             self.index = faiss.read_index(str(path), flags)
         except RuntimeError:
-            self.index = faiss.read_index(str(path))
+            try:
+                self.index = faiss.read_index(str(path))  # types that cannot be memory-mapped
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[0].rsplit("Error: ", 1)[-1] if str(exc).strip() else "unknown error"
+                raise IndexFormatError(f"FAISS index unreadable: {reason}", str(path)) from None
         self.config = config or FaissConfig()
         if self.config.type == "hnsw":
             faiss.downcast_index(self.index).hnsw.efSearch = self.config.ef_search

@@ -6,6 +6,7 @@ copied from another index is detected on open. Text is read on demand.
 """
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 from pathlib import Path
@@ -38,6 +39,10 @@ def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "", sho
             bar.update(len(chunk))
         con.executemany("INSERT INTO meta VALUES (?, ?)", [("index_id", index_id), ("num_docs", str(count))])
         con.commit()
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:  # as an OSError, so that a full disk is reported as every other write's
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+        raise
     finally:
         bar.close()
         con.close()

@@ -44,9 +44,15 @@ class CorpusInfo(BaseModel):
 
 
 class FileSet(BaseModel):
-    """Files (relative to the index root) with their sha256, and their total size."""
+    """Files (relative to the index root) with their sha256 and size, and their total size.
+
+    ``sizes`` are compared with the files on every open (one ``stat`` each: a truncated or
+    replaced file is refused at once); ``files`` (sha256) are re-checked by ``index info --verify``.
+    Indexes written before sizes were recorded have none, and are not size-checked.
+    """
 
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+    sizes: dict[str, int] = Field(default_factory=dict, description="relative path -> size in bytes")
     bytes: int = 0
 
 
@@ -123,9 +129,31 @@ class Manifest(BaseModel):
 
 
 def describe_files(root: Path, paths: list[Path]) -> FileSet:
-    """Checksum files (absolute paths below ``root``)."""
-    files = {str(p.relative_to(root)): sha256_file(p) for p in sorted(paths)}
-    return FileSet(files=files, bytes=sum(p.stat().st_size for p in paths))
+    """Checksum and size of files (absolute paths below ``root``): the one place a manifest's file lists are made.
+
+    Give the result to a segment or component as ``**describe_files(...).model_dump()``.
+    """
+    paths = sorted(paths)
+    files = {str(p.relative_to(root)): sha256_file(p) for p in paths}
+    sizes = {str(p.relative_to(root)): p.stat().st_size for p in paths}
+    return FileSet(files=files, sizes=sizes, bytes=sum(sizes.values()))
+
+
+def check_sizes(root: Path, manifest: Manifest) -> None:
+    """Refuse (one line naming the file) a listed file that is missing or whose size differs from the manifest's.
+
+    Cheap (one ``stat`` per file), so it runs on every open; a same-size change needs ``--verify``.
+    """
+    for entry in [*manifest.segments, *manifest.components]:
+        for rel, expected in entry.sizes.items():
+            path = Path(root) / rel
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                raise IndexFormatError("file listed in the manifest is missing", str(path)) from None
+            if size != expected:
+                raise IndexFormatError(f"file has {size:,} bytes, the manifest recorded {expected:,} (truncated or replaced; "
+                                       "`tandem index info --verify` checks every file)", str(path))
 
 
 def files_under(directory: Path) -> list[Path]:
@@ -208,18 +236,30 @@ def raw_format_version(root: Path) -> int | None:
 
 
 def verify_checksums(root: Path, manifest: Manifest) -> list[str]:
-    """Problems found by re-checking every file's sha256 (empty list = intact).
+    """Problems found by re-checking every file's sha256 (empty list = intact), one line each.
 
-    A segment or component that lists no files at all is a problem too: an emptied ``files``
-    list must not verify as "all files match".
+    A file list cannot be trusted by its own word: a segment or component that lists no files,
+    a file on disk in its folder that it does not list (deletion bitmaps aside), and sizes that
+    name other files than the checksums are problems too (an emptied ``files`` list must not
+    verify as "all files match").
     """
+    root = Path(root)
     bad = []
     for kind, entries in (("segment", manifest.segments), ("component", manifest.components)):
         for entry in entries:
-            if not entry.files and (kind == "segment" or entry.shared_dir):
+            folder = f"segments/{entry.name}" if kind == "segment" else entry.shared_dir
+            if not entry.files and folder:
                 bad.append(f"{kind} {entry.name} lists no files")
+            if entry.sizes and set(entry.sizes) != set(entry.files):
+                bad.append(f"{kind} {entry.name}: its file sizes and checksums list different files")
             for rel, digest in entry.files.items():
                 path = root / rel
-                if not path.is_file() or sha256_file(path) != digest:
-                    bad.append(rel)
+                if not path.is_file():
+                    bad.append(f"{rel}: missing")
+                elif sha256_file(path) != digest:
+                    bad.append(f"{rel}: sha256 differs from the manifest")
+            if entry.files and folder and (root / folder).is_dir():
+                unlisted = [str(p.relative_to(root)) for p in files_under(root / folder)
+                            if str(p.relative_to(root)) not in entry.files and not (kind == "segment" and p.name.startswith("deletes-"))]
+                bad.extend(f"{rel}: not listed in the manifest" for rel in unlisted)
     return bad

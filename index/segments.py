@@ -15,7 +15,7 @@ from . import docstore
 from .commits import SEGMENTS, Lease, open_commit
 from .corpus import Document
 from .errors import IndexFormatError
-from .manifest import Manifest, SegmentInfo
+from .manifest import Manifest, SegmentInfo, check_sizes
 
 
 def segment_dir(root: Path, name: str) -> Path:
@@ -71,6 +71,7 @@ class IndexSnapshot:
         self.lease = lease
         self.segments: list[SegmentReader] = []
         self._where: dict[str, tuple[int, int]] = {}
+        check_sizes(self.root, manifest)  # a truncated or replaced file is refused here, naming it
         for s, info in enumerate(manifest.segments):
             path = segment_dir(self.root, info.name)
             store = docstore.DocStore(path / docstore.FILENAME, expect_index_id=manifest.index_id, expect_count=info.num_docs)

@@ -14,11 +14,12 @@ from typing import Sequence
 
 from index.corpus import Document
 from index.errors import TandemError
-from index.manifest import Manifest
+from index.manifest import FILENAME, Manifest
 from index.segments import IndexSnapshot
 
 from .backends import backend
 from .fusion import FusionConfig, fuse
+from .integrity import load_errors
 from .limits import check_query_text
 from .retriever import Retriever, TermContribution, supports
 from .types import Component, Hit, Ranking, SearchResult
@@ -39,8 +40,8 @@ class Searcher:
         self.device = device
         self._retrievers: dict[str, Retriever] = {}
         self._open_lock = threading.Lock()
-        for component in self.manifest.components:
-            backend(component.backend)  # an unknown backend is refused now, not at the first search
+        for component in self.manifest.components:  # an unknown backend or a missing setting is refused now, not at the first search
+            backend(component.backend).check_settings(component, str(self.root / FILENAME))
         self.default_fusion = self._load_fusion()
 
     @classmethod
@@ -49,9 +50,18 @@ class Searcher:
 
         Retrievers open on first use (a sparse search never starts the JVM); ``load_models=True``
         opens them all now, as a server does before it reports ready."""
-        searcher = cls(IndexSnapshot.open(Path(index_dir)), device)
+        snapshot = IndexSnapshot.open(Path(index_dir))
+        try:
+            searcher = cls(snapshot, device)
+        except BaseException:
+            snapshot.close()  # a refused index keeps no lease
+            raise
         if load_models:
-            searcher.load_models()
+            try:
+                searcher.load_models()
+            except BaseException:
+                searcher.close()
+                raise
         return searcher
 
     # -- set-up ------------------------------------------------------------------------------
@@ -67,9 +77,7 @@ class Searcher:
     def load_models(self, names: Sequence[str] | None = None) -> None:
         """Open retrievers (and load their query encoders) now rather than on first use."""
         for name in names or self.retrievers:
-            retriever = self.retriever(name)
-            if supports(retriever, "tokenizer"):
-                retriever.tokenizer  # noqa: B018 - loads the query encoder
+            self._with_query_encoder(name)
 
     def retriever(self, name: str) -> Retriever:
         """The retriever called ``name`` (opened on first use)."""
@@ -78,8 +86,17 @@ class Searcher:
         with self._open_lock:
             if name not in self._retrievers:
                 component = self.manifest.component(name)
-                self._retrievers[name] = backend(component.backend).open(self.snapshot, component, self.device)
+                with load_errors(self.root, self.manifest, component, "open"):
+                    self._retrievers[name] = backend(component.backend).open(self.snapshot, component, self.device)
             return self._retrievers[name]
+
+    def _with_query_encoder(self, name: str) -> Retriever:
+        """The retriever called ``name`` with its query encoder loaded (a load failure is one IndexFormatError)."""
+        retriever = self.retriever(name)
+        if supports(retriever, "tokenizer"):
+            with load_errors(self.root, self.manifest, self.manifest.component(name), "load the query encoder of"):
+                retriever.tokenizer  # noqa: B018 - loads the query encoder (once)
+        return retriever
 
     @property
     def retrievers(self) -> list[str]:
@@ -108,13 +125,13 @@ class Searcher:
         for name in self.retrievers:
             component = self.manifest.component(name)
             if backend(component.backend).doc_input != "text":
-                return self.retriever(name).tokenizer
+                return self._with_query_encoder(name).tokenizer
         return None
 
     # -- retrieval -----------------------------------------------------------------------------
     def retrieve(self, name: str, queries: Sequence[str], depth: int, timings: dict[str, float] | None = None) -> list[Ranking]:
         """Ranked lists (doc_id -> score, best first) from one retriever for a batch of queries."""
-        return self.retriever(name).search(list(queries), depth, timings=timings)
+        return self._with_query_encoder(name).search(list(queries), depth, timings=timings)
 
     def batch_search(self, queries: Sequence[str], k: int = 10, mode: str | None = None, fusion: FusionConfig | None = None) -> list[SearchResult]:
         mode = mode or self.default_mode
@@ -159,7 +176,7 @@ class Searcher:
         for name in names:
             component = self.manifest.component(name)
             if backend(component.backend).doc_input == "sparse":
-                retriever = self.retriever(name)
+                retriever = self._with_query_encoder(name)
                 if supports(retriever, "explain"):
                     return retriever
         return None

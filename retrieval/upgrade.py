@@ -12,13 +12,15 @@ import json
 import os
 import shutil
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from index import docstore
-from index.commits import SEGMENTS, clear_staging, commit, link_tree
+from index.build_dir import disk_errors
+from index.commits import COMMITS, COMPONENTS, SEGMENTS, STAGING, clear_staging, commit, link_tree
 from index.errors import IndexFormatError, TandemError
 from index.locking import WriterLock
-from index.manifest import ComponentInfo, CorpusInfo, Manifest, SegmentInfo, describe_files, files_under, raw_format_version
+from index.manifest import ComponentInfo, CorpusInfo, FileSet, Manifest, SegmentInfo, describe_files, files_under, raw_format_version
 
 from .writer import move_into_place, new_shared_dir
 
@@ -28,7 +30,7 @@ QUERY_SIDE = ("tokenizer", "query_weights.npy")
 
 def upgrade_index(root: Path, wait: float = 0.0) -> Manifest:
     root = Path(root)
-    with WriterLock(root, "upgrade", wait):
+    with WriterLock(root, "upgrade", wait), disk_errors(str(root)), _undone_on_error(root):
         version = raw_format_version(root)
         if version is None:
             raise IndexFormatError("not a Tandem index (no valid manifest.json)", str(root))
@@ -72,12 +74,11 @@ def upgrade_index(root: Path, wait: float = 0.0) -> Manifest:
                 shared = new_shared_dir(component, 1)
                 link_tree(root / "impact", stage / shared / "lucene")
                 _link_query_side(root / "sparse", stage / shared)
-            described = describe_files(stage, files_under(stage / shared)) if shared else None
-            components.append(component.model_copy(update={"settings": settings, "shared_dir": shared,
-                                                           "files": described.files if described else {}, "bytes": described.bytes if described else 0}))
+            described = describe_files(stage, files_under(stage / shared)) if shared else FileSet()
+            components.append(component.model_copy(update={"settings": settings, "shared_dir": shared, **described.model_dump()}))
         described = describe_files(stage, files_under(seg_dir))
         num_docs = int(raw["corpus"]["num_docs"])
-        segment = SegmentInfo(name=seg_name, num_docs=num_docs, files=described.files, bytes=described.bytes, stats=stats)
+        segment = SegmentInfo(name=seg_name, num_docs=num_docs, stats=stats, **described.model_dump())
         move_into_place(stage, root)
         new = commit(root, manifest.model_copy(update={"components": components, "segments": [segment], "next_segment": 2}), "upgrade", {"from_format": 1})
         shutil.rmtree(stage, ignore_errors=True)
@@ -85,6 +86,19 @@ def upgrade_index(root: Path, wait: float = 0.0) -> Manifest:
             path = root / (docstore.FILENAME if name == "docstore" else name)
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         return new
+
+
+@contextmanager
+def _undone_on_error(root: Path):
+    """A failed upgrade (e.g. a full disk) leaves the format-1 index as it was: what it staged, moved in
+    or committed is removed (a format-1 index has none of these folders)."""
+    try:
+        yield
+    except BaseException:
+        if raw_format_version(root) == 1:
+            for name in (STAGING, SEGMENTS, COMPONENTS, COMMITS):
+                shutil.rmtree(root / name, ignore_errors=True)
+        raise
 
 
 def _copy_docstore(source: Path, target: Path, index_id: str) -> None:

@@ -10,7 +10,9 @@ in its segment and the new version goes into the new segment.
 """
 from __future__ import annotations
 
+import functools
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from index import docstore
-from index.build_dir import ChunkCache
+from index.build_dir import ChunkCache, disk_errors
 from index.commits import COMPONENTS, SEGMENTS, STAGING, clear_staging, collect_garbage, commit
 from index.corpus import Document
 from index.errors import TandemError
@@ -220,6 +222,15 @@ class ChangeReport:
         return data
 
 
+def _reports_full_disk(change):
+    """A change that runs out of disk space fails with one line naming the file (and leaves the index as it was)."""
+    @functools.wraps(change)
+    def wrapper(self: "IndexWriter", *args, **kwargs):
+        with disk_errors(str(self.root)):
+            return change(self, *args, **kwargs)
+    return wrapper
+
+
 class IndexWriter:
     """Adds, deletes and compacts documents of the index at ``root``, one commit per call."""
 
@@ -244,6 +255,11 @@ class IndexWriter:
     def _end(self, lock: WriterLock, snapshot: IndexSnapshot) -> None:
         """Drop what a change that did not commit staged (nothing to do, bad input, an error), release the commit and the lock."""
         shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        if sys.exc_info()[0] is not None:  # failed (e.g. a full disk): files moved into place for a commit that did not happen go now
+            try:
+                collect_garbage(self.root, read_manifest(self.root))
+            except (OSError, TandemError):
+                pass  # the next writer collects them
         snapshot.close()
         lock.__exit__(None, None, None)
 
@@ -257,6 +273,7 @@ class IndexWriter:
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
+    @_reports_full_disk
     def add(self, docs: Iterable[Document]) -> ChangeReport:
         """Add documents (replacing any with the same id) as one new segment."""
         docs = list(docs)
@@ -289,6 +306,7 @@ class IndexWriter:
         finally:
             self._end(lock, snapshot)
 
+    @_reports_full_disk
     def delete(self, doc_ids: Iterable[str], strict: bool = False) -> ChangeReport:
         """Mark documents deleted; unknown ids are reported (an error with ``strict``)."""
         doc_ids = list(dict.fromkeys(doc_ids))
@@ -315,6 +333,7 @@ class IndexWriter:
         finally:
             self._end(lock, snapshot)
 
+    @_reports_full_disk
     def compact(self) -> ChangeReport:
         """Merge every segment's live documents into one segment; recompute a corpus IDF table."""
         started = time.perf_counter()

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from index.corpus import Document
+from index.errors import IndexFormatError
 from index.manifest import ComponentInfo
 from index.segments import IndexSnapshot
 
@@ -62,6 +63,8 @@ class Backend(ABC):
     doc_input: ClassVar[DocInput]
     segment_local: ClassVar[bool]
     description: ClassVar[str] = ""
+    required_settings: ClassVar[tuple[str, ...]] = ()  # dotted paths into the component's settings that opening it needs
+    has_shared_dir: ClassVar[bool] = False  # whether every component of this backend has index-wide files
 
     # -- writing ------------------------------------------------------------------------------
     def settings_from(self, config) -> dict:
@@ -80,6 +83,22 @@ class Backend(ABC):
         """Apply a change to the index-wide files, writing ``change.new_dir``; returns settings to merge
         into the component's, or None when the shared files stay as they are (nothing is written)."""
         return None
+
+    # -- checking -----------------------------------------------------------------------------
+    def check_settings(self, component: ComponentInfo, where: str) -> None:
+        """Refuse (one line naming the manifest, ``where``) a component that lacks what opening it needs."""
+        if self.has_shared_dir and not component.shared_dir:
+            raise IndexFormatError(f"component {component.name!r} ({self.name}) has no shared_dir", where)
+        for path in self.required_settings:
+            value = component.settings
+            for key in path.split("."):
+                if not isinstance(value, dict) or key not in value:
+                    raise IndexFormatError(f"component {component.name!r} ({self.name}) has no setting {path!r}", where)
+                value = value[key]
+
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        """Check the component's files in this commit without loading a model: what opening its retriever
+        checks, and with ``thorough`` (``tandem index info --verify``) also what reads all of the data."""
 
     # -- reading ------------------------------------------------------------------------------
     @abstractmethod

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.dense import DenseIndex, FaissConfig, write_dense_index
+from index.dense import FILENAME, DenseIndex, FaissConfig, write_dense_index
 from index.errors import IndexFormatError, TandemError
 from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
+from index.segments import IndexSnapshot, SegmentReader
 
 from ..encoders import dense_encoder, encoder_key
 from ..types import Ranking
@@ -21,6 +21,7 @@ class FaissBackend(Backend):
     doc_input = "dense"
     segment_local = True
     description = "FAISS"
+    required_settings = ("dim", "faiss", "encoder.model", "encoder.max_length")
 
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         vectors = docs.dense[encoder_key("dense", component.settings["encoder"])]
@@ -34,6 +35,10 @@ class FaissBackend(Backend):
         dim = int(component.settings["dim"])
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
         return _write(seg_dir, matrix, config)
+
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        for seg in snapshot.segments:
+            open_segment(seg, component)
 
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "FaissRetriever":
         return FaissRetriever(snapshot, component, device)
@@ -51,6 +56,29 @@ def _write(seg_dir: Path, vectors: np.ndarray, config: FaissConfig) -> dict:
     return {"num_vectors": summary["num_vectors"], "faiss": summary["faiss"]}
 
 
+def open_segment(seg: SegmentReader, component: ComponentInfo) -> DenseIndex:
+    """A segment's FAISS index, refused (one line naming the file) unless it holds one vector of the
+    component's dimension per row of the segment."""
+    written = seg.info.stats.get(component.name, {}).get("faiss", component.settings["faiss"])
+    index = DenseIndex(seg.path / component.name, FaissConfig(**written))
+    path = seg.path / component.name / FILENAME
+    if index.num_docs != seg.info.num_docs:
+        raise IndexFormatError(f"FAISS index has {index.num_docs} vectors, the segment {seg.info.num_docs}", str(path))
+    if index.dim != int(component.settings["dim"]):
+        raise IndexFormatError(f"FAISS index has {index.dim}-d vectors, the manifest says {component.settings['dim']}", str(path))
+    return index
+
+
+def check_similarities(rows: np.ndarray, scores: np.ndarray, path: Path) -> None:
+    """Inner products of unit vectors lie in [-1, 1]: anything else (or NaN) comes from damaged stored
+    vectors (O(k) per query; damage that keeps scores in range is found by ``index info --verify``)."""
+    found = scores[rows >= 0]
+    if found.size and not bool((np.abs(found) <= 1.0 + 1e-3).all()):
+        bad = found[~(np.abs(found) <= 1.0 + 1e-3)][0]
+        raise IndexFormatError(f"similarity {bad:g} is impossible for unit vectors: stored vectors are damaged "
+                               "(`tandem index info --verify` checks every file)", str(path))
+
+
 class FaissRetriever:
     """Inner-product search over every segment's FAISS index, skipping deleted rows."""
 
@@ -61,13 +89,8 @@ class FaissRetriever:
         self.snapshot = snapshot
         self.settings = component.settings
         self._device = device
-        self.segments = []
-        for seg in snapshot.segments:
-            written = seg.info.stats.get(component.name, {}).get("faiss", self.settings["faiss"])
-            index = DenseIndex(seg.path / component.name, FaissConfig(**written))
-            if index.num_docs != seg.info.num_docs:
-                raise IndexFormatError(f"FAISS index has {index.num_docs} vectors, the segment {seg.info.num_docs}", str(seg.path / component.name))
-            self.segments.append((seg, index))
+        self.segments = [(seg, open_segment(seg, component)) for seg in snapshot.segments]
+        self._unit_vectors = bool(self.settings["encoder"].get("normalize", True))
 
     @property
     def encoder(self):
@@ -94,6 +117,8 @@ class FaissRetriever:
         per_segment = []
         for seg, index in self.segments:
             rows, scores = index.search(vectors, k + seg.num_deleted)
+            if self._unit_vectors and index.config.type != "ivfpq":
+                check_similarities(rows, scores, seg.path / self.name / FILENAME)
             per_segment.append((seg, rows, scores))
         out = []
         for q in range(len(vectors)):

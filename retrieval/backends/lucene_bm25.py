@@ -20,6 +20,7 @@ class LuceneBM25Backend(Backend):
     doc_input = "text"
     segment_local = False
     description = "BM25 on Lucene"
+    has_shared_dir = True
 
     def settings_from(self, config) -> dict:
         return {"fields": config.bm25_fields}

@@ -19,7 +19,7 @@ from index.segments import IndexSnapshot
 from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, SharedChange, WriteContext
-from .sparse_common import QUERY_WEIGHTS, TOKENIZER_DIR, SparseQueryEncoder, initial_idf, update_query_side, write_query_side
+from .sparse_common import QUERY_WEIGHTS, TOKENIZER_DIR, SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
 
 LUCENE_DIR = "lucene"
 
@@ -40,6 +40,8 @@ class LuceneImpactBackend(Backend):
     doc_input = "sparse"
     segment_local = False
     description = "Lucene impact index"
+    required_settings = ("mode", "scale", "encoder.model", "encoder.max_length")
+    has_shared_dir = True
 
     def settings_from(self, config) -> dict:
         return {"scale": float(config.impact_scale)}
@@ -73,6 +75,9 @@ class LuceneImpactBackend(Backend):
             if (change.previous_dir / QUERY_WEIGHTS).is_file():
                 os.link(change.previous_dir / QUERY_WEIGHTS, change.new_dir / QUERY_WEIGHTS)
         return {**live.index_stats(new_lucene), **(new_idf or {})}
+
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        check_query_side(component.settings, snapshot.root / component.shared_dir)
 
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "LuceneImpactRetriever":
         return LuceneImpactRetriever(snapshot, component, device)

@@ -9,13 +9,14 @@ import scipy.sparse as sp
 
 from index.manifest import ComponentInfo
 from index.segments import IndexSnapshot
-from index.sparse import SparseIndex, SparseVector, write_sparse_index
+from index.sparse import SparseVector, write_sparse_index
+from index.sparse_checks import TermChecks, open_checked
 
 from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, SharedChange, WriteContext, merge_top_k
-from .sparse_common import SparseQueryEncoder, initial_idf, update_query_side, write_query_side
+from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
 
 
 class NativeSparseBackend(Backend):
@@ -23,13 +24,15 @@ class NativeSparseBackend(Backend):
     doc_input = "sparse"
     segment_local = True
     description = "Tandem's inverted index (exact top-k)"
+    required_settings = ("mode", "encoder.model", "encoder.max_length")
+    has_shared_dir = True
 
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
         return write_sparse_index(seg_dir, matrix)
 
     def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        matrices = [SparseIndex(path).doc_matrix()[rows] for path, rows in parts]
+        matrices = [open_checked(path, None, thorough=True).doc_matrix()[rows] for path, rows in parts]  # all data is read: check all
         return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)))
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
@@ -41,6 +44,11 @@ class NativeSparseBackend(Backend):
             write_query_side(change.new_dir, tokenizer, weights)
             return {"idf_source": source}
         return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        for seg in snapshot.segments:
+            open_checked(seg.path / component.name, seg.info.num_docs, thorough)
+        check_query_side(component.settings, snapshot.root / component.shared_dir)
 
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "NativeSparseRetriever":
         return NativeSparseRetriever(snapshot, component, device)
@@ -70,12 +78,8 @@ class NativeSparseRetriever:
         self._shared = snapshot.root / component.shared_dir
         self._device = device
         self._encoder: SparseQueryEncoder | None = None
-        self.segments = [(seg, SparseIndex(seg.path / component.name)) for seg in snapshot.segments]
-        for seg, index in self.segments:
-            if index.num_docs != seg.info.num_docs:
-                from index.errors import IndexFormatError
-
-                raise IndexFormatError(f"sparse index has {index.num_docs} rows, the segment {seg.info.num_docs}", str(index.directory))
+        self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
+        self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use
 
     @property
     def query_encoder(self) -> SparseQueryEncoder:
@@ -102,7 +106,8 @@ class NativeSparseRetriever:
 
     def search_vector(self, vector: SparseVector, k: int) -> Ranking:
         parts = []
-        for seg, index in self.segments:
+        for (seg, index), checks in zip(self.segments, self._term_checks):
+            checks.check(vector.ids)
             rows, scores = index.search(vector, k + seg.num_deleted)
             if seg.deleted is not None and rows.size:
                 keep = ~seg.deleted[rows]

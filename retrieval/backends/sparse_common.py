@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from index.corpus import Document
+from index.errors import IndexFormatError
+from index.npy_files import check_npy
 from index.sparse import SparseVector
 
 from ..encoders import saved_tokenizer, splade_encoder
@@ -26,6 +28,7 @@ class SparseQueryEncoder:
     """Query text -> sparse vector: tokenizer + IDF (inference-free) or the SPLADE model (siamese)."""
 
     def __init__(self, settings: dict, shared_dir: Path, device: str = "cpu") -> None:
+        check_query_side(settings, shared_dir)
         self.mode = settings["mode"]
         self.tokenizer = saved_tokenizer(shared_dir / TOKENIZER_DIR)
         if self.mode == "inference-free":
@@ -40,6 +43,16 @@ class SparseQueryEncoder:
 
     def encode(self, queries: list[str]) -> list[SparseVector]:
         return self.encoder.encode(list(queries))
+
+
+def check_query_side(settings: dict, shared_dir: Path) -> None:
+    """The tokenizer folder is there, and an inference-free IDF table is complete with one float32 weight
+    per vocabulary entry (header only; one line naming the file otherwise)."""
+    tokenizer = Path(shared_dir) / TOKENIZER_DIR
+    if not tokenizer.is_dir():
+        raise IndexFormatError("tokenizer folder missing", str(tokenizer))
+    if settings["mode"] == "inference-free":
+        check_npy(Path(shared_dir) / QUERY_WEIGHTS, "float32", (settings["encoder"].get("vocab_size"),))
 
 
 def write_query_side(new_dir: Path, tokenizer, query_weights: np.ndarray | None) -> None:

@@ -55,7 +55,7 @@ def register(sub) -> None:
 
     info = isub.add_parser("info", help="print an index's manifest, segments and sizes", formatter_class=FORMATTER)
     info.add_argument("index", type=Path, help="index folder")
-    info.add_argument("--verify", action="store_true", help="re-check every file's sha256")
+    info.add_argument("--verify", action="store_true", help="re-check every file's sha256 and all of its data (postings decoded, stores counted; no model is loaded)")
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(handler=run_info)
 
@@ -135,7 +135,7 @@ def _print_components(manifest, root: Path) -> None:
 
 def run_info(args) -> int:
     from index.errors import TandemError
-    from index.manifest import read_manifest, verify_checksums
+    from index.manifest import read_manifest
 
     from ..tables import format_table, human_bytes
 
@@ -159,9 +159,11 @@ def run_info(args) -> int:
             if encoder:
                 print(f"{component.name} encoder: {json.dumps(encoder)}")
     if args.verify:
-        bad = verify_checksums(args.index, manifest)
+        from retrieval.integrity import verify_index
+
+        _, bad = verify_index(args.index)
         if bad:
-            raise TandemError(f"{len(bad)} problem(s): {', '.join(bad[:5])}", str(args.index))
+            raise TandemError(f"{len(bad)} problem(s): {'; '.join(bad[:5])}", str(args.index))
         print("checksums    all files match the manifest")
     return 0
 
