@@ -110,9 +110,9 @@ def encode_postings(indptr: np.ndarray, indices: np.ndarray, stored: np.ndarray)
     shift = np.empty(num_blocks, np.uint8)
     data_off = np.empty(num_blocks, np.int64)
     length = kernel.layout_blocks(indptr, indices, stored, block_offsets, last_doc, block_max, shift, data_off)
-    stream = np.zeros(length, np.uint8)
-    kernel.write_gaps(indptr, indices, block_offsets, shift, data_off, *kernel.gap_views(stream))
-    return kernel.Postings(indptr, block_offsets, last_doc, block_max, shift, data_off, *kernel.gap_views(stream), stored)
+    postings = kernel.Postings(indptr, block_offsets, last_doc, block_max, shift, data_off, *kernel.gap_views(np.zeros(length, np.uint8)), stored)
+    kernel.write_gaps(postings, indices)
+    return postings
 
 
 def save_postings(directory: Path, postings: kernel.Postings) -> int:

@@ -29,8 +29,12 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 BLOCK = 128  # postings per block
 WINDOW = 16384  # default documents per search window (a multiple of 64)
-PRUNE_MAX_K = 100  # SparseIndex(strategy="auto") prunes only for k <= this ...
-PRUNE_MIN_DOCS = 500_000  # ... on indexes of at least this many documents (measured)
+# SparseIndex(strategy="auto") prunes only for k <= PRUNE_MAX_K on indexes of at least
+# PRUNE_MIN_DOCS documents when the query terms have at most PRUNE_MAX_POSTINGS_PER_DOC postings
+# per document; otherwise it scans (measured: bench/bench_sparse_kernel.py).
+PRUNE_MAX_K = 10
+PRUNE_MIN_DOCS = 500_000
+PRUNE_MAX_POSTINGS_PER_DOC = 0.3
 PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x touched docs
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.
@@ -98,28 +102,23 @@ def layout_blocks(indptr, indices, weights, block_offsets, last_doc, block_max, 
 
 
 @njit(cache=True)
-def write_gaps(indptr, indices, block_offsets, shift, data_off, gaps8, gaps16, gaps32):
-    """Second pass: the gaps of every block into the stream at the offsets ``layout_blocks`` chose."""
-    for t in range(indptr.size - 1):
-        prev = 0
-        b = block_offsets[t]
-        p = indptr[t]
-        end = indptr[t + 1]
-        while p < end:
-            q = min(p + BLOCK, end)
-            s = shift[b]
-            o = data_off[b] >> s
-            for j in range(p, q):
-                gap = np.int64(indices[j]) - prev
-                prev = np.int64(indices[j])
+def write_gaps(P, indices):
+    """Second pass: the doc gaps of every block into P's stream, at the offsets and widths
+    ``layout_blocks`` chose (P's other arrays are complete)."""
+    for t in range(P.offsets.size - 1):
+        for b in range(P.block_offsets[t], P.block_offsets[t + 1]):
+            p0, cnt, prev = _block_start(P, t, b)
+            s = P.shift[b]
+            o = P.data_off[b] >> s
+            for j in range(cnt):
+                doc = np.int64(indices[p0 + j])
                 if s == 0:
-                    gaps8[o + j - p] = gap
+                    P.gaps8[o + j] = doc - prev
                 elif s == 1:
-                    gaps16[o + j - p] = gap
+                    P.gaps16[o + j] = doc - prev
                 else:
-                    gaps32[o + j - p] = gap
-            b += 1
-            p = q
+                    P.gaps32[o + j] = doc - prev
+                prev = doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,15 +367,14 @@ def scan_top_k(P, terms, mult, k, out):
     theta = 0.0
     for x in range(out.size):
         s = out[x]
-        if s != 0.0:
-            out[x] = 0.0
-            if not full or s > theta:
-                cs[c] = s
-                cd[c] = x
-                c += 1
-                if c == cap:
-                    c, theta = _compact(cs, cd, c, k, theta)
-                    full = True
+        if (s > theta or not full) and s != 0.0:  # once full, a rarely taken (well predicted) branch
+            cs[c] = s
+            cd[c] = x
+            c += 1
+            if c == cap:
+                c, theta = _compact(cs, cd, c, k, theta)
+                full = True
+    out[:] = 0.0
     c, theta = _compact(cs, cd, c, k, theta)
     return cs[:c], cd[:c]
 
