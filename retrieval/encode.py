@@ -408,14 +408,18 @@ class EncodedShards:
                 raise TandemError(f"documents {m.start}..{m.end - 1} differ from the ones shard {m.spec} ({shard.path}) was encoded from; give that corpus with --corpus",
                                   str(corpus_path))
 
-    def encoded_docs(self, docs: list[Document], show_progress: bool = True) -> "EncodedDocs":
+    def encoded_docs(self, docs: list[Document], show_progress: bool = True, components: list | None = None) -> "EncodedDocs":
         """The shards' vectors as :class:`EncodedDocs` of ``docs`` (the whole corpus, checked with
-        :meth:`check_corpus`); ids and counts are checked against every file."""
+        :meth:`check_corpus`); ids and counts are checked against every file. With ``components``
+        (an existing index's), the vectors are keyed by their encoder settings, which must be the shards'."""
         from index.sparse import SparseVector, stack_vectors
 
         from .backends import EncodedDocs
         from .encoders import encoder_key, saved_tokenizer
 
+        keys = {kind: [encoder_key(kind, settings)] for kind, settings in self.encoders.items()}
+        if components is not None:
+            keys = self._keys_for(components)
         encoded = EncodedDocs(docs)
         for shard in self.shards:
             m = shard.manifest
@@ -426,20 +430,59 @@ class EncodedShards:
                 raise TandemError(f"line {row + 1} is {ids[row]!r}, the corpus has {expected[row]!r} there", str(shard.path / m.files["ids"]))
         if "sparse" in self.encoders:
             settings = self.encoders["sparse"]
-            key = encoder_key("sparse", settings)
             tokenizer = saved_tokenizer(self.shards[0].path / self.first.files["tokenizer"])
             vocab_size = int(settings["vocab_size"])
             lookup = {token: i for i, token in enumerate(vocabulary(tokenizer, vocab_size))}
             vectors: list[SparseVector] = []
             for shard in self.shards:
                 vectors.extend(read_vector_collection(shard.path / shard.manifest.files["sparse"], docs[shard.manifest.start : shard.manifest.end], lookup, show_progress))
-            encoded.sparse[key] = stack_vectors(vectors, vocab_size)
-            encoded.tokenizers[key] = tokenizer
+            matrix = stack_vectors(vectors, vocab_size)
+            for key in keys.get("sparse", []):
+                encoded.sparse[key], encoded.tokenizers[key] = matrix, tokenizer
         if "dense" in self.encoders:
             settings = self.encoders["dense"]
             parts = [_read_dense(s.path / s.manifest.files["dense"], s.manifest.num_docs, int(settings["dim"])) for s in self.shards]
-            encoded.dense[encoder_key("dense", settings)] = np.concatenate(parts) if parts else np.zeros((0, int(settings["dim"])), np.float32)
+            vectors = np.concatenate(parts) if parts else np.zeros((0, int(settings["dim"])), np.float32)
+            for key in keys.get("dense", []):
+                encoded.dense[key] = vectors
         return encoded
+
+    def _keys_for(self, components: list) -> dict[str, list[str]]:
+        """Encoder keys of the components that take vectors; each must be encoded as the shards are."""
+        from .backends import backend
+        from .encoders import encoder_key
+
+        keys: dict[str, list[str]] = {}
+        for component in components:
+            kind = backend(component.backend).doc_input
+            if kind not in ("sparse", "dense"):
+                continue
+            if kind not in self.encoders:
+                raise TandemError(f"the index's {component.name!r} retriever needs {kind} vectors; the shards have only {', '.join(sorted(self.encoders))}", str(self.shards[0].path))
+            diff = _differences(component.settings["encoder"], self.encoders[kind])
+            if diff:
+                raise TandemError(f"the index's {component.name!r} retriever was built with other {kind} encoder settings: {'; '.join(diff)}", str(self.shards[0].path))
+            keys.setdefault(kind, []).append(encoder_key(kind, component.settings["encoder"]))
+        return keys
+
+
+def add_from_encoded(index: Path, paths: Iterable[str | Path], corpus: Path | None = None, options: CorpusOptions | None = None,
+                     wait: float = 0.0, show_progress: bool = True):
+    """Add the documents of `tandem encode` shards to the index at ``index`` (one new segment; ids
+    already there are replaced), without loading a model. Their texts come from ``corpus`` or the
+    corpus the shards recorded; their encoders must be the index's."""
+    from index.corpus import read_corpus
+
+    from .writer import IndexWriter
+
+    shards = read_shards(paths)
+    corpus = Path(corpus) if corpus is not None else shards.corpus_path
+    if options is None or options == CorpusOptions():
+        options = shards.first.corpus.options
+    docs = read_corpus(corpus, options=options)
+    shards.check_corpus(docs, corpus)
+    writer = IndexWriter(index, wait=wait, show_progress=show_progress)
+    return writer.add(docs, encode=lambda components: shards.encoded_docs(docs, show_progress, components))
 
 
 def _read_ids(path: Path, expected: int) -> list[str]:

@@ -274,8 +274,9 @@ class IndexWriter:
         return report
 
     @_reports_full_disk
-    def add(self, docs: Iterable[Document]) -> ChangeReport:
-        """Add documents (replacing any with the same id) as one new segment."""
+    def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None) -> ChangeReport:
+        """Add documents (replacing any with the same id) as one new segment; ``encode(components)``,
+        when given, supplies their vectors instead of the encoders (e.g. from `tandem encode` shards)."""
         docs = list(docs)
         if not docs:
             raise TandemError("no documents to add", "add")
@@ -289,7 +290,10 @@ class IndexWriter:
             manifest = snapshot.manifest
             stage = self.root / ".staging"
             t0 = time.perf_counter()
-            encoded = DocEncoders(manifest.components, self.device).encode(docs, show_progress=self.show_progress)
+            if encode is not None:
+                encoded = encode(manifest.components)
+            else:
+                encoded = DocEncoders(manifest.components, self.device).encode(docs, show_progress=self.show_progress)
             encode_seconds = time.perf_counter() - t0
             replaced = [d.doc_id for d in docs if d.doc_id in snapshot]
             generation = manifest.generation + 1

@@ -289,3 +289,32 @@ def test_unknown_precision_is_one_line(tiny_corpus, tmp_path, capsys):
 
     with pytest.raises(TandemError, match="unknown precision 'fp16'"):
         check_precision("fp16")
+
+
+@pytest.mark.slow
+def test_add_from_encoded_equals_add_from_text(tmp_path, capsys):
+    """`index add --from-encoded` gives the segment and results `index add --corpus` gives; shards
+    encoded with other settings than the index's are refused."""
+    from index.manifest import read_manifest
+    from retrieval.searcher import Searcher
+    from tandem.cli import main
+
+    first = write_jsonl(tmp_path / "first.jsonl", TINY_DOCS[:3])
+    more = write_jsonl(tmp_path / "more.jsonl", TINY_DOCS[3:])
+    assert main(["index", "build", "--corpus", str(first), "--out", str(tmp_path / "a"), "--dense", "none"]) == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    encode(more, tmp_path / "enc", "0/1", "--dense", "none")
+    assert main(["index", "add", "--index", str(tmp_path / "a"), "--from-encoded", str(tmp_path / "enc")]) == 0
+    assert main(["index", "add", "--index", str(tmp_path / "b"), "--corpus", str(more)]) == 0
+    a, b = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
+    ma, mb = sparse_matrix(tmp_path / "a", a.segments[-1]), sparse_matrix(tmp_path / "b", b.segments[-1])
+    assert ma.shape[0] == 3 and np.array_equal(ma.indices, mb.indices) and np.array_equal(ma.data, mb.data)
+    with Searcher.open(tmp_path / "a") as sa, Searcher.open(tmp_path / "b") as sb:
+        got = [[(h.doc_id, h.score) for h in r.hits] for r in sa.batch_search(QUERIES, k=6)]
+        assert got == [[(h.doc_id, h.score) for h in r.hits] for r in sb.batch_search(QUERIES, k=6)]
+    encode(more, tmp_path / "enc-bf16", "0/1", "--dense", "none", "--precision", "bf16")
+    capsys.readouterr()
+    assert main(["index", "add", "--index", str(tmp_path / "a"), "--from-encoded", str(tmp_path / "enc-bf16")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tandem: error: ") and "other sparse encoder settings: precision 'fp32' vs 'bf16'" in err[-1]
+    assert read_manifest(tmp_path / "a").generation == a.generation

@@ -61,7 +61,9 @@ def register(sub) -> None:
 
     add = isub.add_parser("add", help="add documents to an index (a new segment; an existing id is replaced)", formatter_class=FORMATTER)
     add.add_argument("--index", required=True, type=Path, help="index folder")
-    add.add_argument("--corpus", required=True, type=Path, help="file with the documents to add (any corpus format)")
+    add.add_argument("--corpus", default=None, type=Path, help="file with the documents to add (any corpus format; with --from-encoded: their texts, default the corpus the shards recorded)")
+    add.add_argument("--from-encoded", nargs="+", type=Path, default=None, metavar="DIR",
+                     help="add the documents of `tandem encode` shards without loading a model (their encoders must be the index's)")
     add_corpus_options(add)
     _add_wait(add)
     add.set_defaults(handler=run_add)
@@ -185,6 +187,15 @@ def run_add(args) -> int:
     from index.corpus import read_corpus
     from retrieval.writer import IndexWriter
 
+    if args.from_encoded:
+        from retrieval.encode import add_from_encoded
+
+        _report(add_from_encoded(args.index, args.from_encoded, args.corpus, corpus_options_from_args(args), wait=args.wait))
+        return 0
+    if args.corpus is None:
+        from index.errors import TandemError
+
+        raise TandemError("give the documents to add (or --from-encoded with `tandem encode` shards)", "--corpus")
     docs = read_corpus(args.corpus, options=corpus_options_from_args(args))
     _report(IndexWriter(args.index, wait=args.wait).add(docs))
     return 0
