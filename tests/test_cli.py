@@ -6,6 +6,7 @@ import pytest
 from tandem.cli import main
 
 
+@pytest.mark.slow
 def test_build_info_search_and_run_file(scifact_subset, tmp_path, capsys):
     root, qrels, ids = scifact_subset
     index = tmp_path / "idx"
@@ -33,6 +34,7 @@ def test_build_info_search_and_run_file(scifact_subset, tmp_path, capsys):
     assert len(found) >= 0.6 * len({r[0] for r in rows if r[0] in qrels})
 
 
+@pytest.mark.slow
 def test_bad_weights_and_fusion(scifact_subset, tmp_path, capsys):
     root, _, _ = scifact_subset
     corpus = root / "corpus.jsonl"

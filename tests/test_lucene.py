@@ -54,6 +54,7 @@ def test_importing_index_does_not_load_pyserini_or_jnius():
     assert result.stdout.split() == ["False", "False", "False"]
 
 
+@pytest.mark.slow
 def test_jvm_starts_with_java_21_and_pyserini_imports():
     result = run_python("""
         import os
@@ -284,6 +285,7 @@ def test_impact_rejects_tokens_it_cannot_store(tmp_path):
         build_impact_index([("d1", {"tok": 0.5})], tmp_path / "y")
 
 
+@pytest.mark.slow
 def test_impact_index_is_searchable_by_pyserini_cli(impact_index, tmp_path):
     """pyserini's own search CLI, offline, with pre-encoded queries (the command in impact.py's docstring)."""
     from index.lucene.impact import LuceneImpactSearcher
@@ -393,6 +395,7 @@ def trec_eval_c(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int
 
 
 @pytest.mark.parametrize("condition, dataset, retriever, expected, defaults", _matrix_cells())
+@pytest.mark.slow
 def test_bm25_reproduces_pyserini_2cr(beir_bm25_index, beir_data_dir, condition, dataset, retriever, expected, defaults):
     from index.lucene.bm25 import LuceneBM25Searcher
     from retrieval.datasets import read_qrels, read_queries, resolve_dataset

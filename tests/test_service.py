@@ -164,6 +164,7 @@ def test_page_is_self_contained(server):
     assert "<form" in page and "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_api_key_required_when_configured(tiny_index):
     env = {"TANDEM_TEST_KEY": "s3cret-key"}
     with running_server(tiny_index, "--api-key-env", "TANDEM_TEST_KEY", env=env) as base:

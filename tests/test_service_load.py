@@ -33,6 +33,7 @@ async def _load(base: str, clients: int, total: int) -> tuple[list[float], list[
     return latencies, statuses
 
 
+@pytest.mark.slow
 def test_bounded_load_has_no_errors(server):
     started = time.perf_counter()
     latencies, statuses = asyncio.run(_load(server, clients=16, total=2000))
@@ -41,6 +42,7 @@ def test_bounded_load_has_no_errors(server):
     print(f"\nload: 2000 requests, 16 clients, {2000 / elapsed:.0f} req/s, p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms")
 
 
+@pytest.mark.slow
 def test_openapi_fuzzing_never_5xx(server):
     import schemathesis
     from hypothesis import HealthCheck, given, settings

@@ -105,6 +105,7 @@ def tiny_training_setup(tmp_path_factory, tiny_corpus):
     return root, path
 
 
+@pytest.mark.slow
 def test_training_steps_reduce_loss_keep_weights_nonnegative_and_reload(tiny_training_setup, tiny_corpus, splade):
     from retrieval.splade import SpladeConfig, SpladeEncoder
     from retrieval.training.sparse import SparseTrainConfig, train_sparse
@@ -131,6 +132,7 @@ def test_training_steps_reduce_loss_keep_weights_nonnegative_and_reload(tiny_tra
     assert any(not np.array_equal(x.ids, y.ids) or not np.allclose(x.weights, y.weights) for x, y in zip(a, splade.encode(texts)))
 
 
+@pytest.mark.slow
 def test_trainable_idf_is_saved_as_idf_json(tiny_training_setup, tiny_corpus):
     from retrieval.training.sparse import SparseTrainConfig, train_sparse
 

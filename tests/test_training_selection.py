@@ -77,6 +77,7 @@ def test_dev_evaluation_matches_the_engine(tiny_beir, tmp_path):
     assert measured["nnz"] == pytest.approx(stats["avg_nnz_per_doc"], rel=1e-3) and measured["flops"] == pytest.approx(stats["flops"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_training_keeps_the_best_dev_checkpoint_and_can_freeze_vocab(tiny_beir, tmp_path):
     from transformers import AutoModelForMaskedLM
 
