@@ -1,4 +1,4 @@
-"""Sparse vectors and the sparse inverted index (exact top-k with a compiled, pruning kernel).
+"""Sparse vectors and the sparse inverted index (exact top-k with compiled kernels).
 
 The on-disk layout and its options (``SparseIndexConfig``: float32 or 8/16-bit quantised
 weights, optional forward copy) are in ``index.sparse_format``; the kernels (block decoding,
@@ -31,9 +31,6 @@ from .sparse_format import (
 )
 from .sparse_kernel import (
     PROBE_RATIO,
-    PRUNE_MAX_K,
-    PRUNE_MAX_POSTINGS_PER_DOC,
-    PRUNE_MIN_DOCS,
     WINDOW,
     accumulate,
     decode_all,
@@ -135,10 +132,10 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
 class SparseIndex:
     """Exact top-k retrieval over a memory-mapped, block-compressed inverted index.
 
-    ``search`` prunes with block-max MaxScore in a compiled kernel (``index.sparse_kernel``) and
-    returns exactly what ``scores`` + ``top_k`` return, scores bit for bit. Scores sum the query
-    terms' contributions ``stored weight * (query weight * scale)`` in float64, terms in
-    descending order of their upper bound (ties by term id).
+    ``search`` runs a compiled kernel (``index.sparse_kernel``; ``strategy`` "scan" or "prune",
+    block-max MaxScore) and returns exactly what ``scores`` + ``top_k`` return, scores bit for
+    bit. Scores sum the query terms' contributions ``stored weight * (query weight * scale)`` in
+    float64, terms in descending order of their upper bound (ties by term id).
     """
 
     def __init__(self, directory: Path, mmap: bool = True) -> None:
@@ -164,7 +161,10 @@ class SparseIndex:
             self.term_max[nonempty] = np.maximum.reduceat(np.asarray(self.postings.block_max), block_offsets[nonempty])
         self._prunable = info.min_weight >= 0
         self.window = WINDOW  # doc ids scored together by the pruning kernel (a multiple of 64)
-        self.strategy: Literal["auto", "prune", "scan"] = "auto"
+        # Exact kernel: "scan" (every posting of the query terms, ~1.3 ns each, then one selection
+        # pass) or "prune" (block-max MaxScore). Measured on 20k-1M docs (bench/results/
+        # sparse_kernel.json) scanning is as fast or faster with a 2-3x lower p99, so it is the default.
+        self.strategy: Literal["scan", "prune"] = "scan"
         self._scratch = threading.local()  # per-thread zeroed score buffer for the scan kernel
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +195,7 @@ class SparseIndex:
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if self._use_pruning(k, terms) and self._prunable and bool((mult > 0).all()):
+        if self.strategy == "prune" and self._prunable and bool((mult > 0).all()):
             scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window, PROBE_RATIO)
         else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
             buffer = getattr(self._scratch, "scores", None)
@@ -204,21 +204,6 @@ class SparseIndex:
             scores, docs = scan_top_k(self.postings, terms, mult, int(k), buffer)
         order = np.lexsort((docs, -scores))
         return docs[order], scores[order]
-
-    def _use_pruning(self, k: int, terms: np.ndarray) -> bool:
-        """Which exact kernel: ``strategy`` "prune" / "scan", or by measurement ("auto").
-
-        Measured (bench/results/sparse_kernel.json): scanning every posting of the query terms
-        (~1.3 ns each) is as fast or faster, with a steadier p99, except for small k on a large
-        index whose query postings are sparse (pkgsum-scale short documents), where pruning
-        lowers the p50 by ~30%.
-        """
-        if self.strategy != "auto":
-            return self.strategy == "prune"
-        if k > PRUNE_MAX_K or self.num_docs < PRUNE_MIN_DOCS:
-            return False
-        postings = int((self.offsets[terms + 1] - self.offsets[terms]).sum())
-        return postings <= PRUNE_MAX_POSTINGS_PER_DOC * self.num_docs
 
     def _weights(self, stored: np.ndarray) -> np.ndarray:
         stored = np.asarray(stored)

@@ -6,18 +6,22 @@ last doc, or from 0) in one fixed width of 1, 2 or 4 bytes chosen per block, ali
 width inside one byte stream; ``last_doc`` and ``block_max`` per block allow skipping. The
 weights are a separate fixed-width array (float32, uint16 or uint8 quantised), one per posting.
 
-Search (``search_top_k``) is exact top-k with window-level block-max MaxScore: documents are
-visited in ascending windows of ``WINDOW`` ids; per window each query term's upper bound is the
-largest block maximum overlapping the window. Query terms are in *canonical order*
-(descending global upper bound, then term id), the same order in which ``accumulate`` sums, so
-that every returned score is bit-identical to the exhaustive score. The leading terms whose
-bounds can still lift a document above the current k-th score are *essential*: they are
-accumulated term-at-a-time into the window (and so are the next terms while their postings in
-the window are few compared with the documents they would be probed for); the remaining
-(low-bound) terms are only probed, in canonical order, for documents whose partial score plus
-the remaining bounds can still beat the k-th score. Documents that beat it are appended to a
-candidate buffer, cut back to the k best (raising the threshold) when full and once per window.
-Ties are broken by doc index ascending, as ``index.sparse.top_k`` does.
+Two exact top-k searches. ``scan_top_k`` accumulates every posting of the query terms into a
+dense score array and selects in one pass (the default: fastest measured on 20k-1M documents).
+``search_top_k`` is window-level block-max MaxScore: documents are visited in ascending windows
+of ``WINDOW`` ids; per window each query term's upper bound is the largest block maximum
+overlapping the window. The leading terms whose bounds can still lift a document above the
+current k-th score are *essential*: they are accumulated term-at-a-time into the window (and so
+are the next terms while their postings in the window are few compared with the documents they
+would be probed for); the remaining (low-bound) terms are only probed, in order, for documents
+whose partial score plus the remaining bounds can still beat the k-th score. Documents that beat
+it go to a candidate buffer, cut back to the k best (raising the threshold) when full and once
+per window.
+
+Both sum a document's contributions with query terms in one *canonical order* (descending
+global upper bound, then term id), the order ``accumulate`` uses, so every returned score is
+bit-identical to the exhaustive score; ties are broken by doc index ascending, as
+``index.sparse.top_k`` does.
 """
 from __future__ import annotations
 
@@ -29,12 +33,6 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 BLOCK = 128  # postings per block
 WINDOW = 16384  # default documents per search window (a multiple of 64)
-# SparseIndex(strategy="auto") prunes only for k <= PRUNE_MAX_K on indexes of at least
-# PRUNE_MIN_DOCS documents when the query terms have at most PRUNE_MAX_POSTINGS_PER_DOC postings
-# per document; otherwise it scans (measured: bench/bench_sparse_kernel.py).
-PRUNE_MAX_K = 10
-PRUNE_MIN_DOCS = 500_000
-PRUNE_MAX_POSTINGS_PER_DOC = 0.3
 PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x touched docs
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.

@@ -10,7 +10,7 @@ from index.errors import TandemError
 from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
 
 
-STRATEGIES = ("prune", "scan", "auto")  # the two exact kernels, and the default choice between them
+STRATEGIES = ("prune", "scan")  # SparseIndex.strategy: the two exact kernels
 
 
 def exhaustive(index: SparseIndex, query: SparseVector, k: int):
