@@ -40,7 +40,8 @@ def load_errors(root: Path, manifest: Manifest, component: ComponentInfo, action
     except TandemError:
         raise
     except KeyError as exc:
-        raise IndexFormatError(f"component {component.name!r} ({component.backend}) has no setting {exc.args[0]!r}", str(Path(root) / FILENAME)) from None
+        missing = exc.args[0] if exc.args else "?"
+        raise IndexFormatError(f"component {component.name!r} ({component.backend}) has no setting {missing!r}", str(Path(root) / FILENAME)) from None
     except LOAD_ERRORS as exc:
         where = getattr(exc, "filename", None) or component_location(root, manifest, component)
         detail = (getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__

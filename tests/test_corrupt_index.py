@@ -261,3 +261,37 @@ def test_sizes_are_recorded_for_every_listed_file(tiny_index):
         assert set(entry.sizes) == set(entry.files)
         assert all(entry.sizes[rel] == (tiny_index / rel).stat().st_size for rel in entry.files)
         assert entry.bytes == sum(entry.sizes.values())
+
+
+def write_format1_sparse(directory: Path, matrix) -> None:
+    """A Tandem 0.1 sparse directory (as ``tandem index upgrade`` links into a segment): CSC postings and a forward copy."""
+    directory.mkdir()
+    csc, csr = matrix.tocsc(), matrix.tocsr()
+    for name, array in {"postings_offsets": csc.indptr.astype(np.int64), "postings_docs": csc.indices.astype(np.int32),
+                        "postings_weights": csc.data.astype(np.float32), "forward_indptr": csr.indptr.astype(np.int64),
+                        "forward_terms": csr.indices.astype(np.int32), "forward_weights": csr.data.astype(np.float32)}.items():
+        np.save(directory / f"{name}.npy", array)
+
+
+def test_format1_sparse_files_are_checked_too(tmp_path):
+    import scipy.sparse as sp
+
+    from index.sparse import SparseVector
+    from index.sparse_checks import TermChecks, open_checked
+
+    matrix = sp.csr_matrix(np.array([[0, 2.0, 0, 1.0], [3.0, 0, 0, 0.5], [0, 1.0, 4.0, 0]], dtype=np.float32))
+    write_format1_sparse(tmp_path / "good", matrix)
+    index = open_checked(tmp_path / "good", 3, thorough=True)
+    rows, scores = index.search(SparseVector(np.array([1, 3], np.int32), np.array([1.0, 1.0], np.float32)), 3)
+    assert rows.tolist() == [0, 2, 1] and scores.tolist() == [3.0, 1.0, 0.5]
+
+    write_format1_sparse(tmp_path / "bad", matrix)
+    rewrite_npy(tmp_path / "bad" / "postings_docs.npy", lambda docs: docs.__setitem__(-1, 7))  # doc 7 of 3
+    with pytest.raises(IndexFormatError, match="not below the document count") as info:
+        open_checked(tmp_path / "bad", 3)
+    assert info.value.where == str(tmp_path / "bad" / "postings_docs.npy")
+    with pytest.raises(IndexFormatError, match="has shape"):
+        open_checked(tmp_path / "good", 4)  # the segment says 4 rows, the forward copy has 3
+    checks = TermChecks(open_checked(tmp_path / "good", 3))
+    checks.check(np.array([0, 2, 99]))  # out-of-vocabulary ids are left to the search's own check
+    assert checks.checked.tolist() == [True, False, True, False]
