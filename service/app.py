@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import TandemError
+from index.errors import IndexFormatError, TandemError
 from index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
 from retrieval.fusion import FusionConfig, override_fusion
 from retrieval.limits import check_query_text
@@ -98,6 +98,8 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
 
     @app.exception_handler(TandemError)
     async def tandem_error(_: Request, exc: TandemError):
+        if isinstance(exc, IndexFormatError):  # the index on disk is damaged: the server's fault, not the request's
+            return error(503, None, f"the index cannot be read ({exc.where}: {exc.message}); run `tandem index info --verify`")
         return error(422 if exc.where else 400, exc.where, exc.message)
 
     @app.exception_handler(RequestValidationError)
