@@ -55,7 +55,7 @@ class WriterLock:
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
-            if not self.index_dir.exists():  # a first build that failed: leave nothing behind
+            if not self.index_dir.is_dir() or not any(self.index_dir.iterdir()):  # a first build that failed: leave nothing behind
                 self.path.unlink(missing_ok=True)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
