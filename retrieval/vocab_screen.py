@@ -29,7 +29,7 @@ from index.errors import TandemError
 
 from .pooling import splade_pool
 
-TOKEN_BLOCK = 512  # tokens per bf16 projection: a [512, V] block stays cache-friendly (measured faster than whole batches of long texts)
+TOKEN_BLOCK = 512  # token rows per bf16 projection (a [512, V] block measured faster than whole batches of long texts)
 PRODUCT_SLACK = 2.0 ** -7  # 2x the bf16 dot-product rounding bound, relative to ||h|| ||w||
 OUTPUT_SLACK = 2.0 ** -8  # 2x the rounding of a bf16 result, relative to its magnitude
 
@@ -86,16 +86,31 @@ class VocabScreen:
                 out[row, columns] = splade_pool(logits, torch.ones(logits.shape[:2], dtype=torch.long, device=logits.device))[0]
         return out
 
+    def _bf16_maxima(self, per_text: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``[B, V]`` float32: each text's maximum bf16 logit (without bias) per term; -inf for an empty text.
+
+        Texts go longest first into blocks of at most :data:`TOKEN_BLOCK` token rows, each padded to
+        its longest text by repeating the text's first token (which leaves its maximum unchanged);
+        the maximum over positions is a tree of element-wise maxima of halves (several times faster
+        than ``amax`` over the token axis for bf16 on CPU)."""
+        lengths = [t.shape[0] for t in per_text]
+        hidden_size, vocab = self.weight.shape[1], self.weight.shape[0]
+        maxima = torch.full((len(per_text), vocab), float("-inf"), dtype=torch.float32, device=self.weight.device)
+        order = sorted((r for r in range(len(per_text)) if lengths[r]), key=lambda r: -lengths[r])
+        for rows in _padded_blocks([lengths[r] for r in order], TOKEN_BLOCK):
+            texts = [order[i] for i in rows]
+            longest = lengths[texts[0]]
+            block = torch.empty(len(texts), longest, hidden_size, dtype=torch.bfloat16, device=self.weight.device)
+            for j, r in enumerate(texts):
+                block[j, : lengths[r]] = per_text[r]
+                block[j, lengths[r] :] = per_text[r][0]
+            logits = (block.view(-1, hidden_size) @ self.weight_bf16_t).view(len(texts), longest, vocab)
+            maxima[texts] = _max_over_positions(logits).float()
+        return maxima
+
     def _candidates(self, per_text: tuple[torch.Tensor, ...], special_ids: torch.Tensor | None) -> torch.Tensor:
         """``[B, V]`` bool: the terms whose float32 weight may be positive."""
-        vocab = self.weight.shape[0]
-        maxima = torch.full((len(per_text), vocab), float("-inf"), dtype=torch.float32, device=self.weight.device)
-        for rows in _token_blocks([t.shape[0] for t in per_text], TOKEN_BLOCK):
-            block = torch.cat([per_text[r] for r in rows]).to(torch.bfloat16)
-            logits = block @ self.weight_bf16_t
-            for r, part in zip(rows, torch.split(logits, [per_text[r].shape[0] for r in rows])):
-                if part.shape[0]:
-                    maxima[r] = part.amax(dim=0).float()
+        maxima = self._bf16_maxima(per_text)
         norms = torch.stack([t.float().norm(dim=1).max() if t.shape[0] else t.new_zeros((), dtype=torch.float32) for t in per_text])
         finite = torch.nan_to_num(maxima, neginf=0.0)
         slack = PRODUCT_SLACK * norms[:, None] * self.weight_norms[None, :] + OUTPUT_SLACK * (finite.abs() + self.bias.abs()[None, :])
@@ -105,15 +120,24 @@ class VocabScreen:
         return candidates
 
 
-def _token_blocks(lengths: list[int], budget: int) -> list[list[int]]:
-    """Consecutive texts grouped so that each group has at most ``budget`` tokens (or one text)."""
+def _max_over_positions(values: torch.Tensor) -> torch.Tensor:
+    """``[B, L, V]`` -> ``[B, V]`` maximum over L, as a tree of element-wise maxima of halves."""
+    while values.shape[1] > 1:
+        half = values.shape[1] // 2
+        folded = torch.maximum(values[:, :half], values[:, half : 2 * half])
+        if values.shape[1] % 2:
+            folded[:, 0] = torch.maximum(folded[:, 0], values[:, 2 * half])
+        values = folded
+    return values[:, 0]
+
+
+def _padded_blocks(lengths: list[int], budget: int) -> list[list[int]]:
+    """Consecutive texts (longest first) grouped so that each group, right-padded to its first
+    text's length, has at most ``budget`` token rows (or is one text)."""
     groups: list[list[int]] = []
-    used = 0
     for row, n in enumerate(lengths):
-        if groups and used + n <= budget:
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= budget:
             groups[-1].append(row)
-            used += n
         else:
             groups.append([row])
-            used = n
     return groups

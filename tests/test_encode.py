@@ -273,11 +273,11 @@ def test_bf16_screen_keeps_every_positive_term(splade):
         assert int(candidates.sum()) < 2 * int(positive.sum()) + 50 * len(lengths)
 
 
-def test_token_blocks_group_consecutive_texts():
-    from retrieval.vocab_screen import _token_blocks
+def test_padded_blocks_group_consecutive_texts():
+    from retrieval.vocab_screen import _padded_blocks
 
-    assert _token_blocks([100, 200, 300, 600, 10, 10], 512) == [[0, 1], [2], [3], [4, 5]]
-    assert _token_blocks([], 512) == []
+    assert _padded_blocks([600, 300, 200, 100, 100, 100, 10], 512) == [[0], [1], [2, 3], [4, 5, 6]]
+    assert _padded_blocks([], 512) == []
 
 
 def test_unknown_precision_is_one_line(tiny_corpus, tmp_path, capsys):
@@ -318,3 +318,31 @@ def test_add_from_encoded_equals_add_from_text(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tandem: error: ") and "other sparse encoder settings: precision 'fp32' vs 'bf16'" in err[-1]
     assert read_manifest(tmp_path / "a").generation == a.generation
+
+
+@pytest.mark.slow
+def test_interrupted_shard_resumes(tiny_corpus, tmp_path, monkeypatch):
+    """An interrupted `encode` leaves no shard, keeps its finished chunks, and the rerun encodes only the rest."""
+    import retrieval.writer as writer
+    from retrieval.build import BuildConfig
+    from retrieval.encode import ShardSpec, encode_shard
+
+    encode_chunk = writer._encode_chunk
+    calls = []
+
+    def interrupted_at_second(*args, **kwargs):
+        calls.append(len(args[2]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return encode_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_encode_chunk", interrupted_at_second)
+    config = BuildConfig(corpus=str(tiny_corpus), dense=None, chunk_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        encode_shard(config, tiny_corpus, tmp_path / "enc", ShardSpec(0, 1), show_progress=False)
+    assert not (tmp_path / "enc" / "shard-00000-of-00001").exists()
+    calls.clear()
+    monkeypatch.setattr(writer, "_encode_chunk", lambda *args, **kwargs: calls.append(len(args[2])) or encode_chunk(*args, **kwargs))
+    folder, manifest = encode_shard(config, tiny_corpus, tmp_path / "enc", ShardSpec(0, 1), show_progress=False)
+    assert calls == [2, 2]  # chunk 0 came from the cache
+    assert manifest.num_docs == 6 and [p.name for p in (tmp_path / "enc").iterdir()] == [folder.name]
