@@ -48,6 +48,8 @@ class BuildConfig(BaseModel):
     bm25: bool = False
     bm25_fields: Literal["flat", "multifield"] = "flat"
     sparse_backend: str = "native-sparse"  # registered backend holding the 'sparse' retriever
+    sparse_weights: Literal["float32", "uint16", "uint8"] = "float32"  # native-sparse: stored weight precision
+    sparse_forward: bool = False  # native-sparse: also store documents row-wise (faster explanations)
     dense_backend: str = "faiss"  # registered backend holding the 'dense' retriever
     lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
     impact_scale: float = 100.0  # impacts are round(weight * scale)

@@ -20,12 +20,13 @@ from index.build_dir import disk_errors
 from index.commits import COMMITS, COMPONENTS, SEGMENTS, STAGING, clear_staging, commit, link_tree
 from index.errors import IndexFormatError, TandemError
 from index.locking import WriterLock
+from index.sparse import SparseIndex, write_sparse_index
+from index.sparse_format import SparseIndexConfig
 from index.manifest import ComponentInfo, CorpusInfo, FileSet, Manifest, SegmentInfo, describe_files, files_under, raw_format_version
 
 from .writer import move_into_place, new_shared_dir
 
 V1_BACKENDS = {"sparse": "native-sparse", "dense": "faiss", "bm25": "lucene-bm25", "impact": "lucene-impact"}
-QUERY_SIDE = ("tokenizer", "query_weights.npy")
 
 
 def upgrade_index(root: Path, wait: float = 0.0) -> Manifest:
@@ -54,11 +55,9 @@ def upgrade_index(root: Path, wait: float = 0.0) -> Manifest:
             settings = dict(info.get("settings", {}))
             component = ComponentInfo(name=name, backend=V1_BACKENDS[name], settings=settings)
             shared = None
-            if name == "sparse":
-                link_tree(root / "sparse", seg_dir / "sparse")
-                for part in QUERY_SIDE:  # the query side is index-wide in format 2
-                    target = seg_dir / "sparse" / part
-                    shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            if name == "sparse":  # postings rewritten once in the current format (the query side is index-wide)
+                write_sparse_index(seg_dir / "sparse", SparseIndex(root / "sparse").doc_matrix())
+                settings["index"] = SparseIndexConfig().model_dump()
                 shared = new_shared_dir(component, 1)
                 _link_query_side(root / "sparse", stage / shared)
                 stats[name] = {k: settings.get(k) for k in ("num_postings", "avg_nnz_per_doc", "flops") if k in settings}

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from index.manifest import ComponentInfo
 from index.segments import IndexSnapshot
+from index.sparse_format import SparseIndexConfig
 from index.sparse import SparseVector, write_sparse_index
 from index.sparse_checks import TermChecks, open_checked
 
@@ -27,13 +28,16 @@ class NativeSparseBackend(Backend):
     required_settings = ("mode", "encoder.model", "encoder.max_length")
     has_shared_dir = True
 
+    def settings_from(self, config) -> dict:
+        return {"index": SparseIndexConfig(weights=config.sparse_weights, forward=config.sparse_forward).model_dump()}
+
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
-        return write_sparse_index(seg_dir, matrix)
+        return write_sparse_index(seg_dir, matrix, config=_index_config(component))
 
     def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
         matrices = [open_checked(path, None, thorough=True).doc_matrix()[rows] for path, rows in parts]  # all data is read: check all
-        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)))
+        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component))
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         if change.previous_dir is None:  # a new index: tokenizer and IDF table
@@ -64,6 +68,11 @@ class NativeSparseBackend(Backend):
             if len(stats) == 1:
                 text += f", FLOPS {stats[0].get('flops', 0):.2f}"
         return text
+
+
+def _index_config(component: ComponentInfo) -> SparseIndexConfig:
+    """How this component's segments store postings (float32, no forward copy for indexes built before it was recorded)."""
+    return SparseIndexConfig(**component.settings.get("index", {}))
 
 
 class NativeSparseRetriever:
