@@ -227,6 +227,7 @@ def main() -> None:
     data = Path(os.environ.get("TANDEM_DATA_DIR", REPO.parent / "shared" / "data"))
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     parts = args.parts.split(",")
+    started = environment()  # the commit and load this run started with (the code it imported)
     if "matmul" in parts:
         report["matmul"] = {**matmul_rates(), "environment": environment()}
         print(json.dumps(report["matmul"], indent=1))
@@ -252,9 +253,9 @@ def main() -> None:
                 bound = bound_docs_per_s(kind, per_doc, rates)
                 entry["matmul_bound_docs_per_s"] = {p: round(v, 1) for p, v in bound.items()}
                 entry["share_of_bound"] = {p: round(entry["docs"] / seconds[p] / bound[p], 3) for p in PRECISIONS}
-        report["throughput"] = {**section, "matmul": rates, "environment": environment()}
+        report["throughput"] = {**section, "matmul": rates, "environment": environment(), "environment_at_start": started}
     if "quality" in parts:
-        report["quality"] = {**quality(data, args.index_root), "environment": environment()}
+        report["quality"] = {**quality(data, args.index_root), "environment": environment(), "environment_at_start": started}
         print(json.dumps(report["quality"], indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -204,7 +204,7 @@ def encode_shard(config: "BuildConfig", corpus_path: Path, out: Path, spec: Shar
             key = encoder_key("sparse", encoders["sparse"])
             tokenizer = encoded.tokenizers[key]
             files["sparse"] = SPARSE_FILE if gzip_sparse else SPARSE_FILE_PLAIN
-            manifest.num_postings = write_vector_collection(stage / files["sparse"], docs, encoded.sparse[key], tokenizer, show_progress)
+            manifest.num_postings = write_sparse_vectors(stage / files["sparse"], docs, encoded.sparse[key], tokenizer, show_progress)
             tokenizer.save_pretrained(stage / TOKENIZER_DIR)
             files["tokenizer"] = TOKENIZER_DIR
             manifest.tokenizer_sha256 = vocabulary_sha256(vocabulary(tokenizer, int(encoders["sparse"]["vocab_size"])))
@@ -267,7 +267,7 @@ def vocabulary(tokenizer, vocab_size: int) -> list[str]:
     return tokens
 
 
-def write_vector_collection(path: Path, docs: list[Document], matrix, tokenizer, show_progress: bool = True) -> int:
+def write_sparse_vectors(path: Path, docs: list[Document], matrix, tokenizer, show_progress: bool = True) -> int:
     """Write pyserini ``JsonVectorCollection`` lines (float weights) for the rows of a docs x vocab CSR
     matrix; returns the number of postings."""
     from index.progress import progress
@@ -378,7 +378,11 @@ class EncodedShards:
 
     @property
     def corpus_path(self) -> Path:
-        return Path(self.first.corpus.source)
+        """The corpus file the shards recorded (it must still be there; else give another with --corpus)."""
+        path = Path(self.first.corpus.source)
+        if not path.is_file():
+            raise TandemError("the corpus the shards were encoded from is not there; give it with --corpus", str(path))
+        return path
 
     @property
     def num_docs(self) -> int:
@@ -435,7 +439,7 @@ class EncodedShards:
             lookup = {token: i for i, token in enumerate(vocabulary(tokenizer, vocab_size))}
             vectors: list[SparseVector] = []
             for shard in self.shards:
-                vectors.extend(read_vector_collection(shard.path / shard.manifest.files["sparse"], docs[shard.manifest.start : shard.manifest.end], lookup, show_progress))
+                vectors.extend(read_sparse_vectors(shard.path / shard.manifest.files["sparse"], docs[shard.manifest.start : shard.manifest.end], lookup, show_progress))
             matrix = stack_vectors(vectors, vocab_size)
             for key in keys.get("sparse", []):
                 encoded.sparse[key], encoded.tokenizers[key] = matrix, tokenizer
@@ -507,7 +511,7 @@ def _read_dense(path: Path, rows: int, dim: int) -> np.ndarray:
     return vectors
 
 
-def read_vector_collection(path: Path, docs: list[Document], lookup: dict[str, int], show_progress: bool = True) -> list:
+def read_sparse_vectors(path: Path, docs: list[Document], lookup: dict[str, int], show_progress: bool = True) -> list:
     """Sparse vectors from ``JsonVectorCollection`` lines, one per document of ``docs`` in order
     (ids checked); a bad line is one error naming ``file:line``."""
     from index.progress import progress

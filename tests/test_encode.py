@@ -171,6 +171,16 @@ def test_other_corpus_refused(shards, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_moved_corpus_needs_corpus_flag(shards, tiny_corpus, tmp_path, capsys):
+    one = copy_shards(shards["one"], tmp_path / "one")
+    gone = tmp_path / "moved-away.jsonl"
+    edit_manifest(one / "shard-00000-of-00001", lambda d: d["corpus"].update(source=str(gone)))
+    line = refused(capsys, tmp_path / "idx", one)
+    assert str(gone) in line and "give it with --corpus" in line
+    assert build_from(tmp_path / "idx", one, extra=("--corpus", str(tiny_corpus))) == 0
+
+
+@pytest.mark.slow
 def test_tampered_vectors_refused(shards, tmp_path, capsys):
     two = copy_shards(shards["two"], tmp_path / "two")
     path = two / "shard-00000-of-00002" / "sparse.jsonl.gz"
