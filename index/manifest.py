@@ -27,7 +27,7 @@ from .errors import IndexFormatError
 
 FORMAT_VERSION = 2
 FILENAME = "manifest.json"
-TANDEM_VERSION = "0.2.0"
+TANDEM_VERSION = "0.2.0"  # keep equal to tandem.__version__ (tests/test_cli.py checks)
 
 
 def now() -> str:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import IndexFormatError, TandemError
 from index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
+from index.manifest import TANDEM_VERSION
 from retrieval.fusion import FusionConfig, override_fusion
 from retrieval.limits import check_query_text
 from retrieval.searcher import Searcher
@@ -77,7 +78,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
     # still fetches its logo from its vendor's CDN, and Swagger UI documents the same API.
     app = FastAPIOffline(
         title="Tandem",
-        version="0.1.0",
+        version=TANDEM_VERSION,
         description="Hybrid sparse + dense retrieval: learned sparse, dense (FAISS), BM25, fused.",
         lifespan=lifespan,
         static_url="/docs-assets",

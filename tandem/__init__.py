@@ -1,2 +1,2 @@
 """Tandem: hybrid sparse + dense retrieval engine (command-line entry point in ``tandem.cli``)."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

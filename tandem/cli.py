@@ -15,6 +15,7 @@ import sys
 from index.errors import TandemError
 from index.lucene.jvm import VERBOSE_ENV
 
+from . import __version__
 from .commands.common import use_help_formatter
 
 COMMAND_MODULES = ["index_cmd", "encode_cmd", "search_cmd", "eval_cmd", "serve_cmd", "train_cmd"]
@@ -29,7 +30,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="tandem", description="Hybrid sparse + dense retrieval engine.")
-    parser.add_argument("--version", action="version", version="tandem 0.1.0")
+    parser.add_argument("--version", action="version", version=f"tandem {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show library logging: Lucene/Anserini INFO lines and transformers warnings (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,5 +1,6 @@
 """CLI end to end on a small subset of BEIR scifact from the data dir."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,13 @@ def test_bad_weights_and_fusion(scifact_subset, tmp_path, capsys):
     assert "--weights" in capsys.readouterr().err
     assert main(["search", "--index", str(index), "x ray", "--depth", "0"]) == 2
     assert "--depth" in capsys.readouterr().err
+
+
+def test_one_version_everywhere():
+    import tomllib
+
+    from index.manifest import TANDEM_VERSION
+    from tandem import __version__
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert __version__ == TANDEM_VERSION == pyproject["project"]["version"]
