@@ -1,12 +1,30 @@
 """Dense vector index on FAISS (inner product over L2-normalised vectors = cosine).
 
-Types: ``flat`` (exact), ``hnsw`` (graph; M, efConstruction, efSearch) and ``ivfpq``
-(inverted file + product quantisation; nlist, m, nbits, nprobe). Row i of the FAISS index
-is the document with internal index i.
+Types: ``flat`` (exact), ``hnsw`` (graph; M, efConstruction, efSearch), ``ivfpq`` (inverted file +
+product quantisation; nlist, m, nbits, nprobe; for memory: ~60 bytes a vector instead of 1,536 at
+dim 384) and ``auto`` (the default): flat below :data:`AUTO_HNSW_MIN_VECTORS` vectors, hnsw from
+there on. A live index has one FAISS index per segment, so ``auto`` decides per segment: small
+added segments stay flat (exact) and compaction decides again for the merged segment. The type
+actually written is recorded per segment (``SegmentInfo.stats[component]["faiss"]``).
+
+Why 50,000: one query on one thread scans every vector of a flat index (1.5 KB each at dim 384).
+Measured here (bench/bench_dense.py, ``flat_sweep`` in bench/results/dense.json) flat p50 is
+about 2 ms at 25k vectors and 10-20 ms from 50k on, growing linearly, while HNSW (M=32,
+efSearch 128) stays near 1 ms with recall@10 above 0.99 against flat. Below the threshold exact
+search costs a few ms at most and HNSW would only add build time (~3 ms a vector on one core)
+and approximation.
+
+Builds use every core the process may run on (FAISS's OpenMP: HNSW insertion, IVF training and
+assignment); searches use :func:`set_search_threads` threads (the service sets 1 per request
+thread). OpenMP thread counts are per calling thread, so they are applied on every call. Row i of
+the FAISS index is the document with internal index i.
 """
 from __future__ import annotations
 
 import math
+import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,39 +34,122 @@ from .errors import IndexFormatError, TandemError
 
 DIRNAME = "dense"
 FILENAME = "faiss.index"
-FAISS_TYPES = ("flat", "hnsw", "ivfpq")
+FAISS_TYPES = ("auto", "flat", "hnsw", "ivfpq")
+AUTO_HNSW_MIN_VECTORS = 50_000  # auto: a segment with at least this many vectors gets hnsw (see the module docstring)
+TRAIN_POINTS_PER_LIST = 50  # ivfpq: default training sample per inverted list (FAISS wants 39-256)
+PQ_TRAIN_POINTS = 65_536  # ivfpq: FAISS trains each 8-bit sub-quantiser on at most 256 x 256 points
+PQ_SUBVECTOR_DIMS = 8  # ivfpq default: dimensions per sub-quantiser. Training 4-dim ones (m = dim/4) took 44x longer here
+# (FAISS 1.15 k-means on 20k 384-d vectors: m=96 173 s, m=64 55 s, m=48 3.9 s, m=32 4.0 s, one thread)
+
+_search_threads: int | None = None
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_search_threads(threads: int | None) -> None:
+    """Threads one FAISS search call may use from now on, in every thread of this process (None: all cores).
+
+    Batches of queries are split across these threads, and FAISS may split one query's work too
+    (one flat query at 10k vectors took 5.1 ms p50 on 2 threads of a busy machine, 0.34 ms on 1).
+    The service gives each request thread its share of the cores, usually 1.
+    """
+    global _search_threads
+    if threads is not None and threads < 1:
+        raise ValueError(f"search threads must be at least 1, got {threads}")
+    _search_threads = threads
+
+
+def load_faiss():
+    """The ``faiss`` module, first imported with OpenMP's passive wait policy unless the environment chose one.
+
+    libgomp's default lets idle threads spin; on a machine whose cores are busy with other work a
+    2-thread FAISS build then ran 7x slower than on one thread (IVF-PQ training: 56 s vs 7.9 s;
+    passive: 1.6 s). The policy is read once, when FAISS's own libgomp loads, so the variable is
+    set only for that import and OpenMP libraries loaded later (torch) keep their default. If torch
+    is already loaded, FAISS uses torch's OpenMP runtime and this has no effect: on a shared
+    machine set ``OMP_WAIT_POLICY=PASSIVE`` in the environment (see the README).
+    """
+    if "faiss" in sys.modules:
+        return sys.modules["faiss"]
+    added = "OMP_WAIT_POLICY" not in os.environ
+    if added:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        import faiss
+    finally:
+        if added:
+            del os.environ["OMP_WAIT_POLICY"]
+    return faiss
+
+
+def search_threads() -> int:
+    """Threads a FAISS search uses (see :func:`set_search_threads`)."""
+    return _search_threads or available_cores()
 
 
 class FaissConfig(BaseModel):
-    """FAISS index type and its parameters; recorded in the manifest."""
+    """FAISS index type and its parameters; recorded in the manifest (resolved per segment)."""
 
-    type: str = Field("flat", description="flat | hnsw | ivfpq")
+    type: str = Field("auto", description="auto | flat | hnsw | ivfpq")
+    auto_hnsw_min_vectors: int = AUTO_HNSW_MIN_VECTORS  # auto: hnsw from this many vectors in a segment, flat below
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
     nlist: int | None = None  # ivfpq: default ~ 4*sqrt(N), capped so each list trains on >= 39 points
-    pq_m: int | None = None  # ivfpq: sub-quantisers; default dim/4 rounded to a divisor of dim
+    pq_m: int | None = None  # ivfpq: sub-quantisers (bytes a vector); default dim/8 rounded down to a divisor of dim
     pq_nbits: int = 8
     nprobe: int = 16
+    train_size: int | None = None  # ivfpq: vectors sampled to train on; default max(50 * nlist, 65,536), at most N
+    build_threads: int | None = None  # OpenMP threads for building (None: every core); recorded as used
 
     def resolved(self, num_docs: int, dim: int) -> "FaissConfig":
+        """The concrete settings for ``num_docs`` vectors of ``dim``: ``auto`` becomes flat or hnsw, ivfpq defaults filled in."""
         if self.type not in FAISS_TYPES:
             raise TandemError(f"unknown FAISS type {self.type!r} (choose {', '.join(FAISS_TYPES)})", "--faiss")
+        for name, flag in (("hnsw_m", "--hnsw-m"), ("ef_construction", "--ef-construction"), ("ef_search", "--ef-search"), ("nprobe", "--nprobe"),
+                           ("nlist", "--nlist"), ("pq_m", "--pq-m"), ("train_size", "--faiss-train-size"), ("auto_hnsw_min_vectors", "--auto-hnsw-min-vectors"),
+                           ("build_threads", "build_threads")):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TandemError(f"must be at least 1, got {value}", flag)
+        if self.type == "auto":
+            return self.model_copy(update={"type": "hnsw" if num_docs >= self.auto_hnsw_min_vectors else "flat"})
         if self.type != "ivfpq":
             return self
         nlist = self.nlist or max(1, min(int(4 * math.sqrt(num_docs)), num_docs // 39))
-        pq_m = self.pq_m or next(m for m in range(max(1, dim // 4), 0, -1) if dim % m == 0)
+        pq_m = self.pq_m or next(m for m in range(max(1, dim // PQ_SUBVECTOR_DIMS), 0, -1) if dim % m == 0)
         if dim % pq_m:
-            raise TandemError(f"pq_m={pq_m} must divide the embedding dimension {dim}", "--faiss-pq-m")
-        return self.model_copy(update={"nlist": nlist, "pq_m": pq_m})
+            raise TandemError(f"pq_m={pq_m} must divide the embedding dimension {dim}", "--pq-m")
+        train_size = min(num_docs, self.train_size or max(TRAIN_POINTS_PER_LIST * nlist, PQ_TRAIN_POINTS))
+        return self.model_copy(update={"nlist": nlist, "pq_m": pq_m, "train_size": train_size})
+
+    def search_parameters(self, ef_search: int | None = None, nprobe: int | None = None):
+        """FAISS per-call search parameters for this (resolved) type, or None for flat."""
+        faiss = load_faiss()
+
+        if self.type == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=int(ef_search or self.ef_search))
+        if self.type == "ivfpq":
+            return faiss.SearchParametersIVF(nprobe=int(nprobe or self.nprobe))
+        return None
 
 
-def build_faiss_index(vectors: np.ndarray, config: FaissConfig):
-    import faiss
+def build_faiss_index(vectors: np.ndarray, config: FaissConfig, threads: int | None = None):
+    """A FAISS index of ``vectors`` (row i = vector i) built on ``threads`` cores (default: the config's, else all);
+    returns it and the resolved config, which records the threads used."""
+    faiss = load_faiss()
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     num_docs, dim = vectors.shape
-    config = config.resolved(num_docs, dim)
+    threads = threads or config.build_threads or available_cores()
+    config = config.resolved(num_docs, dim).model_copy(update={"build_threads": threads})
+    faiss.omp_set_num_threads(threads)  # this thread's OpenMP team for the build
     if config.type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif config.type == "hnsw":
@@ -56,28 +157,49 @@ def build_faiss_index(vectors: np.ndarray, config: FaissConfig):
         index.hnsw.efConstruction = config.ef_construction
         index.hnsw.efSearch = config.ef_search
     else:
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, config.nlist, config.pq_m, config.pq_nbits, faiss.METRIC_INNER_PRODUCT)
         if num_docs < 2 ** config.pq_nbits:
             raise TandemError(f"ivfpq with {config.pq_nbits} bits needs at least {2 ** config.pq_nbits} documents to train, got {num_docs}", "--faiss")
-        index.train(vectors)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, config.nlist, config.pq_m, config.pq_nbits, faiss.METRIC_INNER_PRODUCT)
+        index.train(training_sample(vectors, config.train_size))
         index.nprobe = config.nprobe
     index.add(vectors)
     return index, config
 
 
-def write_dense_index(directory: Path, vectors: np.ndarray, config: FaissConfig) -> dict:
-    import faiss
+def training_sample(vectors: np.ndarray, size: int) -> np.ndarray:
+    """``size`` rows of ``vectors`` drawn without replacement by a fixed seed (all of them if there are no more)."""
+    if size >= len(vectors):
+        return vectors
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), size=size, replace=False))
+    return vectors[rows]
 
+
+def write_dense_index(directory: Path, vectors: np.ndarray, config: FaissConfig, threads: int | None = None) -> dict:
+    """Build and write ``directory/faiss.index``; returns its statistics (the resolved config under ``faiss``)."""
+    faiss = load_faiss()
+
+    started = time.perf_counter()
+    index, resolved = build_faiss_index(vectors, config, threads)
+    build_seconds = time.perf_counter() - started
     directory.mkdir(parents=True, exist_ok=True)
-    index, resolved = build_faiss_index(vectors, config)
     faiss.write_index(index, str(directory / FILENAME))
-    return {"dim": int(vectors.shape[1]), "num_vectors": int(vectors.shape[0]), "faiss": resolved.model_dump()}
+    return {"dim": int(vectors.shape[1]), "num_vectors": int(vectors.shape[0]), "faiss": resolved.model_dump(),
+            "faiss_build_seconds": round(build_seconds, 3)}
+
+
+def check_search_parameters(ef_search: int | None, nprobe: int | None) -> None:
+    """Search-time ``ef_search`` and ``nprobe`` are None (unchanged) or whole numbers of at least 1."""
+    for value, flag in ((ef_search, "--ef-search"), (nprobe, "--nprobe")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise TandemError(f"must be a whole number of at least 1, got {value!r}", flag)
 
 
 class DenseIndex:
+    """One FAISS index file, searched with per-call parameters (safe to share between threads)."""
+
     def __init__(self, directory: Path, config: FaissConfig | None = None, mmap: bool = True) -> None:
-        import faiss
+        faiss = load_faiss()
 
         path = Path(directory) / FILENAME
         if not path.exists():
@@ -91,23 +213,38 @@ class DenseIndex:
             except RuntimeError as exc:
                 reason = str(exc).strip().splitlines()[0].rsplit("Error: ", 1)[-1] if str(exc).strip() else "unknown error"
                 raise IndexFormatError(f"FAISS index unreadable: {reason}", str(path)) from None
-        self.config = config or FaissConfig()
-        if self.config.type == "hnsw":
-            faiss.downcast_index(self.index).hnsw.efSearch = self.config.ef_search
-        elif self.config.type == "ivfpq":
-            faiss.extract_index_ivf(self.index).nprobe = self.config.nprobe
+        base = faiss.downcast_index(self.index)
+        kind = "hnsw" if isinstance(base, faiss.IndexHNSW) else "ivfpq" if isinstance(base, faiss.IndexIVF) else "flat"
+        self.config = (config or FaissConfig()).model_copy(update={"type": kind})  # what the file holds, whatever was asked
+        self.ef_search = self.config.ef_search
+        self.nprobe = self.config.nprobe
         self.dim = self.index.d
         self.num_docs = self.index.ntotal
 
+    @property
+    def type(self) -> str:
+        """flat, hnsw or ivfpq: the type of the FAISS index in the file."""
+        return self.config.type
+
+    def configure(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
+        """Search-time parameters from now on: HNSW candidate list size, IVF lists visited (None keeps the current one)."""
+        check_search_parameters(ef_search, nprobe)
+        self.ef_search = ef_search or self.ef_search
+        self.nprobe = nprobe or self.nprobe
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch search: (doc indices [Q, k], scores [Q, k]); -1 marks missing results."""
+        """Batch search on :func:`search_threads` threads: (doc indices [Q, k], scores [Q, k]); -1 marks missing results."""
+        faiss = load_faiss()
+
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        scores, ids = self.index.search(queries, max(1, min(k, self.num_docs)))
+        faiss.omp_set_num_threads(search_threads())  # OpenMP settings belong to the calling thread
+        params = self.config.search_parameters(self.ef_search, self.nprobe)
+        scores, ids = self.index.search(queries, max(1, min(k, self.num_docs)), params=params)
         return ids, scores
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors of these rows (exact for flat and hnsw; ivfpq keeps only quantised codes)."""
-        import faiss
+        faiss = load_faiss()
 
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:

@@ -19,7 +19,8 @@ def test_manifest_is_self_describing(tiny_index):
     assert manifest.generation == 1 and len(manifest.segments) == 1 and manifest.segments[0].num_docs == 6
     assert manifest.settings("sparse")["mode"] == "siamese"
     assert manifest.settings("sparse")["encoder"]["model"] == "splade-tiny"
-    assert manifest.settings("dense")["faiss"]["type"] == "flat"
+    assert manifest.settings("dense")["faiss"]["type"] == "auto"
+    assert manifest.segments[0].stats["dense"]["faiss"]["type"] == "flat"  # auto: 6 vectors are searched exactly
     assert manifest.build_config["dense"] == "minilm-l6"
     assert verify_checksums(tiny_index, manifest) == []
 
@@ -129,8 +130,8 @@ def test_not_an_index_and_newer_format(tmp_path, tiny_index):
         Searcher.open(copy)
 
 
-# ivfpq defaults for 600 vectors of dim 32: nlist = min(4 * sqrt(600), 600 // 39) = 15, pq_m = 32 / 4 = 8
-@pytest.mark.parametrize("faiss_type, nlist, pq_m, min_recall", [("hnsw", None, None, 0.9), ("ivfpq", 15, 8, 0.3)])
+# ivfpq defaults for 600 vectors of dim 32: nlist = min(4 * sqrt(600), 600 // 39) = 15, pq_m = 32 / 8 = 4
+@pytest.mark.parametrize("faiss_type, nlist, pq_m, min_recall", [("hnsw", None, None, 0.9), ("ivfpq", 15, 4, 0.3)])
 def test_faiss_types_are_recorded_and_searchable(tmp_path, faiss_type, nlist, pq_m, min_recall):
     from index.dense import DenseIndex, FaissConfig, write_dense_index
 

@@ -1,12 +1,18 @@
-"""``faiss``: dense vectors in FAISS, one FAISS index per segment (row i = segment row i)."""
+"""``faiss``: dense vectors in FAISS, one FAISS index per segment (row i = segment row i).
+
+The component's ``faiss`` settings are what was asked (``auto`` by default); each segment records
+the type it got (``stats[name]["faiss"]``): with ``auto``, small segments (e.g. a live index's added
+batches) are flat and exact, large ones HNSW, and compaction decides again for the merged segment.
+"""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from index.dense import FILENAME, DenseIndex, FaissConfig, write_dense_index
+from index.dense import FILENAME, DenseIndex, FaissConfig, check_search_parameters, write_dense_index
 from index.errors import IndexFormatError, TandemError
 from index.manifest import ComponentInfo
 from index.segments import IndexSnapshot, SegmentReader
@@ -22,6 +28,9 @@ class FaissBackend(Backend):
     segment_local = True
     description = "FAISS"
     required_settings = ("dim", "faiss", "encoder.model", "encoder.max_length")
+
+    def settings_from(self, config) -> dict:
+        return {"faiss": config.faiss.model_dump()}
 
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         vectors = docs.dense[encoder_key("dense", component.settings["encoder"])]
@@ -44,16 +53,37 @@ class FaissBackend(Backend):
         return FaissRetriever(snapshot, component, device)
 
     def describe(self, component: ComponentInfo, segments=()) -> str:
+        """E.g. ``384-d, faiss auto: hnsw (M=32, efSearch=128, 8 threads) in 1 segment, flat in 2``."""
         s = component.settings
-        return f"{s.get('dim')}-d, faiss {s.get('faiss', {}).get('type')}"
+        asked = FaissConfig(**s.get("faiss", {}))
+        written = [FaissConfig(**seg.stats[component.name]["faiss"]) for seg in segments if "faiss" in seg.stats.get(component.name, {})]
+        if not written:
+            return f"{s.get('dim')}-d, faiss {asked.type}"
+        counts = Counter(_parameters(config) for config in written)
+        parts = [f"{what} in {n} segment{'s' if n > 1 else ''}" if len(segments) > 1 else what for what, n in counts.items()]
+        line = f"{s.get('dim')}-d, faiss {asked.type}: {'; '.join(parts)}"
+        largest = max((seg.num_docs for seg in segments), default=0)
+        if asked.type == "flat" and largest >= asked.auto_hnsw_min_vectors:
+            line += f" (exact; above {asked.auto_hnsw_min_vectors:,} vectors a segment --faiss auto would use hnsw, ~10x faster)"
+        return line
+
+
+def _parameters(config: FaissConfig) -> str:
+    """A written segment's FAISS type and the parameters that matter for it, for summaries."""
+    threads = f", {config.build_threads} threads" if config.build_threads else ""
+    if config.type == "hnsw":
+        return f"hnsw (M={config.hnsw_m}, efConstruction={config.ef_construction}, efSearch={config.ef_search}{threads})"
+    if config.type == "ivfpq":
+        return f"ivfpq (nlist={config.nlist}, m={config.pq_m}x{config.pq_nbits} bits, nprobe={config.nprobe}, trained on {config.train_size:,}{threads})"
+    return "flat"
 
 
 def _write(seg_dir: Path, vectors: np.ndarray, config: FaissConfig) -> dict:
-    """One segment's FAISS index; a segment too small to train ivfpq on is stored flat (exact)."""
+    """One segment's FAISS index (``auto`` resolved for its size); a segment too small to train ivfpq on is stored flat (exact)."""
     if config.type == "ivfpq" and len(vectors) < max(2 ** config.pq_nbits, 39 * (config.nlist or 1)):
-        config = FaissConfig(type="flat")
+        config = config.model_copy(update={"type": "flat"})
     summary = write_dense_index(seg_dir, vectors, config)
-    return {"num_vectors": summary["num_vectors"], "faiss": summary["faiss"]}
+    return {"num_vectors": summary["num_vectors"], "faiss": summary["faiss"], "faiss_build_seconds": summary["faiss_build_seconds"]}
 
 
 def open_segment(seg: SegmentReader, component: ComponentInfo) -> DenseIndex:
@@ -102,6 +132,19 @@ class FaissRetriever:
 
     def encode(self, queries: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(list(queries))
+
+    def configure(self, *, ef_search: int | None = None, nprobe: int | None = None) -> None:
+        """Search-time parameters for every segment from now on (None keeps the current value):
+        ``ef_search`` for HNSW segments, ``nprobe`` for IVF-PQ segments; flat segments are exact and
+        ignore both. Each search passes them to FAISS per call, so threads searching meanwhile are safe."""
+        check_search_parameters(ef_search, nprobe)
+        for _, index in self.segments:
+            index.configure(ef_search=ef_search, nprobe=nprobe)
+
+    @property
+    def segment_types(self) -> list[str]:
+        """The FAISS type of each segment's index (flat, hnsw, ivfpq), in segment order."""
+        return [index.type for _, index in self.segments]
 
     def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
         t0 = time.perf_counter()

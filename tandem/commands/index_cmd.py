@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from index.dense import AUTO_HNSW_MIN_VECTORS
+
 from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
 
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
@@ -30,13 +32,23 @@ def register(sub) -> None:
     build.add_argument("--sparse", default="splade-tiny", type=optional_model, help="SPLADE model: short name, folder or HF id; 'none' to skip")
     build.add_argument("--sparse-mode", default="inference-free", choices=["inference-free", "siamese"], help="inference-free: queries are tokenizer + IDF (no model call); siamese: queries go through the encoder")
     build.add_argument("--dense", default="minilm-l6", type=optional_model, help="dense model: short name, folder or HF id; 'none' to skip")
-    build.add_argument("--faiss", default="flat", choices=["flat", "hnsw", "ivfpq"], help="FAISS index type")
+    build.add_argument("--faiss", default="auto", choices=["auto", "flat", "hnsw", "ivfpq"],
+                       help="FAISS index type per segment: flat (exact), hnsw (graph, fast), ivfpq (compressed, ~60 bytes a vector at dim 384); "
+                            "auto: flat below --auto-hnsw-min-vectors vectors, hnsw from there on")
+    build.add_argument("--auto-hnsw-min-vectors", type=int, default=AUTO_HNSW_MIN_VECTORS,
+                       help="auto: segments with at least this many vectors get hnsw (flat p50 passes ~10 ms on one core around here)")
     build.add_argument("--hnsw-m", type=int, default=32, help="hnsw: graph neighbours per node")
     build.add_argument("--ef-construction", type=int, default=200, help="hnsw: candidate list size while building")
     build.add_argument("--ef-search", type=int, default=128, help="hnsw: candidate list size while searching")
     build.add_argument("--nlist", type=int, default=None, help="ivfpq: inverted lists (default ~4*sqrt(N))")
-    build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers (default dim/4)")
+    build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers = bytes a vector (default dim/8)")
     build.add_argument("--nprobe", type=int, default=16, help="ivfpq: lists visited per query")
+    build.add_argument("--faiss-train-size", type=int, default=None, help="ivfpq: vectors sampled for training (default max(50 * nlist, 65536), at most all)")
+    build.add_argument("--sparse-backend", default="native-sparse", help="registered backend that holds the sparse retriever (see `tandem index backends`)")
+    build.add_argument("--sparse-weights", default="float32", choices=["float32", "uint16", "uint8"],
+                       help="native-sparse: precision of stored weights (uint16/uint8 quantise, with the scale and the largest error recorded)")
+    build.add_argument("--sparse-forward", action="store_true", help="native-sparse: also store documents row-wise, for fast explanations on large indexes")
+    build.add_argument("--dense-backend", default="faiss", help="registered backend that holds the dense retriever (see `tandem index backends`)")
     build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (retriever 'bm25')")
     build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"], help="flat: title + text in one field; multifield: title and text as separate fields")
     build.add_argument("--lucene-impact", action="store_true", help="also index the sparse vectors in a Lucene impact index (retriever 'impact')")
@@ -80,6 +92,9 @@ def register(sub) -> None:
     _add_wait(compact)
     compact.set_defaults(handler=run_compact)
 
+    backends = isub.add_parser("backends", help="list the registered backends", formatter_class=FORMATTER)
+    backends.set_defaults(handler=run_backends)
+
     upgrade = isub.add_parser("upgrade", help="convert a Tandem 0.1 index (format 1) to the live format in place (no re-encoding)", formatter_class=FORMATTER)
     upgrade.add_argument("index", type=Path, help="index folder")
     _add_wait(upgrade)
@@ -103,10 +118,13 @@ def run_build(args) -> int:
     elif args.corpus is None:
         raise TandemError("give the corpus to index (or --from-encoded with `tandem encode` shards)", "--corpus")
     corpus_path = resolve_corpus(args.corpus, args.data_dir) if args.corpus else shards.corpus_path
-    faiss = FaissConfig(type=args.faiss, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search, nlist=args.nlist, pq_m=args.pq_m, nprobe=args.nprobe)
+    faiss = FaissConfig(type=args.faiss, auto_hnsw_min_vectors=args.auto_hnsw_min_vectors, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction,
+                        ef_search=args.ef_search, nlist=args.nlist, pq_m=args.pq_m, nprobe=args.nprobe, train_size=args.faiss_train_size)
+    faiss.resolved(0, 1)  # bad values fail here, naming their flag, before any model loads
     config = BuildConfig(
         corpus=args.corpus or str(corpus_path), sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
-        bm25=args.bm25, bm25_fields=args.bm25_fields, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
+        bm25=args.bm25, bm25_fields=args.bm25_fields, sparse_backend=args.sparse_backend, dense_backend=args.dense_backend,
+        sparse_weights=args.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
     )
@@ -236,6 +254,16 @@ def run_compact(args) -> int:
     from retrieval.writer import IndexWriter
 
     _report(IndexWriter(args.index, wait=args.wait).compact())
+    return 0
+
+
+def run_backends(args) -> int:
+    from retrieval.backends import BACKENDS
+
+    from ..tables import format_table
+
+    rows = [[name, b.doc_input, "per segment" if b.segment_local else "index-wide", b.description] for name, b in sorted(BACKENDS.items())]
+    print(format_table(["backend", "input", "storage", "what"], rows, align="llll"))
     return 0
 
 

@@ -75,13 +75,16 @@ def app_factory():
     """Uvicorn factory: load the index named in TANDEM_INDEX (once per worker) and build the app."""
     import torch
 
+    from index.dense import set_search_threads
     from retrieval.searcher import Searcher
     from service.app import create_app
 
     # Requests run in parallel in a pool of search threads (and maybe several worker processes): give
     # each the cores left per request, usually 1, so concurrent requests do not oversubscribe the CPU.
     cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // (int(os.environ["TANDEM_THREADS"]) * int(os.environ.get("TANDEM_WORKERS", "1")))))
+    per_request = max(1, cores // (int(os.environ["TANDEM_THREADS"]) * int(os.environ.get("TANDEM_WORKERS", "1"))))
+    torch.set_num_threads(per_request)
+    set_search_threads(per_request)  # FAISS (OpenMP): applied in each request thread at every search
     searcher = Searcher.open(os.environ["TANDEM_INDEX"])
     return create_app(searcher, settings_from_env())
 

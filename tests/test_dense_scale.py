@@ -1,0 +1,211 @@
+"""Dense retrieval at scale (issue 11 §3): ``--faiss auto`` per segment, build threads, IVF-PQ
+training samples, search-time efSearch/nprobe, and HNSW recall against exact search.
+
+Fast tests use small random clustered vectors and the FAISS backend directly (no model); one slow
+test goes through a real build, add and compaction.
+"""
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from index.corpus import Document
+from index.dense import AUTO_HNSW_MIN_VECTORS, DenseIndex, FaissConfig, available_cores, load_faiss, set_search_threads, write_dense_index
+from index.errors import TandemError
+from index.manifest import ComponentInfo, SegmentInfo
+from index.segments import SegmentReader
+from retrieval.backends.base import EncodedDocs
+from retrieval.backends.faiss_dense import FaissBackend, FaissRetriever
+from retrieval.encoders import encoder_key
+
+DIM = 32
+ENCODER = {"model": "fake-dense", "max_length": 8}
+
+
+def clustered(num: int, dim: int = DIM, clusters: int = 50, spread: float = 0.35, seed: int = 0) -> np.ndarray:
+    """Unit vectors around ``clusters`` random centres (a stand-in for topical embeddings)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = centres[rng.integers(0, clusters, num)] + spread * rng.normal(size=(num, dim)) / np.sqrt(dim)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :k]
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)]))
+
+
+def component(faiss_settings: dict) -> ComponentInfo:
+    return ComponentInfo(name="dense", backend="faiss", settings={"encoder": ENCODER, "faiss": FaissConfig(**faiss_settings).model_dump(), "dim": DIM})
+
+
+def write_segment(root, name: str, vectors: np.ndarray, comp: ComponentInfo) -> SegmentReader:
+    """A segment of ``vectors`` written by the FAISS backend, as a reader (doc ids ``<name>-<row>``)."""
+    ids = [f"{name}-{row}" for row in range(len(vectors))]
+    docs = EncodedDocs(docs=[Document(i, "", "") for i in ids], dense={encoder_key("dense", ENCODER): vectors})
+    stats = FaissBackend().write_segment(root / name / "dense", comp, docs)
+    return SegmentReader(SegmentInfo(name=name, num_docs=len(vectors), stats={"dense": stats}), root / name, SimpleNamespace(doc_ids=ids), None)
+
+
+def test_auto_is_flat_below_the_threshold_and_hnsw_from_it():
+    config = FaissConfig()
+    assert config.type == "auto" and config.auto_hnsw_min_vectors == AUTO_HNSW_MIN_VECTORS
+    assert config.resolved(AUTO_HNSW_MIN_VECTORS - 1, 384).type == "flat"
+    assert config.resolved(AUTO_HNSW_MIN_VECTORS, 384).type == "hnsw"
+    assert FaissConfig(type="flat").resolved(10 * AUTO_HNSW_MIN_VECTORS, 384).type == "flat"  # an explicit type is kept
+
+
+def test_auto_decides_per_segment_and_compaction_decides_again(tmp_path):
+    comp = component({"type": "auto", "auto_hnsw_min_vectors": 300})
+    vectors = clustered(500)
+    big = write_segment(tmp_path, "s1", vectors[:400], comp)
+    small = write_segment(tmp_path, "s2", vectors[400:], comp)  # an added batch
+    assert big.info.stats["dense"]["faiss"]["type"] == "hnsw"
+    assert small.info.stats["dense"]["faiss"]["type"] == "flat"
+    assert big.info.stats["dense"]["faiss"]["build_threads"] == available_cores()
+    retriever = FaissRetriever(SimpleNamespace(segments=[big, small]), comp)
+    assert retriever.segment_types == ["hnsw", "flat"]
+    assert FaissBackend().describe(comp, [big.info, small.info]) == (
+        f"32-d, faiss auto: hnsw (M=32, efConstruction=200, efSearch=128, {available_cores()} threads) in 1 segment; flat in 1 segment")
+
+    # compaction keeping 250 + 60 live rows: 310 >= 300 -> hnsw; keeping 100 + 60 -> flat
+    merged = FaissBackend().merge_segments([(big.path / "dense", np.arange(250)), (small.path / "dense", np.arange(60))], tmp_path / "m1" / "dense", comp)
+    assert (merged["num_vectors"], merged["faiss"]["type"]) == (310, "hnsw")
+    merged = FaissBackend().merge_segments([(big.path / "dense", np.arange(100)), (small.path / "dense", np.arange(60))], tmp_path / "m2" / "dense", comp)
+    assert (merged["num_vectors"], merged["faiss"]["type"]) == (160, "flat")
+    assert np.allclose(DenseIndex(tmp_path / "m2" / "dense").vectors(np.arange(100, 160)), vectors[400:460])
+
+
+def test_explicit_flat_above_the_threshold_is_flagged_in_the_summary(tmp_path):
+    comp = component({"type": "flat", "auto_hnsw_min_vectors": 100})
+    seg = write_segment(tmp_path, "s1", clustered(150), comp)
+    assert FaissBackend().describe(comp, [seg.info]) == "32-d, faiss flat: flat (exact; above 100 vectors a segment --faiss auto would use hnsw, ~10x faster)"
+
+
+def valid_results(retriever: FaissRetriever, vectors: np.ndarray, queries: np.ndarray, k: int) -> list[list[int]]:
+    """Rows found per query (padded with -1 to k), after checking each ranking: at most k distinct
+    ids (an IVF list visited may hold fewer), scores descending."""
+    rankings = retriever.search_vectors(queries, k)
+    rows = []
+    for ranking in rankings:
+        found = [int(doc_id.split("-")[1]) for doc_id in ranking]
+        assert 0 < len(found) <= k and len(set(found)) == len(found)
+        assert np.all(np.diff(list(ranking.values())) <= 1e-6)
+        rows.append(found + [-1] * (k - len(found)))
+    return rows
+
+
+def test_configure_changes_ef_search_and_results_stay_valid(tmp_path):
+    vectors, queries = np.split(clustered(3100, clusters=5, spread=1.5, seed=1), [3000])
+    comp = component({"type": "hnsw", "hnsw_m": 4, "ef_construction": 16})
+    retriever = FaissRetriever(SimpleNamespace(segments=[write_segment(tmp_path, "s1", vectors, comp)]), comp)
+    exact = exact_top(vectors, queries, 10)
+    retriever.configure(ef_search=10)
+    low = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    retriever.configure(ef_search=400)
+    high = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    assert low < 0.9 and high >= low + 0.1
+    rankings = retriever.search_vectors(queries[:3], 10)
+    for query, ranking in zip(queries[:3], rankings):  # scores are the exact inner products (HNSW keeps full vectors)
+        rows = [int(doc_id.split("-")[1]) for doc_id in ranking]
+        assert np.allclose(list(ranking.values()), vectors[rows] @ query, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_configure_changes_nprobe(tmp_path):
+    vectors, queries = np.split(clustered(3100, clusters=5, spread=1.5, seed=3), [3000])  # 5 broad clusters over 50 lists
+    comp = component({"type": "ivfpq", "nlist": 50, "pq_m": 16, "nprobe": 1, "build_threads": 1})  # 1: fast on a busy machine too
+    segment = write_segment(tmp_path, "s1", vectors, comp)
+    assert segment.info.stats["dense"]["faiss"]["type"] == "ivfpq"
+    retriever = FaissRetriever(SimpleNamespace(segments=[segment]), comp)
+    exact = exact_top(vectors, queries, 10)
+    one = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    retriever.configure(nprobe=50)
+    every = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    assert every >= one + 0.3  # one list of 50 holds few of a query's neighbours
+    retriever.configure(ef_search=64)  # no hnsw segment here: nothing changes
+    assert recall(np.array(valid_results(retriever, vectors, queries, 10)), exact) == every
+
+
+@pytest.mark.parametrize("kwargs, flag", [({"ef_search": 0}, "--ef-search"), ({"nprobe": -3}, "--nprobe"), ({"nprobe": 2.5}, "--nprobe"), ({"ef_search": True}, "--ef-search")])
+def test_configure_rejects_bad_values(tmp_path, kwargs, flag):
+    comp = component({"type": "flat"})
+    retriever = FaissRetriever(SimpleNamespace(segments=[write_segment(tmp_path, "s1", clustered(20), comp)]), comp)
+    with pytest.raises(TandemError) as err:
+        retriever.configure(**kwargs)
+    assert err.value.where == flag
+
+
+@pytest.mark.slow
+def test_hnsw_recall_on_clustered_vectors(tmp_path):
+    vectors, queries = np.split(clustered(5200, dim=64, clusters=100, spread=0.8, seed=5), [5000])
+    summary = write_dense_index(tmp_path, vectors, FaissConfig(type="hnsw"))
+    index = DenseIndex(tmp_path, FaissConfig(**summary["faiss"]))
+    found, _ = index.search(queries, 10)
+    assert recall(found, exact_top(vectors, queries, 10)) >= 0.95
+
+
+@pytest.mark.slow
+def test_ivfpq_trains_on_a_recorded_sample(tmp_path):
+    vectors = clustered(4000, seed=7)
+    summary = write_dense_index(tmp_path, vectors, FaissConfig(type="ivfpq", nlist=20, pq_m=8, train_size=1000, build_threads=1))
+    assert (summary["faiss"]["train_size"], summary["faiss"]["nlist"], summary["faiss"]["pq_m"], summary["faiss"]["build_threads"]) == (1000, 20, 8, 1)
+    # the default sample: max(50 * nlist, 65,536) vectors, but never more than there are
+    assert FaissConfig(type="ivfpq").resolved(4000, DIM).train_size == 4000
+    assert FaissConfig(type="ivfpq").resolved(1_000_000, 384).model_dump(include={"nlist", "pq_m", "train_size"}) == {"nlist": 4000, "pq_m": 48, "train_size": 200_000}
+    assert FaissConfig(type="ivfpq").resolved(100_000, 384).train_size == 65_536
+
+
+@pytest.mark.parametrize("field, flag", [("train_size", "--faiss-train-size"), ("auto_hnsw_min_vectors", "--auto-hnsw-min-vectors"), ("hnsw_m", "--hnsw-m")])
+def test_bad_build_parameters_name_their_flag(field, flag):
+    with pytest.raises(TandemError) as err:
+        FaissConfig(**{field: 0}).resolved(1000, DIM)
+    assert err.value.where == flag
+
+
+def test_searches_use_the_configured_threads_in_every_thread(tmp_path):
+    write_dense_index(tmp_path, clustered(100), FaissConfig(type="flat"))
+    index = DenseIndex(tmp_path)
+    seen = []
+
+    def search_in_thread():
+        index.search(clustered(5, seed=8), 3)
+        seen.append(load_faiss().omp_get_max_threads())
+
+    try:
+        set_search_threads(1)
+        worker = threading.Thread(target=search_in_thread)
+        worker.start()
+        worker.join()
+        set_search_threads(None)
+        search_in_thread()
+    finally:
+        set_search_threads(None)
+    assert seen == [1, available_cores()]
+
+
+@pytest.mark.slow
+def test_live_index_segments_get_their_own_type(tmp_path, tiny_corpus):
+    """Build (6 docs -> hnsw with a threshold of 5), add 2 (-> flat), compact (8 -> hnsw): recorded per segment and searchable."""
+    from index.manifest import read_manifest
+    from retrieval.build import BuildConfig, build_index
+    from retrieval.searcher import Searcher
+    from retrieval.writer import IndexWriter
+
+    out = tmp_path / "idx"
+    build_index(BuildConfig(corpus=str(tiny_corpus), sparse=None, faiss=FaissConfig(auto_hnsw_min_vectors=5)), out, tiny_corpus, log=lambda _: None, show_progress=False)
+    IndexWriter(out).add([Document("new1", "Statins", "Statins lower cholesterol."), Document("new2", "Sleep", "Sleep matters for the heart.")])
+    types = [s.stats["dense"]["faiss"]["type"] for s in read_manifest(out).segments]
+    assert types == ["hnsw", "flat"]
+    IndexWriter(out).compact()
+    manifest = read_manifest(out)
+    assert [s.stats["dense"]["faiss"]["type"] for s in manifest.segments] == ["hnsw"]
+    searcher = Searcher.open(out)
+    assert searcher.search("statins and cholesterol", k=3, mode="dense").hits[0].doc_id == "new1"
