@@ -73,7 +73,7 @@ def test_auto_decides_per_segment_and_compaction_decides_again(tmp_path):
     retriever = FaissRetriever(SimpleNamespace(segments=[big, small]), comp)
     assert retriever.segment_types == ["hnsw", "flat"]
     assert FaissBackend().describe(comp, [big.info, small.info]) == (
-        f"32-d, faiss auto: hnsw (M=32, efConstruction=200, efSearch=128, {available_cores()} threads) in 1 segment; flat in 1 segment")
+        f"32-d, faiss auto: hnsw (M=32, efConstruction=200, efSearch=256, {available_cores()} threads) in 1 segment; flat in 1 segment")
 
     # compaction keeping 250 + 60 live rows: 310 >= 300 -> hnsw; keeping 100 + 60 -> flat
     merged = FaissBackend().merge_segments([(big.path / "dense", np.arange(250)), (small.path / "dense", np.arange(60))], tmp_path / "m1" / "dense", comp)

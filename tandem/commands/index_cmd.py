@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.dense import AUTO_HNSW_MIN_VECTORS
+from index.dense import AUTO_HNSW_MIN_VECTORS, FaissConfig
 
 from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
 
@@ -36,10 +36,10 @@ def register(sub) -> None:
                        help="FAISS index type per segment: flat (exact), hnsw (graph, fast), ivfpq (compressed, ~60 bytes a vector at dim 384); "
                             "auto: flat below --auto-hnsw-min-vectors vectors, hnsw from there on")
     build.add_argument("--auto-hnsw-min-vectors", type=int, default=AUTO_HNSW_MIN_VECTORS,
-                       help="auto: segments with at least this many vectors get hnsw (flat p50 passes ~10 ms on one core around here)")
+                       help="auto: segments with at least this many vectors get hnsw (one flat query passes ~5 ms on one core around here)")
     build.add_argument("--hnsw-m", type=int, default=32, help="hnsw: graph neighbours per node")
     build.add_argument("--ef-construction", type=int, default=200, help="hnsw: candidate list size while building")
-    build.add_argument("--ef-search", type=int, default=128, help="hnsw: candidate list size while searching")
+    build.add_argument("--ef-search", type=int, default=FaissConfig().ef_search, help="hnsw: candidate list size while searching (recall@10 0.99 at 1M vectors needed 256)")
     build.add_argument("--nlist", type=int, default=None, help="ivfpq: inverted lists (default ~4*sqrt(N))")
     build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers = bytes a vector (default dim/8)")
     build.add_argument("--nprobe", type=int, default=16, help="ivfpq: lists visited per query")
@@ -102,7 +102,6 @@ def register(sub) -> None:
 
 
 def run_build(args) -> int:
-    from index.dense import FaissConfig
     from index.errors import TandemError
     from retrieval.build import BuildConfig, build_index
     from retrieval.datasets import resolve_corpus
