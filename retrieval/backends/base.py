@@ -14,6 +14,7 @@ Either kind may keep index-wide files (``shared_dir``), e.g. a tokenizer and an 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
@@ -117,6 +118,29 @@ class WriteContext:
     root: Path
     encoders: "object"  # retrieval.writer.DocEncoders
     live_docs: list[Document] | None = None
+
+
+class EncodingRetriever:
+    """What every retriever that encodes its own queries shares: ``search`` = ``encode`` the batch, then
+    ``search_encoded``, each timed into ``timings`` as ``<name>_encode`` / ``<name>_search``."""
+
+    name: str
+
+    def encode(self, queries: list[str]):
+        raise NotImplementedError
+
+    def search_encoded(self, encoded, k: int) -> list["Ranking"]:
+        raise NotImplementedError
+
+    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list["Ranking"]:
+        t0 = time.perf_counter()
+        encoded = self.encode(list(queries))
+        t1 = time.perf_counter()
+        out = self.search_encoded(encoded, k)
+        if timings is not None:
+            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
+            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
+        return out
 
 
 def segment_component_dir(snapshot_or_root, segment_name: str, component: str) -> Path:

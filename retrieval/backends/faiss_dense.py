@@ -6,7 +6,6 @@ batches) are flat and exact, large ones HNSW, and compaction decides again for t
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from index.segments import IndexSnapshot, SegmentReader
 
 from ..encoders import dense_encoder, encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, merge_top_k
+from .base import Backend, EncodedDocs, EncodingRetriever, merge_top_k
 
 
 class FaissBackend(Backend):
@@ -109,7 +108,7 @@ def check_similarities(rows: np.ndarray, scores: np.ndarray, path: Path) -> None
                                "(`tandem index info --verify` checks every file)", str(path))
 
 
-class FaissRetriever:
+class FaissRetriever(EncodingRetriever):
     """Inner-product search over every segment's FAISS index, skipping deleted rows."""
 
     backend = FaissBackend.name
@@ -146,15 +145,8 @@ class FaissRetriever:
         """The FAISS type of each segment's index (flat, hnsw, ivfpq), in segment order."""
         return [index.type for _, index in self.segments]
 
-    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
-        t0 = time.perf_counter()
-        vectors = self.encode(list(queries))
-        t1 = time.perf_counter()
-        out = self.search_vectors(vectors, k)
-        if timings is not None:
-            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
-            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
-        return out
+    def search_encoded(self, vectors: np.ndarray, k: int) -> list[Ranking]:
+        return self.search_vectors(vectors, k)
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> list[Ranking]:
         per_segment = []

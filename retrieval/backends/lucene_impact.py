@@ -8,7 +8,6 @@ Its shared folder holds ``lucene/`` (an ordinary Anserini impact index), and the
 from __future__ import annotations
 
 import os
-import time
 
 import scipy.sparse as sp
 
@@ -18,7 +17,7 @@ from index.segments import IndexSnapshot
 
 from ..encoders import encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, SharedChange, WriteContext
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext
 from .sparse_common import QUERY_WEIGHTS, TOKENIZER_DIR, SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
 
 LUCENE_DIR = "lucene"
@@ -86,7 +85,7 @@ class LuceneImpactBackend(Backend):
         return f"Lucene impact, scale {component.settings.get('scale'):g}"
 
 
-class LuceneImpactRetriever:
+class LuceneImpactRetriever(EncodingRetriever):
     backend = LuceneImpactBackend.name
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
@@ -103,20 +102,18 @@ class LuceneImpactRetriever:
     def tokenizer(self):
         return self.query_encoder.tokenizer
 
-    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
+    def encode(self, queries: list[str]) -> list[dict[str, int]]:
+        """Integer impacts ``{token: round(w * scale)}`` of each query's sparse vector."""
         from index.lucene.impact import quantize
 
-        t0 = time.perf_counter()
-        vectors = self.query_encoder.encode(list(queries))
         tokenizer = self.tokenizer
-        weights = [quantize(dict(zip(tokenizer.convert_ids_to_tokens(v.ids.tolist()), v.weights.tolist())), self.scale) for v in vectors]
-        t1 = time.perf_counter()
+        return [quantize(dict(zip(tokenizer.convert_ids_to_tokens(v.ids.tolist()), v.weights.tolist())), self.scale)
+                for v in self.query_encoder.encode(queries)]
+
+    def search_encoded(self, weights: list[dict[str, int]], k: int) -> list[Ranking]:
         qids = [str(i) for i in range(len(weights))]
         results = self.searcher.batch_search(weights, qids, k)
         unit = self.scale ** 2  # back to the native sparse score scale
-        if timings is not None:
-            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
-            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
         return [{doc: score / unit for doc, score in results[q]} for q in qids]
 
     def close(self) -> None:

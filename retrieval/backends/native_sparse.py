@@ -1,7 +1,6 @@
 """``native-sparse``: learned sparse vectors in Tandem's own inverted index, one per segment."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from index.sparse_checks import TermChecks, open_checked
 from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
-from .base import Backend, EncodedDocs, SharedChange, WriteContext, merge_top_k
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
 from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
 
 
@@ -75,7 +74,7 @@ def _index_config(component: ComponentInfo) -> SparseIndexConfig:
     return SparseIndexConfig(**component.settings.get("index", {}))
 
 
-class NativeSparseRetriever:
+class NativeSparseRetriever(EncodingRetriever):
     """Exact sparse dot-product search over every segment, skipping deleted rows."""
 
     backend = NativeSparseBackend.name
@@ -103,15 +102,8 @@ class NativeSparseRetriever:
     def encode(self, queries: list[str]) -> list[SparseVector]:
         return self.query_encoder.encode(queries)
 
-    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
-        t0 = time.perf_counter()
-        vectors = self.encode(list(queries))
-        t1 = time.perf_counter()
-        out = [self.search_vector(v, k) for v in vectors]
-        if timings is not None:
-            timings[f"{self.name}_encode"] = round((t1 - t0) * 1000, 3)
-            timings[f"{self.name}_search"] = round((time.perf_counter() - t1) * 1000, 3)
-        return out
+    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
+        return [self.search_vector(v, k) for v in vectors]
 
     def search_vector(self, vector: SparseVector, k: int) -> Ranking:
         parts = []
