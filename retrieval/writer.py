@@ -180,20 +180,13 @@ def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], 
 
 
 def move_into_place(stage_root: Path, root: Path) -> None:
-    """Move staged segments and component folders into the index (names are new: nothing is replaced)."""
-    for top in (SEGMENTS, COMPONENTS):
-        staged = stage_root / top
-        if not staged.is_dir():
-            continue
-        for path in sorted(p for p in staged.rglob("*") if p.is_dir() and _is_leaf_unit(p, staged, top)):
+    """Move staged segments (``segments/<name>``) and component folders (``components/<name>/<dir>``)
+    into the index; their names are new, so nothing is replaced."""
+    for pattern in (f"{SEGMENTS}/*", f"{COMPONENTS}/*/*"):
+        for path in sorted(p for p in stage_root.glob(pattern) if p.is_dir()):
             target = root / path.relative_to(stage_root)
             target.parent.mkdir(parents=True, exist_ok=True)
             path.rename(target)
-
-
-def _is_leaf_unit(path: Path, staged: Path, top: str) -> bool:
-    depth = len(path.relative_to(staged).parts)
-    return depth == (1 if top == SEGMENTS else 2)
 
 
 # -- the writer --------------------------------------------------------------------------------
