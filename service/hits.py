@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from index.corpus import Document
+from index.faults import stall_point
 from retrieval.types import Hit
 
 from .schemas import ComponentOut, HitOut, TermOut
@@ -22,6 +23,7 @@ def hit_out(hit: Hit, doc: Document | None, fields: Sequence[str], words: list[s
         if "text" in fields:
             out.text = doc.text
         if "snippet" in fields:
+            stall_point("service:snippet")  # tests: a search stuck here, as on a pathological document
             out.snippet = snippet(doc.text, words)
         out.highlights = highlights(words, doc.title, out.snippet or doc.text)
     return out

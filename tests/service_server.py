@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,8 +20,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    base: str
+    log: Path  # everything the server printed
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
 @contextmanager
-def running_server(index: Path, *extra: str, env: dict | None = None, timeout: float = 180):
+def server_process(index: Path, *extra: str, env: dict | None = None, timeout: float = 180):
+    """A ready `tandem serve` subprocess (a :class:`ServerProcess`); terminated (then killed) on exit."""
     port = free_port()
     cmd = [sys.executable, "-m", "tandem", "serve", "--index", str(index), "--port", str(port), "--threads", "2", *extra]
     # The server logs every request: send that to a file, never to an unread pipe (it would fill and block).
@@ -41,12 +53,20 @@ def running_server(index: Path, *extra: str, env: dict | None = None, timeout: f
             if time.time() > deadline:
                 raise RuntimeError("server did not become ready")
             time.sleep(0.3)
-        yield base
+        yield ServerProcess(proc, base, Path(log.name))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         log.close()
         os.unlink(log.name)
+
+
+@contextmanager
+def running_server(index: Path, *extra: str, env: dict | None = None, timeout: float = 180):
+    """A ready `tandem serve` subprocess: yields its base URL."""
+    with server_process(index, *extra, env=env, timeout=timeout) as server:
+        yield server.base

@@ -88,6 +88,44 @@ def test_process_exits_with_a_search_thread_still_busy():
     assert time.perf_counter() - t0 < 10
 
 
+@pytest.mark.slow
+def test_real_server_with_every_search_thread_stuck_answers_504_and_exits_on_sigterm_within_seconds(tiny_if_index):
+    """`tandem serve` as users run it: both search threads held in the snippet step (TANDEM_STALL_AT), the
+    requests get 504 within the budget, /health answers, /ready says saturated, and SIGTERM ends the process
+    within a few seconds (uvicorn's grace, then the stuck daemon threads are abandoned)."""
+    import signal
+
+    from service_server import server_process
+
+    env = {"TANDEM_STALL_AT": "service:snippet", "TANDEM_STALL_SECONDS": "300"}
+    with server_process(tiny_if_index, "--request-timeout", str(BUDGET_S), env=env) as server:
+        proc, base = server.process, server.base
+        body = {"query": "eiffel tower", "k": 1, "fields": ["snippet"]}
+        started = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            statuses = []
+            threads = [threading.Thread(target=lambda: statuses.append(client.post("/search", json=body).status_code)) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            waited = time.perf_counter() - started
+            health = client.get("/health").status_code
+            ready = client.get("/ready")
+        assert statuses == [504, 504]
+        assert waited < BUDGET_S + 10
+        assert health == 200
+        assert ready.status_code == 503 and "saturated" in ready.json()["error"]["message"]
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        exited_after = time.perf_counter() - t0
+        log = server.output()
+    assert exited_after < 8
+    assert code == -signal.SIGTERM  # uvicorn re-raises the signal once its own shutdown is done...
+    assert "Finished server process" in log  # ...which it was: the exit was not the default SIGTERM action
+
+
 def test_pool_counts_running_work_and_cancels_queued_work_on_shutdown():
     pool = SearchPool(2)
     gate = threading.Event()
