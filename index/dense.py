@@ -193,9 +193,9 @@ def write_dense_index(directory: Path, vectors: np.ndarray, config: FaissConfig,
 
 def check_search_parameters(ef_search: int | None, nprobe: int | None) -> None:
     """Search-time ``ef_search`` and ``nprobe`` are None (unchanged) or whole numbers of at least 1."""
-    for value, flag in ((ef_search, "--ef-search"), (nprobe, "--nprobe")):
+    for name, value, flag in (("ef_search", ef_search, "--ef-search"), ("nprobe", nprobe, "--nprobe")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise TandemError(f"must be a whole number of at least 1, got {value!r}", flag)
+            raise TandemError(f"{name} must be a whole number of at least 1, got {value!r}", flag)
 
 
 class DenseIndex:

@@ -39,6 +39,9 @@ def register(sub) -> None:
                         help="BM25 k1 for this search, 0-100 (default: the index's, 0.9); the mode must use a BM25 retriever")
     parser.add_argument("--b", type=bm25_float("b", 0.0, 1.0), default=None, metavar="B",
                         help="BM25 b for this search, 0-1 (default: the index's, 0.4); the mode must use a BM25 retriever")
+    parser.add_argument("--param", action="append", default=[], metavar="RETRIEVER.KEY=VALUE",
+                        help="a search-time parameter of one retriever, repeatable, e.g. dense.ef_search=512 (HNSW), "
+                             "dense.nprobe=32 (IVF-PQ), bm25.k1=1.2; a wrong name lists what the retriever takes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON, with the field names of the REST API's /search response")
     parser.add_argument("--explain", action="store_true", help="show the sparse terms behind each hit (sparse, impact and hybrid modes)")
     parser.add_argument("--queries", "--topics", dest="queries", type=Path, default=None, metavar="FILE",
@@ -159,6 +162,10 @@ def _open(args, overrides: dict):
     mode = args.mode or searcher.default_mode
     if args.k1 is not None or args.b is not None:
         configure_bm25(searcher, mode, fusion, args.k1, args.b)
+    if args.param:
+        from retrieval.search_params import apply_parameters, parse_assignments
+
+        apply_parameters(searcher, parse_assignments(args.param))
     if overrides:
         flags = ", ".join(FUSION_FLAGS[f] for f in overrides)
         if mode == "hybrid":
@@ -173,11 +180,11 @@ def _open(args, overrides: dict):
 def configure_bm25(searcher, mode: str, fusion, k1: float | None, b: float | None) -> None:
     """Set k1/b on every retriever of ``mode`` that scores with BM25 (refused when there is none)."""
     from index.errors import TandemError
-    from retrieval.retriever import supports
+    from retrieval.search_params import search_parameters
     from retrieval.searcher import HYBRID
 
     names = [n for n in (fusion.retrievers or searcher.retrievers) if n in searcher.retrievers] if mode == HYBRID else [mode]
-    configurable = [searcher.retriever(n) for n in names if supports(searcher.retriever(n), "configure")]
+    configurable = [searcher.retriever(n) for n in names if "k1" in search_parameters(searcher.retriever(n))]
     if not configurable:
         raise TandemError(f"BM25 parameter given, but mode {mode!r} uses no BM25 retriever (it searches: {', '.join(names)})",
                           "--k1" if k1 is not None else "--b")

@@ -1,0 +1,66 @@
+"""Search-time parameters (`tandem search --param RETRIEVER.KEY=VALUE`): read from each retriever's
+``configure`` signature, checked against the index's retrievers, converted, then applied."""
+from __future__ import annotations
+
+import pytest
+
+from index.errors import TandemError
+from retrieval.search_params import apply_parameters, parse_assignments, search_parameters
+from retrieval.searcher import Searcher
+from tandem.cli import main
+
+
+class AnyKey:
+    def configure(self, **params) -> None:
+        self.params = params
+
+
+class Typed:
+    def configure(self, *, depth: int | None = None, ratio: float | None = None, exact: bool | None = None) -> None:
+        self.values = (depth, ratio, exact)
+
+
+def test_parameters_come_from_the_configure_signature():
+    assert search_parameters(Typed()) == {"depth": int, "ratio": float, "exact": bool}
+    assert search_parameters(AnyKey()) == {"*": str}
+    assert search_parameters(object()) == {}
+
+
+@pytest.mark.parametrize("item", ["dense.ef_search", "dense=5", ".ef_search=5", "dense.=5", "dense.ef_search="])
+def test_malformed_assignments_are_refused(item):
+    with pytest.raises(TandemError, match="expected RETRIEVER.PARAMETER=VALUE"):
+        parse_assignments([item])
+
+
+def test_assignments_group_by_retriever():
+    assert parse_assignments(["dense.ef_search=64", "dense.nprobe=8", "bm25.k1=1.2"]) == {"dense": {"ef_search": "64", "nprobe": "8"}, "bm25": {"k1": "1.2"}}
+
+
+def test_dense_ef_search_reaches_every_faiss_segment(tiny_index):
+    with Searcher.open(tiny_index) as searcher:
+        applied = apply_parameters(searcher, {"dense": {"ef_search": "77", "nprobe": "5"}})
+        assert applied == {"dense": {"ef_search": 77, "nprobe": 5}}
+        assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == [(77, 5)]
+
+
+@pytest.mark.parametrize("assignments, fragment", [
+    ({"dens": {"ef_search": "8"}}, "unknown retriever 'dens' (this index has: sparse, dense)"),
+    ({"sparse": {"ef_search": "8"}}, "retriever 'sparse' (native-sparse) has no search-time parameters"),
+    ({"dense": {"efsearch": "8"}}, "retriever 'dense' takes ef_search, nprobe, not 'efsearch'"),
+    ({"dense": {"ef_search": "many"}}, "'many' is not a valid int"),
+    ({"dense": {"ef_search": "0"}}, "retriever 'dense': ef_search must be a whole number of at least 1, got 0"),
+])
+def test_wrong_parameters_are_refused_and_nothing_is_applied(tiny_index, assignments, fragment):
+    with Searcher.open(tiny_index) as searcher:
+        before = [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments]
+        with pytest.raises(TandemError) as caught:
+            apply_parameters(searcher, {"dense": {"nprobe": "3"}, **assignments})
+        assert fragment in str(caught.value)
+        assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == before
+
+
+def test_cli_param_flag(tiny_index, capsys):
+    assert main(["search", "--index", str(tiny_index), "vitamin D", "--mode", "dense", "--param", "dense.ef_search=32", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--index", str(tiny_index), "vitamin D", "--param", "dense.ef=32"]) == 2
+    assert capsys.readouterr().err == "tandem: error: --param: retriever 'dense' takes ef_search, nprobe, not 'ef'\n"
