@@ -12,6 +12,7 @@ from .faiss_dense import FaissBackend
 from .lucene_bm25 import LuceneBM25Backend
 from .lucene_impact import LuceneImpactBackend
 from .native_sparse import NativeSparseBackend
+from .seismic_sparse import SeismicBackend  # imports pyseismic-lsr only when a Seismic index is written or opened
 
 BACKENDS: dict[str, Backend] = {}
 
@@ -22,7 +23,7 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
-for _backend in (NativeSparseBackend(), FaissBackend(), LuceneBM25Backend(), LuceneImpactBackend()):
+for _backend in (NativeSparseBackend(), FaissBackend(), LuceneBM25Backend(), LuceneImpactBackend(), SeismicBackend()):
     register(_backend)
 
 

@@ -1,0 +1,387 @@
+"""``seismic``: approximate learned-sparse search through Seismic (``pip install pyseismic-lsr``), one
+Seismic index per segment.
+
+Seismic (Bruch et al., SIGIR 2024) prunes each posting list to its largest weights, groups the kept
+postings into blocks with a summary vector, and at search time scans only the ``query_cut`` largest
+query terms and skips blocks whose summary cannot beat ``heap_factor`` x the current k-th score. It
+holds documents as float16 forward vectors and scores candidates exactly on those, so scores equal
+the native engine's to float16 rounding of the document weights (relative error ~1e-3) and the
+result is a subset of the true top-k's neighbourhood, not always the top-k itself.
+
+Files of a segment (``segments/<segment>/<component>/``): ``seismic.index.seismic`` (Seismic's own
+format, written by ``SeismicIndex.save``), ``rows.npy``, the segment row of each Seismic document
+in Seismic's order (Seismic skips documents without terms), and ``terms.npy``, the vocabulary ids the
+segment's documents use: Seismic numbers them 0..n-1, because it keeps ~230 bytes per dimension even
+for unused ones (7 MB per segment at BERT's 30,522 entries, which small added segments would pay). Seismic's document ids are the segment
+rows as strings, so results map back to the document store without a lookup table; deleted rows are
+filtered after over-fetching ``k + deleted-in-segment`` (at most that many of the results can be
+deleted, so k live rows remain whenever Seismic finds them).
+
+Settings (``component.settings["seismic"]``, :class:`SeismicConfig`): the build parameters and the
+default search parameters, chosen by measurement on a 100k pkgsum prefix (see ``bench/bench_approx_sparse.py``).
+Search parameters change at search time through :meth:`SeismicRetriever.configure`; the values each
+search used are in its timings (``<name>_query_cut``, ``<name>_heap_factor``).
+
+Explanations and ``doc_vector`` read Seismic's forward vectors (the stored float16 weights), so
+``tandem search --explain`` works as with the native engine; compaction rebuilds from those vectors
+too (float16 values are exact in float16, so a compacted index holds the same weights).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from index.errors import IndexFormatError, TandemError
+from index.manifest import ComponentInfo
+from index.npy_files import check_npy
+from index.segments import IndexSnapshot, SegmentReader
+from index.sparse import SparseVector
+
+from ..encoders import encoder_key
+from ..types import Ranking
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
+from .native_sparse import NativeSparseRetriever
+from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
+
+INDEX_PREFIX = "seismic"  # Seismic appends ".index.seismic"
+INDEX_FILE = INDEX_PREFIX + ".index.seismic"
+ROWS_FILE = "rows.npy"
+TERMS_FILE = "terms.npy"
+INSTALL_HINT = "pip install 'tandem-retrieval[seismic]' (pyseismic-lsr)"
+
+
+class SeismicConfig(BaseModel):
+    """Seismic's build parameters and default search parameters; saved as the component's ``seismic`` settings.
+
+    Build (see Seismic's docs/Guidelines.md): ``n_postings`` postings kept per term on average (a list
+    keeps at most ``max_fraction * n_postings``), ``centroid_fraction * n_postings`` blocks per list,
+    summaries keeping ``summary_energy`` of each block's L1 mass, ``doc_cut`` terms per document for the
+    approximate clustering. Search: the ``query_cut`` largest query terms are scanned, and a block is
+    skipped when its summary's score is below the k-th best score divided... scaled by ``heap_factor``:
+    lower values skip fewer blocks (closer to exact, slower), Seismic suggests 0.7-1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_postings: int = Field(3500, ge=1)
+    centroid_fraction: float = Field(0.1, gt=0, le=1)
+    min_cluster_size: int = Field(2, ge=1)
+    summary_energy: float = Field(0.4, gt=0, le=1)
+    max_fraction: float = Field(1.5, ge=1)
+    doc_cut: int = Field(15, ge=1)
+    build_threads: int | None = Field(None, ge=1)  # Rayon threads for building (None: every core)
+    query_cut: int = Field(10, ge=1)
+    heap_factor: float = Field(0.9, gt=0, le=1)
+
+    def build_arguments(self) -> dict:
+        """Keyword arguments of ``SeismicIndex.build_from_dataset``."""
+        return {"n_postings": self.n_postings, "centroid_fraction": self.centroid_fraction, "min_cluster_size": self.min_cluster_size,
+                "summary_energy": self.summary_energy, "max_fraction": self.max_fraction, "doc_cut": self.doc_cut,
+                "num_threads": self.build_threads or 0}
+
+
+@dataclass(frozen=True)
+class SearchParameters:
+    """What one Seismic search uses (replaced as a whole by ``configure``, so concurrent searches see one consistent pair)."""
+
+    query_cut: int
+    heap_factor: float
+
+
+def load_seismic():
+    """The ``seismic`` module of pyseismic-lsr, or one line saying how to install it."""
+    try:
+        import seismic
+    except ImportError:
+        raise TandemError(f"the seismic backend needs pyseismic-lsr: {INSTALL_HINT}", "seismic") from None
+    return seismic
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Seismic's Rust code prints build progress on file descriptor 1; send it to stderr so that
+    command output on stdout (JSON, tables) stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _config(component: ComponentInfo) -> SeismicConfig:
+    return SeismicConfig(**component.settings.get("seismic", {}))
+
+
+class SeismicBackend(Backend):
+    name = "seismic"
+    doc_input = "sparse"
+    segment_local = True
+    description = "Seismic (approximate top-k, pyseismic-lsr)"
+    required_settings = ("mode", "seismic", "encoder.model", "encoder.max_length")
+    has_shared_dir = True
+
+    # -- writing ------------------------------------------------------------------------------
+    def settings_from(self, config) -> dict:
+        return {"seismic": (getattr(config, "seismic", None) or SeismicConfig()).model_dump()}
+
+    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
+        matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
+        return write_seismic_segment(seg_dir, matrix, _config(component))
+
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+        vocab_size = int(component.settings["encoder"]["vocab_size"])
+        matrices = [SeismicSegment(path).doc_matrix(rows, vocab_size) for path, rows in parts]
+        matrix = sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
+        return write_seismic_segment(seg_dir, matrix, _config(component))
+
+    def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
+        """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""
+        if change.previous_dir is None:
+            settings = component.settings
+            tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
+            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
+            write_query_side(change.new_dir, tokenizer, weights)
+            return {"idf_source": source}
+        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+
+    # -- checking and reading -----------------------------------------------------------------
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        for seg in snapshot.segments:
+            segment = SeismicSegment(seg.path / component.name, seg.info.num_docs)
+            if thorough:
+                segment.load()
+        check_query_side(component.settings, snapshot.root / component.shared_dir)
+
+    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "SeismicRetriever":
+        return SeismicRetriever(snapshot, component, device)
+
+    def describe(self, component: ComponentInfo, segments=()) -> str:
+        """E.g. ``inference-free, Seismic approximate (n_postings 3500, ...; query_cut 10, heap_factor 0.9), 3,600,000 postings, 36.0 terms/doc``."""
+        s = component.settings
+        c = SeismicConfig(**s.get("seismic", {}))
+        text = (f"{s.get('mode')}, Seismic approximate (n_postings {c.n_postings}, centroid_fraction {c.centroid_fraction:g}, "
+                f"summary_energy {c.summary_energy:g}, max_fraction {c.max_fraction:g}; query_cut {c.query_cut}, heap_factor {c.heap_factor:g})")
+        stats = [seg.stats.get(component.name, {}) for seg in segments]
+        postings = sum(int(st.get("num_postings", 0)) for st in stats)
+        docs = sum(int(st.get("num_docs", 0)) for st in stats)
+        if docs:
+            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
+        return text
+
+
+def write_seismic_segment(seg_dir: Path, matrix: sp.csr_matrix, config: SeismicConfig) -> dict:
+    """One segment's Seismic index of ``matrix`` (docs x vocab; row i = segment row i) and its row map."""
+    seismic = load_seismic()
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    matrix.eliminate_zeros()
+    matrix.sort_indices()  # Seismic wants strictly increasing components per row
+    rows = np.flatnonzero(np.diff(matrix.indptr) > 0).astype(np.int32)  # Seismic skips rows without terms
+    terms = np.unique(matrix.indices).astype(np.int32)
+    np.save(seg_dir / ROWS_FILE, rows)
+    np.save(seg_dir / TERMS_FILE, terms)
+    t0 = time.perf_counter()
+    if rows.size:
+        dataset = seismic.SeismicDataset(dim=int(terms.size))
+        dataset.add_documents_by_id([str(r) for r in range(matrix.shape[0])], np.searchsorted(terms, matrix.indices).astype(np.int64),
+                                    matrix.data.astype(np.float32), matrix.indptr.astype(np.int64))
+        with _stdout_to_stderr():
+            index = seismic.SeismicIndex.build_from_dataset(dataset, **config.build_arguments())
+            index.save(str(seg_dir / INDEX_PREFIX))
+    num_docs = int(matrix.shape[0])
+    return {"num_docs": num_docs, "num_postings": int(matrix.nnz), "indexed_docs": int(rows.size),
+            "flops": _flops(matrix), "seismic_build_seconds": round(time.perf_counter() - t0, 3),
+            "build_threads": config.build_threads or os.cpu_count()}
+
+
+def _flops(matrix: sp.csr_matrix) -> float:
+    """Expected postings a random query term pair shares (FLOPS, as native-sparse reports it): sum_t (df_t / N)^2."""
+    if matrix.shape[0] == 0:
+        return 0.0
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
+    return float(((df / matrix.shape[0]) ** 2).sum())
+
+
+class SeismicSegment:
+    """One segment's Seismic files, checked on opening (the index itself is loaded by :meth:`load`)."""
+
+    def __init__(self, path: Path, num_docs: int | None = None) -> None:
+        self.path = Path(path)
+        rows_path = self.path / ROWS_FILE
+        check_npy(rows_path, "int32", (None,))
+        self.rows = np.load(rows_path)
+        terms_path = self.path / TERMS_FILE
+        check_npy(terms_path, "int32", (None,))
+        self.terms = np.load(terms_path)
+        if self.terms.size and (np.any(np.diff(self.terms) <= 0) or self.terms[0] < 0):
+            raise IndexFormatError("term list is not increasing", str(terms_path))
+        if (self.rows.size and (np.any(np.diff(self.rows) <= 0) or self.rows[0] < 0)):
+            raise IndexFormatError("row map is not an increasing list of rows", str(rows_path))
+        if num_docs is not None and self.rows.size and int(self.rows[-1]) >= num_docs:
+            raise IndexFormatError(f"row map names row {int(self.rows[-1])}, the segment has {num_docs} rows", str(rows_path))
+        if self.rows.size and not (self.path / INDEX_FILE).is_file():
+            raise IndexFormatError("Seismic index file missing", str(self.path / INDEX_FILE))
+        self.index = None
+
+    def load(self) -> "SeismicSegment":
+        """Load the Seismic index (refused in one line when unreadable or not matching the row map)."""
+        if not self.rows.size:
+            return self
+        seismic = load_seismic()
+        path = self.path / INDEX_FILE
+        try:
+            index = seismic.SeismicIndex.load(str(path))
+        except OSError as exc:
+            raise IndexFormatError(f"Seismic index unreadable: {exc}", str(path)) from None
+        if index.len != self.rows.size:
+            raise IndexFormatError(f"Seismic index holds {index.len} documents, the row map {self.rows.size}", str(path))
+        self.index = index
+        self._string_dtype = seismic.get_seismic_string()
+        return self
+
+    def position(self, row: int) -> int | None:
+        """Seismic's number for a segment row (None: the row has no terms, Seismic does not hold it)."""
+        i = int(np.searchsorted(self.rows, row))
+        return i if i < self.rows.size and int(self.rows[i]) == row else None
+
+    def vector(self, row: int) -> SparseVector:
+        """The stored vector of a segment row (float16 weights as float32; empty for a row without terms)."""
+        i = self.position(row)
+        if i is None:
+            return SparseVector(np.zeros(0, np.int32), np.zeros(0, np.float32))
+        if self.index is None:
+            self.load()
+        local, weights = self.index.get(i)
+        local = np.asarray(local, dtype=np.int64)
+        if local.size and (local.min() < 0 or local.max() >= self.terms.size):
+            raise IndexFormatError(f"Seismic document {i} names term {int(local.max())}, the term list has {self.terms.size}", str(self.path / INDEX_FILE))
+        return SparseVector(self.terms[local], np.asarray(weights, dtype=np.float32))
+
+    def doc_matrix(self, rows: np.ndarray, vocab_size: int) -> sp.csr_matrix:
+        """The stored vectors of ``rows`` (in that order) as a CSR matrix, for compaction."""
+        vectors = [self.vector(int(r)) for r in rows]
+        indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
+        np.cumsum([v.nnz for v in vectors], out=indptr[1:])
+        ids = np.concatenate([v.ids for v in vectors]) if vectors else np.zeros(0, np.int32)
+        weights = np.concatenate([v.weights for v in vectors]) if vectors else np.zeros(0, np.float32)
+        return sp.csr_matrix((weights, ids, indptr), shape=(len(vectors), vocab_size))
+
+    def search(self, vector: SparseVector, k: int, params: SearchParameters) -> tuple[np.ndarray, np.ndarray]:
+        """Segment rows and scores of Seismic's top ``k`` for one query."""
+        if self.index is None or k <= 0 or vector.nnz == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = np.asarray(vector.ids)
+        local = np.searchsorted(self.terms, ids)
+        present = local < self.terms.size
+        present[present] = self.terms[local[present]] == ids[present]  # terms no document of the segment has score nothing
+        if not present.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        components = local[present].astype(self._string_dtype)
+        values = np.asarray(vector.weights, dtype=np.float32)[present]
+        found = self.index.search("q", components, values, k=min(k, self.rows.size), query_cut=params.query_cut, heap_factor=params.heap_factor)
+        rows = np.fromiter((int(doc) for _, _, doc in found), dtype=np.int64, count=len(found))
+        scores = np.fromiter((score for _, score, _ in found), dtype=np.float32, count=len(found))
+        return rows, scores
+
+
+class SeismicRetriever(EncodingRetriever):
+    """Approximate sparse dot-product search over every segment's Seismic index, skipping deleted rows.
+
+    Queries are encoded as for native-sparse (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
+
+    backend = SeismicBackend.name
+
+    def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
+        self.name = component.name
+        self.snapshot = snapshot
+        self.settings = component.settings
+        self._shared = snapshot.root / component.shared_dir
+        self._device = device
+        self._encoder: SparseQueryEncoder | None = None
+        config = _config(component)
+        self._params = SearchParameters(config.query_cut, config.heap_factor)
+        self._configure_lock = threading.Lock()
+        self.segments: list[tuple[SegmentReader, SeismicSegment]] = [
+            (seg, SeismicSegment(seg.path / component.name, seg.info.num_docs).load()) for seg in snapshot.segments]
+
+    @property
+    def query_encoder(self) -> SparseQueryEncoder:
+        if self._encoder is None:
+            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
+        return self._encoder
+
+    @property
+    def tokenizer(self):
+        return self.query_encoder.tokenizer
+
+    @property
+    def search_parameters(self) -> dict:
+        """The search parameters in use: ``{"query_cut": ..., "heap_factor": ...}``."""
+        return {"query_cut": self._params.query_cut, "heap_factor": self._params.heap_factor}
+
+    def configure(self, *, query_cut: int | None = None, heap_factor: float | None = None) -> None:
+        """Search-time parameters for the following searches (None keeps the current value): ``query_cut``
+        (>= 1: query terms scanned, largest weights first) and ``heap_factor`` (0 < h <= 1: lower skips
+        fewer blocks, closer to exact and slower). ``tandem search --param sparse.heap_factor=0.8``."""
+        with self._configure_lock:
+            merged = {**self.search_parameters, **{key: value for key, value in
+                                                   {"query_cut": query_cut, "heap_factor": heap_factor}.items() if value is not None}}
+            try:
+                checked = SeismicConfig(**merged)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
+            self._params = SearchParameters(checked.query_cut, checked.heap_factor)
+
+    def encode(self, queries: list[str]) -> list[SparseVector]:
+        return self.query_encoder.encode(queries)
+
+    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
+        params = self._params
+        out = super().search(queries, k, timings=timings)
+        if timings is not None:
+            timings[f"{self.name}_query_cut"] = float(params.query_cut)
+            timings[f"{self.name}_heap_factor"] = float(params.heap_factor)
+        return out
+
+    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
+        params = self._params
+        return [self.search_vector(v, k, params) for v in vectors]
+
+    def search_vector(self, vector: SparseVector, k: int, params: SearchParameters | None = None) -> Ranking:
+        """One query's top-k over all segments (``params``: the current search parameters by default)."""
+        params = params or self._params
+        parts = []
+        for seg, segment in self.segments:
+            rows, scores = segment.search(vector, k + seg.num_deleted, params)
+            if seg.deleted is not None and rows.size:
+                keep = ~seg.deleted[rows]
+                rows, scores = rows[keep], scores[keep]
+            ids = seg.docs.doc_ids
+            parts.append(([ids[r] for r in rows[:k]], scores[:k]))
+        return merge_top_k(parts, k)
+
+    def doc_vector(self, doc_id: str) -> SparseVector | None:
+        """The document's vector as Seismic stores it (float16 weights), or None for an unknown id."""
+        where = self.snapshot.locate(doc_id)
+        if where is None:
+            return None
+        return self.segments[where[0]][1].vector(where[1])
+
+    # The same term-level explanation as native-sparse, over Seismic's stored vectors (doc_vector above).
+    explain = NativeSparseRetriever.explain
+
+    def close(self) -> None:
+        self.segments = []
