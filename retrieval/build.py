@@ -27,6 +27,7 @@ from index.locking import WriterLock
 from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
 from .backends import BACKENDS, SharedChange, WriteContext
+from .backends.bmp_sparse import BmpConfig
 from .backends.seismic_sparse import SeismicConfig
 from .encode import read_shards
 from .encoders import dense_encoder, splade_encoder
@@ -52,6 +53,7 @@ class BuildConfig(BaseModel):
     sparse_weights: Literal["float32", "uint16", "uint8"] = "float32"  # native-sparse: stored weight precision
     sparse_forward: bool = False  # native-sparse: also store documents row-wise (faster explanations)
     dense_backend: str = "faiss"  # registered backend holding the 'dense' retriever
+    bmp: BmpConfig | None = None  # bmp sparse backend: block size and default search parameters (None: BmpConfig's defaults)
     seismic: SeismicConfig | None = None  # seismic sparse backend: build and default search parameters (None: SeismicConfig's defaults)
     lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
     impact_scale: float = 100.0  # impacts are round(weight * scale)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from index.errors import IndexFormatError
 
 from .base import Backend, EncodedDocs, SharedChange, WriteContext
+from .bmp_sparse import BmpBackend  # imports bmp only when a BMP index is written or opened
 from .faiss_dense import FaissBackend
 from .lucene_bm25 import LuceneBM25Backend
 from .lucene_impact import LuceneImpactBackend
@@ -25,6 +26,7 @@ def register(backend: Backend) -> Backend:
 
 for _backend in (NativeSparseBackend(), FaissBackend(), LuceneBM25Backend(), LuceneImpactBackend(), SeismicBackend()):
     register(_backend)
+register(BmpBackend())
 
 
 def backend(name: str) -> Backend:

@@ -1,0 +1,540 @@
+"""``bmp``: learned-sparse search through BMP, block-max pruning (``pip install bmp``), one BMP index per segment.
+
+BMP (Mallia, Suel and Tonellotto, SIGIR 2024) groups documents into blocks of ``block_size``
+consecutive rows, keeps each term's maximum weight per block, and at search time scores whole blocks
+in decreasing order of their upper bound, stopping when the next block's bound times ``alpha`` cannot
+beat the current k-th score. ``alpha = 1`` is safe (exact) pruning; lower values stop earlier.
+``beta`` keeps only the ``ceil(beta * n)`` query terms of largest weight (1 = all).
+
+How Tandem uses it (what BMP 0.2.8 needs, each measured in ``tests/test_bmp.py``):
+
+- BMP stores document weights as 8-bit integers and sums scores in 16 bits (a larger score wraps
+  around), and scales every query so its largest weight is 32 (``ceil(32 w / max w)``). Each segment
+  therefore quantises its weights as ``min(255, max(1, round(w * scale)))`` with the largest
+  ``scale`` for which no document's quantised weights sum to more than 2,047 (32 x 2,047 < 2^16), so
+  no score can wrap whatever the query; the scale is recorded in the segment's statistics.
+- BMP's block loop never scores the last block it selects (with one candidate block it returns
+  nothing). Each segment therefore ends with padding rows up to a block boundary and one *sentinel*
+  row holding only the sentinel term; every query also carries that term with the smallest weight,
+  so the sentinel block has the lowest bound of all and is the one left unscored. Padding and
+  sentinel rows are never returned. ``beta`` is applied here, before BMP (BMP's own would drop the
+  sentinel term first), and BMP always gets ``beta = 1``.
+- BMP finds candidates; Tandem scores them exactly on the float32 document vectors it keeps beside
+  BMP's index (``forward_*.npy``), so scores equal the native engine's and candidates are ordered by
+  their true score. ``candidates`` (>= 1) asks BMP for ``candidates x k`` documents to rescore:
+  more candidates repair the ranking errors of 8-bit weights and 5-bit query weights.
+
+Files of a segment (``segments/<segment>/<component>/``): ``index.bmp`` (BMP's format; documents
+named by segment row, terms by term id), ``forward_indptr.npy`` / ``forward_terms.npy`` /
+``forward_weights.npy`` (the segment's vectors row-wise, float32; used for rescoring, explanations,
+``doc_vector`` and compaction), ``term_max.npy`` (uint8 per vocabulary entry: the largest
+quantised weight of each term, 0 = absent) and ``bmp_config.json`` (rows, scale, block size).
+
+Settings (``component.settings["bmp"]``, :class:`BmpConfig`): the build parameters and the default
+search parameters, chosen by measurement on the 100k pkgsum prefix (``bench/bench_approx_sparse.py``);
+search parameters change at search time through :meth:`BmpRetriever.configure`
+(``tandem search --param sparse.alpha=0.9``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from index.errors import IndexFormatError, TandemError
+from index.manifest import ComponentInfo
+from index.npy_files import check_npy
+from index.segments import IndexSnapshot, SegmentReader
+from index.sparse import SparseVector
+
+from ..encoders import encoder_key
+from ..types import Ranking
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
+from .native_sparse import NativeSparseRetriever
+from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
+
+INDEX_FILE = "index.bmp"
+CONFIG_FILE = "bmp_config.json"
+FORWARD_FILES = {"indptr": "forward_indptr.npy", "terms": "forward_terms.npy", "weights": "forward_weights.npy"}
+TERM_MAX_FILE = "term_max.npy"
+TERM_KTH_FILE = "term_kth.npy"
+INSTALL_HINT = "pip install 'tandem-retrieval[bmp]' (bmp)"
+# The sentinel row's terms and stored weights (BMP's terms are otherwise decimal term ids: no collision).
+# A query gives them integer weights q0 (1..32), q1, q2 (0..32), so the sentinel block's bound is any
+# q0 + 32 q1 + 255 q2 from 1 to 8,416, which covers every initial threshold (<= 32 x 255 = 8,160).
+SENTINEL_TERMS = (("sentinel0", 1), ("sentinel1", 32), ("sentinel2", 255))
+KTH_RANKS = (10, 100, 1000)  # BMP keeps each term's 10th, 100th and 1000th largest weight
+MAX_DOC_WEIGHT = 255  # BMP stores document weights in 8 bits
+QUERY_LEVELS = 32  # BMP scales a query's largest weight to 32
+MAX_SCORE = 65535  # BMP sums scores in 16 bits
+MAX_DOC_SUM = MAX_SCORE // QUERY_LEVELS  # a document whose quantised weights sum to this cannot wrap any score
+
+
+class BmpConfig(BaseModel):
+    """BMP's build parameters and default search parameters; saved as the component's ``bmp`` settings.
+
+    Build: ``block_size`` rows per block (BMP's default 32; smaller blocks give tighter bounds and more
+    of them), ``compress_range`` (BMP's compressed block-max ranges: smaller, slower). Search: ``alpha``
+    (0 < a <= 1; 1 = exact block-max pruning, lower stops earlier), ``beta`` (0 < b <= 1: fraction of
+    query terms kept, largest weights first) and ``candidates`` (BMP returns ``candidates x k``
+    documents, rescored exactly)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    block_size: int = Field(32, ge=1, le=4096)
+    compress_range: bool = False
+    alpha: float = Field(1.0, gt=0, le=1)
+    beta: float = Field(1.0, gt=0, le=1)
+    candidates: float = Field(2.0, ge=1, le=100)
+
+
+SEARCH_KEYS = ("alpha", "beta", "candidates")
+
+
+@dataclass(frozen=True)
+class SearchParameters:
+    """What one BMP search uses (replaced as a whole by ``configure``: concurrent searches see one consistent set)."""
+
+    alpha: float
+    beta: float
+    candidates: float
+
+
+def load_bmp():
+    """The ``bmp`` module, or one line saying how to install it."""
+    try:
+        import bmp
+    except ImportError:
+        raise TandemError(f"the bmp backend needs the bmp package: {INSTALL_HINT}", "bmp") from None
+    return bmp
+
+
+def _config(component: ComponentInfo) -> BmpConfig:
+    return BmpConfig(**component.settings.get("bmp", {}))
+
+
+class BmpBackend(Backend):
+    name = "bmp"
+    doc_input = "sparse"
+    segment_local = True
+    description = "BMP block-max pruning (exact at alpha=1, approximate below; bmp)"
+    required_settings = ("mode", "bmp", "encoder.model", "encoder.max_length")
+    has_shared_dir = True
+
+    # -- writing ------------------------------------------------------------------------------
+    def settings_from(self, config) -> dict:
+        return {"bmp": (getattr(config, "bmp", None) or BmpConfig()).model_dump()}
+
+    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
+        matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
+        return write_bmp_segment(seg_dir, matrix, _config(component))
+
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+        vocab_size = int(component.settings["encoder"]["vocab_size"])
+        matrices = [BmpSegment(path).doc_matrix(rows) for path, rows in parts]
+        matrix = sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
+        return write_bmp_segment(seg_dir, matrix, _config(component))
+
+    def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
+        """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""
+        if change.previous_dir is None:
+            settings = component.settings
+            tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
+            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
+            write_query_side(change.new_dir, tokenizer, weights)
+            return {"idf_source": source}
+        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+
+    # -- checking and reading -----------------------------------------------------------------
+    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
+        for seg in snapshot.segments:
+            segment = BmpSegment(seg.path / component.name, seg.info.num_docs)
+            if thorough:
+                segment.check_data()
+                segment.load()
+        check_query_side(component.settings, snapshot.root / component.shared_dir)
+
+    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "BmpRetriever":
+        return BmpRetriever(snapshot, component, device)
+
+    def describe(self, component: ComponentInfo, segments=()) -> str:
+        """E.g. ``inference-free, BMP (block 32; alpha 1, beta 1, candidates 1x k, rescored in float32), 3,600,000 postings, 36.0 terms/doc``."""
+        s = component.settings
+        c = BmpConfig(**s.get("bmp", {}))
+        exact = " = exact" if c.alpha == 1 and c.beta == 1 else ""
+        text = (f"{s.get('mode')}, BMP block-max pruning (block {c.block_size}{', compressed ranges' if c.compress_range else ''}; "
+                f"alpha {c.alpha:g}, beta {c.beta:g}{exact}; {c.candidates:g}x k candidates rescored in float32)")
+        stats = [seg.stats.get(component.name, {}) for seg in segments]
+        postings = sum(int(st.get("num_postings", 0)) for st in stats)
+        docs = sum(int(st.get("num_docs", 0)) for st in stats)
+        if docs:
+            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
+            if len(stats) == 1:
+                text += f", 8-bit scale {stats[0].get('scale', 0):.4g}"
+        return text
+
+
+# -- one segment ----------------------------------------------------------------------------------
+def quantisation_scale(matrix: sp.csr_matrix) -> float:
+    """The largest ``scale`` such that every stored weight ``min(255, max(1, round(w * scale)))`` keeps
+    each document's sum of stored weights within :data:`MAX_DOC_SUM` (no 16-bit score can wrap)."""
+    if matrix.nnz == 0:
+        return 1.0
+    longest = int(np.diff(matrix.indptr).max())
+    if longest > MAX_DOC_SUM:
+        raise TandemError(f"a document has {longest:,} terms; BMP's 16-bit scores allow at most {MAX_DOC_SUM:,} "
+                          "(prune documents with --doc-top-k)", "bmp")
+    scale = MAX_DOC_WEIGHT / float(matrix.data.max())
+    for _ in range(64):  # each step lowers the scale by the excess; a few steps suffice
+        sums = np.add.reduceat(_stored(matrix.data, scale).astype(np.int64), matrix.indptr[:-1][np.diff(matrix.indptr) > 0])
+        largest = int(sums.max())
+        if largest <= MAX_DOC_SUM:
+            return scale
+        scale *= min(MAX_DOC_SUM / largest, 0.999)
+    raise TandemError("no 8-bit scale keeps BMP's scores within 16 bits", "bmp")
+
+
+def _stored(weights: np.ndarray, scale: float) -> np.ndarray:
+    return np.clip(np.rint(weights.astype(np.float64) * scale), 1, MAX_DOC_WEIGHT).astype(np.uint8)
+
+
+def write_bmp_segment(seg_dir: Path, matrix: sp.spmatrix, config: BmpConfig) -> dict:
+    """One segment's BMP index of ``matrix`` (docs x vocab; row i = segment row i), its float32 forward
+    copy and its statistics (rows, postings, FLOPS, the 8-bit scale, build seconds)."""
+    bmp = load_bmp()
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    if matrix.nnz and not np.isfinite(matrix.data).all():
+        raise TandemError("document weights must be finite (found NaN or infinity)", "sparse vectors")
+    if matrix.nnz and float(matrix.data.min()) < 0:
+        raise TandemError("BMP stores non-negative weights only (found a negative document weight)", "sparse vectors")
+    num_docs, vocab_size = matrix.shape
+    scale = quantisation_scale(matrix)
+    stored = _stored(matrix.data, scale)
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    np.save(seg_dir / FORWARD_FILES["indptr"], matrix.indptr.astype(np.int64))
+    np.save(seg_dir / FORWARD_FILES["terms"], matrix.indices.astype(np.int32))
+    np.save(seg_dir / FORWARD_FILES["weights"], matrix.data.astype(np.float32))
+    term_max, term_kth = _term_statistics(matrix.indices, stored, vocab_size)
+    np.save(seg_dir / TERM_MAX_FILE, term_max)
+    np.save(seg_dir / TERM_KTH_FILE, term_kth)
+    t0 = time.perf_counter()
+    padding = -num_docs % config.block_size
+    if num_docs:
+        indexer = bmp.Indexer(str(seg_dir / INDEX_FILE), bsize=config.block_size, compress_range=config.compress_range)
+        indptr, terms = matrix.indptr, matrix.indices
+        names = [str(t) for t in range(vocab_size)]
+        for row in range(num_docs):
+            start, end = indptr[row], indptr[row + 1]
+            indexer.add_document(str(row), {names[t]: int(w) for t, w in zip(terms[start:end].tolist(), stored[start:end].tolist())})
+        for row in range(num_docs, num_docs + padding):  # the sentinel starts a block of its own
+            indexer.add_document(str(row), {})
+        indexer.add_document(str(num_docs + padding), dict(SENTINEL_TERMS))
+        indexer.finish()
+    seconds = time.perf_counter() - t0
+    info = {"num_docs": int(num_docs), "vocab_size": int(vocab_size), "num_postings": int(matrix.nnz), "scale": scale,
+            "block_size": config.block_size, "compress_range": config.compress_range, "padding": int(padding)}
+    (seg_dir / CONFIG_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    df = np.bincount(matrix.indices, minlength=vocab_size).astype(np.float64)
+    flops = float(((df / num_docs) ** 2).sum()) if num_docs else 0.0
+    size = sum(f.stat().st_size for f in seg_dir.iterdir() if f.is_file())
+    return {"num_docs": int(num_docs), "num_postings": int(matrix.nnz), "avg_nnz_per_doc": matrix.nnz / num_docs if num_docs else 0.0,
+            "flops": flops, "scale": scale, "block_size": config.block_size, "bmp_build_seconds": round(seconds, 3),
+            "bytes": size, "bmp_bytes": (seg_dir / INDEX_FILE).stat().st_size if num_docs else 0}
+
+
+def _term_statistics(terms: np.ndarray, stored: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per term: the largest stored weight (0 = absent) and the 10th, 100th and 1000th largest (0 when
+    the term has fewer postings), as BMP computes them for its initial threshold."""
+    order = np.lexsort((-stored.astype(np.int16), terms))  # by term, weights descending
+    sorted_terms, sorted_weights = terms[order], stored[order]
+    starts = np.searchsorted(sorted_terms, np.arange(vocab_size))
+    counts = np.bincount(terms, minlength=vocab_size)
+    term_max = np.zeros(vocab_size, np.uint8)
+    term_kth = np.zeros((vocab_size, len(KTH_RANKS)), np.uint8)
+    present = counts > 0
+    term_max[present] = sorted_weights[starts[present]]
+    for column, rank in enumerate(KTH_RANKS):
+        long_enough = counts >= rank
+        term_kth[long_enough, column] = sorted_weights[starts[long_enough] + rank - 1]
+    return term_max, term_kth
+
+
+def query_levels(weights: np.ndarray) -> np.ndarray:
+    """BMP's query weights: ``ceil(32 w / max w)``, computed here and given to BMP as exact integers."""
+    return np.ceil(weights.astype(np.float64) * QUERY_LEVELS / float(weights.max())).astype(np.int64)
+
+
+def kth_column(k: int) -> int | None:
+    """Which of BMP's kept ranks seeds its initial threshold for a search of ``k`` (None: no threshold)."""
+    for column, rank in enumerate(KTH_RANKS):
+        if k <= rank:
+            return column
+    return None
+
+
+def sentinel_weights(bound: int) -> dict[str, float]:
+    """Query weights of the sentinel terms giving the sentinel block exactly the upper bound ``bound``."""
+    q2 = (bound - 1) // SENTINEL_TERMS[2][1]
+    rest = bound - q2 * SENTINEL_TERMS[2][1]
+    q1 = (rest - 1) // SENTINEL_TERMS[1][1]
+    q0 = rest - q1 * SENTINEL_TERMS[1][1]
+    levels = {SENTINEL_TERMS[0][0]: q0, SENTINEL_TERMS[1][0]: q1, SENTINEL_TERMS[2][0]: q2}
+    return {name: float(level) for name, level in levels.items() if level > 0}
+
+
+@njit(cache=True)
+def _rescore(indptr, terms, weights, rows, query_dense):  # pragma: no cover - compiled
+    out = np.zeros(rows.size, dtype=np.float64)
+    for i in range(rows.size):
+        r = rows[i]
+        total = 0.0
+        for j in range(indptr[r], indptr[r + 1]):
+            total += query_dense[terms[j]] * weights[j]
+        out[i] = total
+    return out
+
+
+class BmpSegment:
+    """One segment's BMP files, checked on opening (headers only; BMP's index is loaded by :meth:`load`)."""
+
+    def __init__(self, path: Path, num_docs: int | None = None) -> None:
+        self.path = Path(path)
+        config_path = self.path / CONFIG_FILE
+        try:
+            info = json.loads(config_path.read_text(encoding="utf-8"))
+            self.num_docs = int(info["num_docs"])
+            self.vocab_size = int(info["vocab_size"])
+            self.num_postings = int(info["num_postings"])
+            self.scale = float(info["scale"])
+        except FileNotFoundError:
+            raise IndexFormatError("BMP segment description missing", str(config_path)) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexFormatError(f"BMP segment description unreadable ({type(exc).__name__}: {exc})", str(config_path)) from None
+        if num_docs is not None and self.num_docs != num_docs:
+            raise IndexFormatError(f"BMP segment holds {self.num_docs} rows, the manifest says {num_docs}", str(config_path))
+        check_npy(self.path / FORWARD_FILES["indptr"], "int64", (self.num_docs + 1,))
+        check_npy(self.path / FORWARD_FILES["terms"], "int32", (self.num_postings,))
+        check_npy(self.path / FORWARD_FILES["weights"], "float32", (self.num_postings,))
+        check_npy(self.path / TERM_MAX_FILE, "uint8", (self.vocab_size,))
+        check_npy(self.path / TERM_KTH_FILE, "uint8", (self.vocab_size, len(KTH_RANKS)))
+        if self.num_docs and not (self.path / INDEX_FILE).is_file():
+            raise IndexFormatError("BMP index file missing", str(self.path / INDEX_FILE))
+        # memory-mapped, as plain ndarray views (numba dispatches faster on them than on np.memmap)
+        self.indptr = np.asarray(np.load(self.path / FORWARD_FILES["indptr"], mmap_mode="r"))
+        self.terms = np.asarray(np.load(self.path / FORWARD_FILES["terms"], mmap_mode="r"))
+        self.weights = np.asarray(np.load(self.path / FORWARD_FILES["weights"], mmap_mode="r"))
+        self.term_max = np.load(self.path / TERM_MAX_FILE)
+        self.term_kth = np.load(self.path / TERM_KTH_FILE)
+        self.searcher = None
+        self._load_lock = threading.Lock()
+
+    def check_data(self) -> None:
+        """Read every forward array: offsets ascending within the postings, term ids inside the vocabulary."""
+        indptr = np.asarray(self.indptr)
+        where = str(self.path / FORWARD_FILES["indptr"])
+        if indptr[0] != 0 or indptr[-1] != self.num_postings or np.any(np.diff(indptr) < 0):
+            raise IndexFormatError("row offsets are not ascending from 0 to the number of postings", where)
+        terms = np.asarray(self.terms)
+        if terms.size and (int(terms.min()) < 0 or int(terms.max()) >= self.vocab_size):
+            raise IndexFormatError("a term id lies outside the vocabulary", str(self.path / FORWARD_FILES["terms"]))
+        if not np.isfinite(np.asarray(self.weights)).all():
+            raise IndexFormatError("a weight is not finite", str(self.path / FORWARD_FILES["weights"]))
+
+    def load(self) -> "BmpSegment":
+        """Load BMP's index into memory (once; refused in one line when BMP cannot read it)."""
+        if self.searcher is not None or not self.num_docs:
+            return self
+        bmp = load_bmp()
+        with self._load_lock:
+            if self.searcher is None:
+                try:
+                    self.searcher = bmp.Searcher(str(self.path / INDEX_FILE))
+                except BaseException as exc:  # BMP panics (a BaseException) on a file it cannot read
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    raise IndexFormatError(f"BMP index unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                                           str(self.path / INDEX_FILE)) from None
+        return self
+
+    def vector(self, row: int) -> SparseVector:
+        start, end = int(self.indptr[row]), int(self.indptr[row + 1])
+        return SparseVector(np.asarray(self.terms[start:end]), np.asarray(self.weights[start:end]))
+
+    def doc_matrix(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The float32 vectors of ``rows`` (in that order) as a CSR matrix, for compaction."""
+        full = sp.csr_matrix((np.asarray(self.weights), np.asarray(self.terms), np.asarray(self.indptr)), shape=(self.num_docs, self.vocab_size))
+        return full[np.asarray(rows, dtype=np.int64)]
+
+    def candidates(self, ids: np.ndarray, weights: np.ndarray, k: int, params: SearchParameters) -> np.ndarray:
+        """Segment rows of BMP's top ``k`` for a query (term ids, weights; positive weights only)."""
+        present = self.term_max[ids] > 0
+        ids, weights = ids[present], weights[present]
+        if k <= 0 or ids.size == 0 or not self.num_docs:
+            return np.zeros(0, np.int64)
+        if params.beta < 1:  # BMP's rule (largest weights first), applied here so the sentinel term stays
+            keep = math.ceil(ids.size * params.beta)
+            order = np.argsort(-weights, kind="stable")[:keep]
+            ids, weights = ids[order], weights[order]
+        levels = query_levels(weights)
+        self.load()
+        rows, threshold = self._search(ids, levels, k + 1, params.alpha)
+        if threshold and rows.size < k + 1:
+            # BMP keeps only scores above its initial threshold, so rows tied with it may be missing:
+            # ask again above 1,000 results, where BMP seeds no threshold.
+            rows, _ = self._search(ids, levels, max(k + 1, KTH_RANKS[-1] + 1), params.alpha)
+        return rows[:k]
+
+    def _search(self, ids: np.ndarray, levels: np.ndarray, k: int, alpha: float) -> tuple[np.ndarray, int]:
+        """(segment rows of BMP's top ``k``, BMP's initial threshold) for integer query weights."""
+        column = kth_column(k)
+        threshold = int((levels * self.term_kth[ids, column]).max()) if column is not None else 0
+        query = {str(t): float(level) for t, level in zip(ids.tolist(), levels.tolist())}
+        query.update(sentinel_weights(threshold + 1))  # the lowest bound above BMP's initial threshold: its block is the one left unscored
+        names, _ = self.searcher.search(query, k=k, alpha=alpha, beta=1.0)
+        rows = np.fromiter((int(n) for n in names), dtype=np.int64, count=len(names))
+        return rows[rows < self.num_docs], threshold
+
+    def rescore(self, rows: np.ndarray, query_dense: np.ndarray) -> np.ndarray:
+        """Exact scores (float64) of ``rows`` for a query given densely (one weight per vocabulary entry)."""
+        return _rescore(self.indptr, self.terms, self.weights, rows, query_dense)
+
+    def top_k(self, ids: np.ndarray, weights: np.ndarray, query_dense: np.ndarray, k: int, params: SearchParameters,
+              deleted: np.ndarray | None = None, num_deleted: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, exact scores) of the best ``k`` live rows among BMP's candidates, score descending, ties by row.
+
+        BMP is asked for ``candidates x k`` rows plus room for deleted ones; when deletions still leave
+        fewer live rows than wanted while BMP had more to give, it is asked again for more."""
+        wanted = max(k, math.ceil(k * params.candidates))
+        fetch = wanted + min(num_deleted, wanted)
+        while True:
+            found = self.candidates(ids, weights, fetch, params)
+            rows = found if deleted is None or not found.size else found[~deleted[found]]
+            if rows.size >= wanted or found.size < fetch or fetch >= wanted + num_deleted:
+                break  # enough live rows, or BMP has no more to give
+            fetch = min(fetch * 4, wanted + num_deleted)  # refill: deletions took too many
+        rows = rows[:wanted]
+        scores = self.rescore(rows, query_dense)
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]
+
+
+class BmpRetriever(EncodingRetriever):
+    """Sparse dot-product search through every segment's BMP index, skipping deleted rows; candidates are
+    scored exactly on the stored float32 vectors. Queries are encoded as for native-sparse
+    (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
+
+    backend = BmpBackend.name
+
+    def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
+        self.name = component.name
+        self.snapshot = snapshot
+        self.settings = component.settings
+        self._shared = snapshot.root / component.shared_dir
+        self._device = device
+        self._encoder: SparseQueryEncoder | None = None
+        config = _config(component)
+        self._params = SearchParameters(config.alpha, config.beta, config.candidates)
+        self._configure_lock = threading.Lock()
+        self._vocab_size = int(self.settings["encoder"]["vocab_size"])
+        self._scratch = threading.local()
+        self.segments: list[tuple[SegmentReader, BmpSegment]] = [
+            (seg, BmpSegment(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
+
+    @property
+    def query_encoder(self) -> SparseQueryEncoder:
+        if self._encoder is None:
+            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
+        return self._encoder
+
+    @property
+    def tokenizer(self):
+        return self.query_encoder.tokenizer
+
+    @property
+    def search_parameters(self) -> dict:
+        """The search parameters in use: ``{"alpha": ..., "beta": ..., "candidates": ...}``."""
+        return {key: getattr(self._params, key) for key in SEARCH_KEYS}
+
+    def configure(self, *, alpha: float | None = None, beta: float | None = None, candidates: float | None = None) -> None:
+        """Search-time parameters for the following searches (None keeps the current value): ``alpha``
+        (0 < a <= 1; 1 = exact block-max pruning, lower stops earlier: faster, may miss documents),
+        ``beta`` (0 < b <= 1: fraction of the query terms BMP uses, largest weights first) and
+        ``candidates`` (>= 1: BMP returns candidates x k documents, all scored exactly)."""
+        with self._configure_lock:
+            merged = {**self.search_parameters, **{key: value for key, value in
+                                                   {"alpha": alpha, "beta": beta, "candidates": candidates}.items() if value is not None}}
+            try:
+                checked = BmpConfig(**merged)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
+            self._params = SearchParameters(checked.alpha, checked.beta, checked.candidates)
+
+    def encode(self, queries: list[str]) -> list[SparseVector]:
+        return self.query_encoder.encode(queries)
+
+    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
+        params = self._params
+        out = super().search(queries, k, timings=timings)
+        if timings is not None:
+            for key in SEARCH_KEYS:
+                timings[f"{self.name}_{key}"] = float(getattr(params, key))
+        return out
+
+    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
+        params = self._params
+        return [self.search_vector(v, k, params) for v in vectors]
+
+    def _query_dense(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """This thread's vocabulary-sized query buffer holding the query (the caller zeroes it again)."""
+        dense = getattr(self._scratch, "query", None)
+        if dense is None:
+            dense = self._scratch.query = np.zeros(self._vocab_size, dtype=np.float64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self._vocab_size):
+            bad = int(ids[(ids < 0) | (ids >= self._vocab_size)][0])
+            raise TandemError(f"term id {bad} is outside the index vocabulary (0..{self._vocab_size - 1})", "query")
+        dense[ids] = weights
+        return dense
+
+    def search_vector(self, vector: SparseVector, k: int, params: SearchParameters | None = None) -> Ranking:
+        """One query's top-k over all segments (``params``: the current search parameters by default)."""
+        params = params or self._params
+        all_ids = np.asarray(vector.ids, dtype=np.int64)
+        weights = np.asarray(vector.weights, dtype=np.float32)
+        dense = self._query_dense(all_ids, weights)
+        try:
+            positive = weights > 0  # BMP holds non-negative weights; others still count in the exact scores
+            ids, weights = all_ids[positive], weights[positive]
+            parts = []
+            for seg, segment in self.segments:
+                rows, scores = segment.top_k(ids, weights, dense, k, params, seg.deleted, seg.num_deleted)
+                names = seg.docs.doc_ids
+                parts.append(([names[r] for r in rows.tolist()], scores))
+            return merge_top_k(parts, k)
+        finally:
+            dense[all_ids] = 0.0
+
+    def doc_vector(self, doc_id: str) -> SparseVector | None:
+        """The document's stored float32 vector, or None for an unknown id."""
+        where = self.snapshot.locate(doc_id)
+        if where is None:
+            return None
+        return self.segments[where[0]][1].vector(where[1])
+
+    # The same term-level explanation as native-sparse, over the stored vectors (doc_vector above).
+    explain = NativeSparseRetriever.explain
+
+    def close(self) -> None:
+        self.segments = []
