@@ -24,6 +24,7 @@ from index.dense import FaissConfig
 from index.errors import TandemError
 from index.faults import crash_point
 from index.locking import WriterLock
+from index.milvus import MilvusConfig
 from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
 from .backends import BACKENDS, SharedChange, WriteContext
@@ -55,6 +56,7 @@ class BuildConfig(BaseModel):
     dense_backend: str = "faiss"  # registered backend holding the 'dense' retriever
     bmp: BmpConfig | None = None  # bmp sparse backend: block size and default search parameters (None: BmpConfig's defaults)
     seismic: SeismicConfig | None = None  # seismic sparse backend: build and default search parameters (None: SeismicConfig's defaults)
+    milvus: MilvusConfig | None = None  # milvus-sparse / milvus-dense: URI, collection, token variable, dense index type
     lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
     impact_scale: float = 100.0  # impacts are round(weight * scale)
     max_length: int = 256

@@ -10,6 +10,7 @@ in its segment and the new version goes into the new segment.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import sys
@@ -164,6 +165,7 @@ def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, componen
 def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], generation: int, make_change: Callable[[Path | None, Path], SharedChange],
                  context: WriteContext) -> list[ComponentInfo]:
     """Let every backend update its index-wide files; returns the components as they will be committed."""
+    context = dataclasses.replace(context, components=list(components), generation=generation)
     out = []
     for component in components:
         engine = backend(component.backend)

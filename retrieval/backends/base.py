@@ -118,6 +118,8 @@ class WriteContext:
     root: Path
     encoders: "object"  # retrieval.writer.DocEncoders
     live_docs: list[Document] | None = None
+    components: list[ComponentInfo] = field(default_factory=list)  # every component of the change (a store shared by several, e.g. Milvus, writes whole rows once)
+    generation: int | None = None  # the generation this change will commit as
 
 
 class EncodingRetriever:

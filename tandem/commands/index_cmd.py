@@ -49,6 +49,14 @@ def register(sub) -> None:
                        help="native-sparse: precision of stored weights (uint16/uint8 quantise, with the scale and the largest error recorded)")
     build.add_argument("--sparse-forward", action="store_true", help="native-sparse: also store documents row-wise, for fast explanations on large indexes")
     build.add_argument("--dense-backend", default="faiss", help="registered backend that holds the dense retriever (see `tandem index backends`)")
+    build.add_argument("--backend", default="native", choices=["native", "milvus"],
+                       help="milvus: the sparse and dense retrievers live in one Milvus collection (milvus-sparse, milvus-dense); native: --sparse-backend/--dense-backend")
+    build.add_argument("--milvus-uri", default=None, help="Milvus: a local file ending in .db (Milvus Lite) or http(s)://host:19530 (a Milvus server)")
+    build.add_argument("--milvus-collection", default=None, help="Milvus collection name (default: tandem_<name of --out>)")
+    build.add_argument("--milvus-token-env", default=None, metavar="VAR", help="environment variable holding the Milvus token (the name is recorded, never the token)")
+    build.add_argument("--milvus-dense-index", default="FLAT", choices=["FLAT", "IVF_FLAT", "HNSW"], help="Milvus dense index (Milvus Lite: FLAT, IVF_FLAT)")
+    build.add_argument("--milvus-nlist", type=int, default=1024, help="Milvus IVF_FLAT: inverted lists")
+    build.add_argument("--milvus-nprobe", type=int, default=64, help="Milvus IVF_FLAT: lists visited per query")
     build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (retriever 'bm25')")
     build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"], help="flat: title + text in one field; multifield: title and text as separate fields")
     build.add_argument("--lucene-impact", action="store_true", help="also index the sparse vectors in a Lucene impact index (retriever 'impact')")
@@ -127,6 +135,8 @@ def run_build(args) -> int:
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
     )
+    if args.backend == "milvus" or args.milvus_uri:
+        config = _with_milvus(config, args)
     manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite, wait=args.wait)
     print(f"\nbuilt {args.out}: {manifest.num_docs:,} documents in {manifest.build_seconds:,.1f} s")
     _print_components(manifest, args.out)
@@ -254,6 +264,27 @@ def run_compact(args) -> int:
 
     _report(IndexWriter(args.index, wait=args.wait).compact())
     return 0
+
+
+def _with_milvus(config, args):
+    """``--backend milvus``: both vector retrievers in one Milvus collection (settings checked before any model loads)."""
+    import re
+
+    from index.errors import TandemError
+    from index.milvus import MilvusConfig
+
+    if not args.milvus_uri:
+        raise TandemError("--backend milvus needs --milvus-uri (a local .db file for Milvus Lite, or http://host:19530)", "--milvus-uri")
+    collection = args.milvus_collection or "tandem_" + re.sub(r"\W", "_", args.out.resolve().name)
+    milvus = MilvusConfig(uri=args.milvus_uri, collection=collection, token_env=args.milvus_token_env, dense_index=args.milvus_dense_index,
+                          nlist=args.milvus_nlist, nprobe=args.milvus_nprobe).resolved()
+    from index.milvus import connect
+
+    connect(milvus.uri, milvus.token_env)  # unreachable: one line naming the URI before any model loads
+    update = {"milvus": milvus}
+    if args.backend == "milvus":
+        update.update(sparse_backend="milvus-sparse", dense_backend="milvus-dense")
+    return config.model_copy(update=update)
 
 
 def run_backends(args) -> int:
