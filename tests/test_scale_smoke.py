@@ -1,0 +1,91 @@
+"""Smoke test of the scale benchmark harness (bench/bench_scale.py) on 10k synthetic documents.
+
+The documents are resampled (bench.synthetic) from a small random sparse corpus, so no model and no
+data set is needed; every engine is measured in its own process as in the real run. Checks that the
+exact engines return exactly a brute-force top 10, and that the JSON has every field the report and
+the goals read.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+pytestmark = pytest.mark.slow  # two measuring processes (numba kernels, imports): ~20-40 s on a busy machine
+
+
+def random_corpus(tmp_path: Path) -> tuple[sp.csr_matrix, Path]:
+    from bench.scale_data import save_query_vectors
+    from index.sparse import SparseVector
+
+    rng = np.random.default_rng(0)
+    base = sp.random(1_000, 2_000, density=0.02, format="csr", dtype=np.float32, random_state=1)
+    base.data = rng.uniform(0.05, 3.0, base.nnz).astype(np.float32)
+    queries = []
+    for _ in range(60):
+        ids = np.sort(rng.choice(2_000, size=6, replace=False)).astype(np.int32)
+        queries.append(SparseVector(ids, rng.uniform(0.5, 8.0, ids.size).astype(np.float32)))
+    path = tmp_path / "queries.npz"
+    save_query_vectors(path, queries)
+    return base, path
+
+
+def test_harness_on_10k_synthetic_documents(tmp_path):
+    from bench import bench_scale
+
+    base, queries = random_corpus(tmp_path)
+    out, png = tmp_path / "scale.json", tmp_path / "scale.png"
+    args = bench_scale.build_parser().parse_args([
+        "--pkgsum-sizes", "", "--synthetic-sizes", "10000", "--synthetic-queries", "60", "--impact-max-synthetic", "0", "--approximate-max-synthetic", "0",
+        "--work", str(tmp_path / "work"), "--out", str(out), "--plot", str(png), "--measure-timeout", "300"])
+    bench_scale.run(args, base=base, queries_file=queries)
+
+    report = json.loads(out.read_text())
+    assert png.stat().st_size > 10_000
+    env = report["environment"]
+    for key in ("commit", "libraries", "search_threads", "load_average_start", "load_average_end", "cpu_count"):
+        assert key in env, key
+    assert len(env["commit"]) == 40
+    [row] = report["corpora"]
+    assert row["num_docs"] == 10_000 and row["corpus"] == "synthetic-long"
+    engines = row["engines"]
+    exact = engines["tandem-exact"]
+    # the default exact engine returns exactly the brute-force top 10 for every query
+    assert exact["same_top10_as_brute_force"] == 1.0
+    assert exact["recall_at_10_vs_exact"] == 1.0
+    for name in ("tandem-exact", "tandem-exact-uint8"):
+        entry = engines[name]
+        search = entry["search"]
+        for k in ("k10", "k1000"):
+            assert set(search[k]) >= {"p50_ms", "p99_ms", "cpu_p50_ms", "single_thread_qps", "queries"}
+            assert search[k]["queries"] == 60
+            assert search[k]["p99_ms"] >= search[k]["p50_ms"]
+        assert search["batch_k10"]["queries"] == 60
+        assert search["rss_total_mb"] > 0 and "rss_search_mb" in search
+        assert entry["size"]["num_postings"] == row["num_postings"]
+        assert entry["size"]["bytes_per_posting"] == pytest.approx(entry["size"]["component_bytes"] / row["num_postings"], rel=1e-3)
+        assert "top10" not in search  # dropped once recall is computed
+    # quantised weights: a stated bound, not exactness
+    assert engines["tandem-exact-uint8"]["size"]["max_weight_error"] > 0
+    assert engines["tandem-exact-uint8"]["size"]["bytes_per_posting"] < exact["size"]["bytes_per_posting"]
+    # what was not measured says why instead of carrying numbers
+    for name in ("lucene-impact", "lucene-bm25", "tandem-seismic", "tandem-bmp"):
+        assert set(engines[name]) == {"skipped"}, name
+    projection = report["synthetic_5m"]
+    assert projection["engines"]["tandem-exact"]["projected_bytes"] == pytest.approx(
+        exact["size"]["bytes_per_posting"] * projection["num_postings"], rel=1e-6)
+    goals = report["goals"]
+    assert len(goals) >= 10
+    for goal in goals:
+        assert set(goal) >= {"goal", "measured", "limit", "met"}
+        assert goal["met"] in (True, False, "not measured")
+        if goal["measured"] is None:
+            assert goal["met"] == "not measured"
+    assert report["slopes"]["synthetic-long"] == {"skipped": "needs two measured sizes from 100k up"}
