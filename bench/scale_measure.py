@@ -13,6 +13,8 @@ Engines (``kind``):
   query vectors (synthetic corpora, which have no texts);
 - ``seismic-matrix``: one Seismic segment folder (``retrieval.backends.seismic_sparse``) with its
   default search parameters, on the same pre-encoded query vectors;
+- ``bmp-matrix``: one BMP segment folder (``retrieval.backends.bmp_sparse``) with its default search
+  parameters (candidates rescored exactly, as its retriever does);
 - ``impact-matrix``: a Lucene impact index (``index.lucene.impact.LuceneImpactSearcher``) with the
   same query vectors quantised as the lucene-impact backend does.
 """
@@ -133,7 +135,7 @@ class SeismicMatrixEngine(Engine):
     def __init__(self, folder: Path, queries: list) -> None:
         from retrieval.backends.seismic_sparse import SearchParameters, SeismicConfig, SeismicSegment
 
-        config = SeismicConfig.model_validate_json((folder / "seismic_config.json").read_text())
+        config = SeismicConfig.model_validate_json((folder / "seismic_settings.json").read_text())
         self.params = SearchParameters(config.query_cut, config.heap_factor)
         self.segment = SeismicSegment(folder).load()
         self.queries = queries
@@ -143,6 +145,30 @@ class SeismicMatrixEngine(Engine):
 
     def batch(self, k: int) -> int:
         return len([self.segment.search(q, k, self.params) for q in self.queries])
+
+
+class BmpMatrixEngine(Engine):
+    def __init__(self, folder: Path, queries: list) -> None:
+        from retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters
+
+        config = BmpConfig.model_validate_json((folder / "bmp_settings.json").read_text())
+        self.params = SearchParameters(config.alpha, config.beta, config.candidates)
+        self.segment = BmpSegment(folder).load()
+        self.dense = np.zeros(self.segment.vocab_size, dtype=np.float64)
+        self.queries = queries
+
+    def search(self, i: int, k: int) -> list:
+        q = self.queries[i]
+        ids, weights = np.asarray(q.ids, dtype=np.int64), np.asarray(q.weights, dtype=np.float32)
+        self.dense[ids] = weights
+        try:
+            positive = weights > 0
+            return self.segment.top_k(ids[positive], weights[positive], self.dense, k, self.params)[0].tolist()
+        finally:
+            self.dense[ids] = 0.0
+
+    def batch(self, k: int) -> int:
+        return len([self.search(i, k) for i in range(len(self.queries))])
 
 
 def open_engine(spec: dict) -> Engine:
@@ -159,6 +185,8 @@ def open_engine(spec: dict) -> Engine:
         return NativeMatrixEngine(Path(spec["folder"]), queries)
     if kind == "seismic-matrix":
         return SeismicMatrixEngine(Path(spec["folder"]), queries)
+    if kind == "bmp-matrix":
+        return BmpMatrixEngine(Path(spec["folder"]), queries)
     if kind == "impact-matrix":
         return ImpactMatrixEngine(Path(spec["folder"]), queries, float(spec["scale"]))
     raise ValueError(f"unknown engine kind {kind!r}")
@@ -173,6 +201,10 @@ def preload(kind: str) -> None:
         import retrieval.searcher  # noqa: F401
     elif kind == "impact-matrix":
         import index.lucene.impact  # noqa: F401  (the JVM starts when the index is opened: it counts)
+    elif kind == "bmp-matrix":
+        import bmp  # noqa: F401
+
+        import retrieval.backends.bmp_sparse  # noqa: F401
     elif kind == "seismic-matrix":
         import seismic  # noqa: F401
 
