@@ -354,7 +354,7 @@ def _synthetic_impact(row: dict, csc, queries_file: Path, work: Path, args) -> N
 
 def projection_5m(rows: list[dict], base) -> dict:
     """Synthetic 5M: bytes extrapolated from the bytes per posting measured at the largest synthetic size (not built)."""
-    measured = [r for r in rows if r["corpus"] == "synthetic-long"]
+    measured = [r for r in rows if r["corpus"] == "synthetic-long" and "engines" in r]
     if not measured:
         return {"skipped": "no synthetic size was measured"}
     largest = max(measured, key=lambda r: r["num_docs"])
