@@ -361,18 +361,43 @@ def projection_5m(rows: list[dict], base) -> dict:
     lengths = np.diff(base.tocsr().indptr)
     num = 5_000_000
     postings = int(lengths.sum() * (num // len(lengths)) + lengths[: num % len(lengths)].sum())
-    out = {"num_docs": num, "num_postings": postings, "method": f"extrapolated: measured bytes/posting at {largest['num_docs']:,} synthetic docs x postings "
-           "at 5M (document lengths are those of the resampled scifact documents); not built", "engines": {}}
+    smaller = [r for r in measured if r["num_docs"] < largest["num_docs"]]
+    out = {"num_docs": num, "num_postings": postings,
+           "method": f"extrapolated, not built: measured bytes/posting at {largest['num_docs']:,} synthetic docs x postings at 5M (document lengths "
+                     "are those of the resampled scifact documents); search RSS on the straight line through the two largest measured sizes",
+           "engines": {}}
     for name, entry in largest["engines"].items():
         bpp = entry.get("size", {}).get("bytes_per_posting")
         if bpp:
             rss = entry.get("search", {}).get("rss_search_mb")
+            low = max(smaller, key=lambda r: r["num_docs"]) if smaller else None
+            low_rss = low["engines"].get(name, {}).get("search", {}).get("rss_search_mb") if low else None
+            projected_rss = None
+            if rss is not None and low_rss is not None:
+                per_doc = (rss - low_rss) / (largest["num_docs"] - low["num_docs"])
+                projected_rss = round(rss + per_doc * (num - largest["num_docs"]), 0)
             out["engines"][name] = {"projected_bytes": int(bpp * postings), "projected_gb": round(bpp * postings / 1e9, 2),
-                                    "projected_search_rss_mb": round(rss * num / largest["num_docs"], 0) if rss else None}
+                                    "projected_search_rss_mb": projected_rss}
     return out
 
 
 # -- main ----------------------------------------------------------------------------------------
+METHOD = {"timing": "one query per call on one thread after 200 warm-up queries at each k (other queries than the timed ones on pkgsum); "
+                     "wall-clock p50/p99 (cpu_* = thread CPU time of the calling thread, which runs the JNI calls too); "
+                     "single_thread_qps = 1000 / mean ms; batch_k10 = one call with every query (Lucene: Anserini batch_search, 2 threads); "
+                     "Tandem engines and BM25 through Retriever.search([text], k); lucene-impact as its retriever's encode() + "
+                     "Anserini's single-query search (its Retriever.search starts a 2-thread batch per call)",
+           "rss": "VmRSS from /proc/self/status of the measuring process: after open + warm-up (rss_open_mb) and after all timed "
+                  "queries (rss_search_mb), minus VmRSS before opening (engine modules imported); it includes what the first searches "
+                  "compile (numba kernels, a JVM's JIT) and memory-mapped index pages once touched; vm_hwm_mb = the process peak",
+           "recall": "recall@10 against tandem-exact's top 10 for the same queries",
+           "size": "index_bytes = the component's segment files + index-wide files, without its query side (tokenizer, IDF "
+                   "table: a fixed ~0.8 MB); bytes_per_posting = index_bytes / SPLADE postings; bytes_per_document = index_bytes / N; "
+                   "the document store (docs.sqlite, texts) is listed apart",
+           "build": "wall time of `tandem index build` (pkgsum, child process; peak RSS from wait4) or of the engine's writer "
+                    "(synthetic); with encoding adds num_docs / the shards' measured docs/s"}
+
+
 def _public(value):
     """The report without what is kept only while a size runs (top-10 lists, the save callback)."""
     if isinstance(value, dict):
@@ -411,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse", action="store_true", help="reuse pkgsum indexes an earlier run built in --work (their recorded build times)")
     parser.add_argument("--keep-existing", action="store_true",
                         help="keep the rows of --out for corpus sizes this run does not measure (each row records when it ran and the load average)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: recompute slopes, goals, the 5M projection and the plot from the rows already in --out")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/scale.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench/results/scale.png")
     return parser
@@ -420,22 +447,19 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
     """The whole benchmark for parsed ``args``; ``base``/``queries_file`` replace the scifact base matrix and
     its query vectors (the smoke test passes a small random corpus)."""
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        report = json.loads(args.out.read_text())
+        if any(r["corpus"] == "synthetic-long" and "engines" in r for r in report["corpora"]) and base is None:
+            base = scifact_base(args.scifact_index or args.work / "scifact-if")[0]
+        load_end = report["environment"].get("load_average_end")
+        report["method"] = METHOD
+        finalise(report, base, args)
+        report["environment"]["load_average_end"] = load_end  # the run's, not this re-evaluation's
+        write(report, args.out)
+        print_table(report)
+        return report
 
-    report = {"environment": environment(), "settings": {k: str(v) for k, v in vars(args).items()},
-              "method": {"timing": "one query per call on one thread after 200 warm-up queries at each k (other queries than the timed ones on pkgsum); "
-                                   "wall-clock p50/p99 (cpu_* = thread CPU time of the calling thread, which runs the JNI calls too); "
-                                   "single_thread_qps = 1000 / mean ms; batch_k10 = one call with every query (Lucene: Anserini batch_search, 2 threads); "
-                                   "Tandem engines and BM25 through Retriever.search([text], k); lucene-impact as its retriever's encode() + "
-                                   "Anserini's single-query search (its Retriever.search starts a 2-thread batch per call)",
-                         "rss": "VmRSS from /proc/self/status of the measuring process: after open + warm-up (rss_open_mb) and after all timed "
-                                "queries (rss_search_mb), minus VmRSS before opening; vm_hwm_mb = its peak",
-                         "recall": "recall@10 against tandem-exact's top 10 for the same queries",
-                         "size": "index_bytes = the component's segment files + index-wide files, without its query side (tokenizer, IDF "
-                                 "table: a fixed ~0.8 MB); bytes_per_posting = index_bytes / SPLADE postings; bytes_per_document = index_bytes / N; "
-                                 "the document store (docs.sqlite, texts) is listed apart",
-                         "build": "wall time of `tandem index build` (pkgsum, child process; peak RSS from wait4) or of the engine's writer "
-                                  "(synthetic); with encoding adds num_docs / the shards' measured docs/s"},
-              "corpora": []}
+    report = {"environment": environment(), "settings": {k: str(v) for k, v in vars(args).items()}, "method": METHOD, "corpora": []}
     pkgsum_sizes = [int(s) for s in args.pkgsum_sizes.split(",") if s]
     synthetic_sizes = [int(s) for s in args.synthetic_sizes.split(",") if s]
     encoding = {}
