@@ -39,6 +39,7 @@ MAX_VARCHAR_BYTES = 65_535
 ID_FIELD, GEN_FIELD, TITLE_FIELD, TEXT_FIELD = "id", "gen", "title", "text"
 COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 CONNECT_TIMEOUT = 10.0
+SEARCH_BATCH = 128  # queries per search request (k=1000 answers stay a few MB)
 DenseIndexType = Literal["FLAT", "IVF_FLAT", "HNSW"]
 
 
@@ -80,6 +81,10 @@ def normalize_uri(uri: str) -> str:
     return str(Path(uri).expanduser().resolve())
 
 
+class MilvusUnavailable(TandemError):
+    """Milvus could not be reached or failed a request: not the caller's input (a server answers 503)."""
+
+
 # -- connecting --------------------------------------------------------------------------------
 _clients: dict[tuple[str, str | None], object] = {}
 _clients_lock = threading.Lock()
@@ -119,7 +124,7 @@ def connect(uri: str, token_env: str | None = None):
             try:
                 client = pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT)
             except Exception as exc:  # grpc and pymilvus raise several kinds
-                raise TandemError(f"cannot reach Milvus: {_first_line(exc)}", uri) from None
+                raise MilvusUnavailable(f"cannot reach Milvus: {_first_line(exc)}", uri) from None
             _clients[key] = client
     return client
 
@@ -145,7 +150,7 @@ def call(uri: str, doing: str, function, *args, **kwargs):
     except TandemError:
         raise
     except Exception as exc:
-        raise TandemError(f"Milvus {doing} failed: {_first_line(exc)}", uri) from None
+        raise MilvusUnavailable(f"Milvus {doing} failed: {_first_line(exc)}", uri) from None
 
 
 # -- the collection ----------------------------------------------------------------------------
@@ -311,7 +316,7 @@ def compact(client, config: MilvusConfig) -> str:
     except Exception as exc:
         if "UNIMPLEMENTED" in repr(exc) or "UNIMPLEMENTED" in _first_line(exc):
             return "not offered by this Milvus (Milvus Lite)"
-        raise TandemError(f"Milvus compact failed: {_first_line(exc)}", config.uri) from None
+        raise MilvusUnavailable(f"Milvus compact failed: {_first_line(exc)}", config.uri) from None
     return f"requested (job {job})"
 
 
@@ -332,8 +337,9 @@ def count_rows(client, config: MilvusConfig, generation: int | None = None) -> i
 
 def search(client, config: MilvusConfig, field: VectorField, data: list, k: int, generation: int) -> list[list[tuple[str, float]]]:
     """Top-``k`` (id, score) per query vector among rows of generations up to ``generation``."""
-    if not data:
-        return []
-    result = call(config.uri, "search", client.search, config.collection, data=data, anns_field=field.name, limit=k,
-                  search_params=search_params(config, field), filter=f"{GEN_FIELD} <= {int(generation)}", output_fields=[ID_FIELD])
-    return [[(hit["id"], float(hit["distance"])) for hit in hits] for hits in result]
+    out: list[list[tuple[str, float]]] = []
+    for start in range(0, len(data), SEARCH_BATCH):  # one request per batch of queries, bounded so replies stay small
+        result = call(config.uri, "search", client.search, config.collection, data=data[start : start + SEARCH_BATCH], anns_field=field.name, limit=k,
+                      search_params=search_params(config, field), filter=f"{GEN_FIELD} <= {int(generation)}", output_fields=[ID_FIELD])
+        out.extend([(hit["id"], float(hit["distance"])) for hit in hits] for hits in result)
+    return out

@@ -364,3 +364,37 @@ class MilvusDenseRetriever(MilvusRetriever):
     def doc_vector(self, doc_id: str) -> np.ndarray | None:
         stored = self.stored_vector(doc_id)
         return None if stored is None else np.asarray(stored, dtype=np.float32)
+
+
+# -- Milvus's own fusion (an option beside Tandem's) -------------------------------------------
+def milvus_hybrid_search(sparse: MilvusSparseRetriever, dense: MilvusDenseRetriever, queries: list[str], k: int, *, ranker: str = "rrf",
+                         rrf_k: int = 60, weights: tuple[float, float] = (1.0, 1.0), depth: int = 100) -> list[Ranking]:
+    """Fuse in Milvus (``hybrid_search``): each retriever's top-``depth`` from the collection, merged by
+    Milvus's ``RRFRanker(rrf_k)`` or ``WeightedRanker(*weights)`` into the top-``k``. Both retrievers
+    must be this index's and share the collection. Note that Milvus's weighted ranker normalises IP
+    scores with arctan (``0.5 + atan(s)/pi``), not min-max as Tandem's ``wsum``; its RRF is
+    ``sum 1/(rrf_k + rank)`` as Tandem's ``rrf`` with equal weights. Tandem's own fusion (the
+    Searcher's modes) stays the default: it keeps per-retriever scores for explain and tuned weights."""
+    from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+    from index import milvus
+
+    if (sparse.config.uri, sparse.config.collection) != (dense.config.uri, dense.config.collection):
+        raise TandemError("the sparse and dense retrievers are in different Milvus collections", "hybrid_search")
+    if ranker not in ("rrf", "weighted"):
+        raise TandemError(f"unknown Milvus ranker {ranker!r} (rrf, weighted)", "hybrid_search")
+    queries = list(queries)
+    sparse_vectors = sparse.encode(queries)
+    dense_vectors = np.asarray(dense.encode(queries), dtype=np.float32)
+    fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*weights)
+    visible = f"{milvus.GEN_FIELD} <= {int(sparse.generation)}"
+    out: list[Ranking] = []
+    for vector, embedding in zip(sparse_vectors, dense_vectors):
+        terms = dict(zip(np.asarray(vector.ids).tolist(), np.asarray(vector.weights, dtype=np.float32).tolist()))
+        requests = [AnnSearchRequest([embedding.tolist()], dense.field.name, milvus.search_params(dense.config, dense.field), depth, expr=visible)]
+        if terms:  # a query without terms has no sparse request (Milvus would return nothing for it anyway)
+            requests.insert(0, AnnSearchRequest([terms], sparse.field.name, milvus.search_params(sparse.config, sparse.field), depth, expr=visible))
+        result = milvus.call(sparse.config.uri, "hybrid_search", sparse.client.hybrid_search, sparse.config.collection, requests,
+                             fuse, limit=k, output_fields=[milvus.ID_FIELD])
+        out.append({hit["id"]: float(hit["distance"]) for hit in result[0]})
+    return out
