@@ -18,7 +18,8 @@ Latency is wall-clock and thread-CPU per query (the machine is shared: CPU time 
 
 Engines: ``seismic`` (:func:`run_seismic`) and ``bmp`` (:func:`run_bmp`, the BMP helper's section);
 ``--engines`` picks. Each takes the doc matrix, the queries, the exact results and the work folder
-and returns one entry per (build, search) setting.
+and returns one entry per (build, search) setting. The JSON keeps one run per engine set
+(``runs["seismic"]``, ``runs["bmp"]``), so running one engine leaves the others' results in place.
 """
 from __future__ import annotations
 
@@ -148,8 +149,52 @@ def run_seismic(matrix: sp.csr_matrix, queries: list[SparseVector], exact: list[
 
 
 def run_bmp(matrix: sp.csr_matrix, queries: list[SparseVector], exact: list[np.ndarray], exact_stats: dict, work: Path, args) -> list[dict]:
-    """BMP: the bmp helper's section (same arguments and entry shape as :func:`run_seismic`)."""
-    raise NotImplementedError("the BMP section is added by the bmp backend's author")
+    """BMP at each build setting (``--bmp-builds``) and search setting (``--bmp-searches``).
+
+    Timed: ``BmpSegment.top_k``, what the ``bmp`` retriever calls per segment (BMP's candidates, then
+    their exact rescoring on the float32 forward vectors), plus filling the retriever's dense query
+    buffer. ``bmp_only_p50_ms`` is BMP's own call alone (the candidates of the same setting)."""
+    from retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters, write_bmp_segment
+
+    vocab_size = matrix.shape[1]
+    dense = np.zeros(vocab_size, np.float64)
+    out = []
+    for build in args.bmp_builds:
+        config = BmpConfig(**parse_setting(build))
+        folder = work / f"bmp-{build.replace(',', '-').replace('=', '')}"
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        stats = write_bmp_segment(folder, matrix, config)
+        built = {"build_s": round(time.perf_counter() - t0, 2), "build_threads": 1, "bytes": folder_bytes(folder),
+                 "bmp_bytes": stats["bmp_bytes"], "scale": round(stats["scale"], 4)}
+        t0 = time.perf_counter()
+        segment = BmpSegment(folder, matrix.shape[0]).load()
+        built["load_s"] = round(time.perf_counter() - t0, 2)
+        for search in args.bmp_searches:
+            params = SearchParameters(**{key: float(value) for key, value in parse_setting(search).items()})
+
+            def top_k(q: SparseVector) -> np.ndarray:
+                ids = q.ids.astype(np.int64)
+                dense[ids] = q.weights
+                rows, _ = segment.top_k(ids, q.weights, dense, K, params)
+                dense[ids] = 0.0
+                return rows
+
+            def candidates(q: SparseVector) -> np.ndarray:
+                return segment.candidates(q.ids.astype(np.int64), q.weights, max(K, int(np.ceil(K * params.candidates))), params)
+
+            timing, found = timed(top_k, queries)
+            bmp_only, _ = timed(candidates, queries)
+            entry = {"engine": "bmp", "build": config.model_dump(exclude={"alpha", "beta", "candidates"}), **built,
+                     "search": {"alpha": params.alpha, "beta": params.beta, "candidates": params.candidates},
+                     **compare(timing, exact_stats, found, exact), "bmp_only_p50_ms": bmp_only["p50_ms"], "bmp_only_cpu_p50_ms": bmp_only["cpu_p50_ms"]}
+            out.append(entry)
+            print(json.dumps({k: entry[k] for k in ("search", "recall_at_10", "p50_ms", "p99_ms", "cpu_p50_ms", "speedup_p50", "cpu_speedup_p50",
+                                                    "bmp_only_p50_ms")} | {"build": build}), file=sys.stderr, flush=True)
+        del segment
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 ENGINES: dict[str, Callable] = {"seismic": run_seismic, "bmp": run_bmp}
@@ -191,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seismic-searches", nargs="+", metavar="query_cut=Q,heap_factor=H",
                         default=["query_cut=5,heap_factor=0.9", "query_cut=10,heap_factor=0.9", "query_cut=10,heap_factor=0.8",
                                  "query_cut=10,heap_factor=0.7", "query_cut=20,heap_factor=0.7"])
+    parser.add_argument("--bmp-builds", nargs="+", default=["block_size=8,compress_range=1", "block_size=32,compress_range=1"], metavar="KEY=VALUE,...",
+                        help="BmpConfig build settings (block_size, compress_range), one run each")
+    parser.add_argument("--bmp-searches", nargs="+", metavar="alpha=A,beta=B,candidates=C",
+                        default=["alpha=1.0,beta=1.0,candidates=1.0", "alpha=1.0,beta=1.0,candidates=2.0", "alpha=0.9,beta=1.0,candidates=2.0",
+                                 "alpha=0.8,beta=1.0,candidates=2.0", "alpha=1.0,beta=0.8,candidates=2.0"])
     parser.add_argument("--build-threads", type=int, default=1, help="threads for building the approximate indexes")
     parser.add_argument("--work", type=Path, default=Path("/tmp/tandem-bench-approx-sparse"))
     parser.add_argument("--keep", action="store_true", help="keep the built indexes in --work")
@@ -219,9 +269,18 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(native_dir, ignore_errors=True)
         report["corpora"].append(row)
     report["environment"]["load_average_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, "+".join(args.engines), report)
+
+
+def write_report(path: Path, run_name: str, report: dict) -> None:
+    """Save ``report`` as ``runs[run_name]`` of the JSON at ``path``, keeping the other engines' runs
+    (each run holds its own exact baseline, measured beside it)."""
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    runs = existing.get("runs", {})
+    runs[run_name] = report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs}, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path} (runs: {', '.join(runs)})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ def test_settings_round_trip_and_search_parameters(bmp_index):
     component = manifest.component("sparse")
     assert component.backend == "bmp"
     assert BmpConfig(**component.settings["bmp"]) == TUNED
-    assert "block 4; alpha 0.9, beta 1; 3x k candidates" in backend("bmp").describe(component, manifest.segments)
+    assert "block 4, compressed ranges; alpha 0.9, beta 1; 3x k candidates" in backend("bmp").describe(component, manifest.segments)
     assert manifest.segments[0].stats["sparse"]["scale"] > 0
     with Searcher.open(bmp_index) as searcher:
         retriever = searcher.retriever("sparse")

@@ -82,16 +82,18 @@ MAX_DOC_SUM = MAX_SCORE // QUERY_LEVELS  # a document whose quantised weights su
 class BmpConfig(BaseModel):
     """BMP's build parameters and default search parameters; saved as the component's ``bmp`` settings.
 
-    Build: ``block_size`` rows per block (BMP's default 32; smaller blocks give tighter bounds and more
-    of them), ``compress_range`` (BMP's compressed block-max ranges: smaller, slower). Search: ``alpha``
+    Build: ``block_size`` rows per block (BMP's own default is 32; smaller blocks give tighter bounds
+    and more of them), ``compress_range`` (BMP keeps only the nonzero block maxima of each term instead
+    of one byte per block: on the 100k pkgsum prefix 60 MB instead of 98 MB at block 32 and 77 MB instead
+    of 294 MB at block 8, at the same or better speed). Search: ``alpha``
     (0 < a <= 1; 1 = exact block-max pruning, lower stops earlier), ``beta`` (0 < b <= 1: fraction of
     query terms kept, largest weights first) and ``candidates`` (BMP returns ``candidates x k``
     documents, rescored exactly)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    block_size: int = Field(32, ge=1, le=4096)
-    compress_range: bool = False
+    block_size: int = Field(8, ge=1, le=4096)
+    compress_range: bool = True
     alpha: float = Field(1.0, gt=0, le=1)
     beta: float = Field(1.0, gt=0, le=1)
     candidates: float = Field(2.0, ge=1, le=100)
