@@ -78,7 +78,17 @@ def normalize_uri(uri: str) -> str:
         return uri
     if not uri.endswith(".db"):
         raise TandemError(f"{uri!r}: a Milvus Lite URI is a local file ending in .db (a server URI starts with http:// or https://)", "--milvus-uri")
+    name = Path(uri).name
+    if not re.match(r"^[A-Za-z0-9.\-_]{1,36}$", name):  # what milvus-lite 2.5.1 accepts
+        raise TandemError(f"{name!r}: a Milvus Lite file name has at most 36 letters, digits, '.', '-' or '_'", "--milvus-uri")
     return str(Path(uri).expanduser().resolve())
+
+
+class _NotMilvusLite(logging.Filter):
+    """milvus-lite logs its failures on the root logger; Tandem reports them in its own one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "milvus_lite" not in record.pathname
 
 
 class MilvusUnavailable(TandemError):
@@ -103,6 +113,9 @@ def _pymilvus():
             pass
     for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):  # it logs every failed call at ERROR on stderr
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    root = logging.getLogger()
+    if not any(isinstance(f, _NotMilvusLite) for f in root.filters):
+        root.addFilter(_NotMilvusLite())
     return pymilvus
 
 
@@ -124,6 +137,9 @@ def connect(uri: str, token_env: str | None = None):
             try:
                 client = pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT)
             except Exception as exc:  # grpc and pymilvus raise several kinds
+                if is_lite(uri) and "Open local milvus failed" in _first_line(exc):
+                    raise MilvusUnavailable("cannot open this Milvus Lite file: a Lite file serves one process, is another using it? (serve it "
+                                            "to several with scripts/milvus_lite_server.py and use its http:// URI)", uri) from None
                 raise MilvusUnavailable(f"cannot reach Milvus: {_first_line(exc)}", uri) from None
             _clients[key] = client
     return client

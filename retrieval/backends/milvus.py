@@ -31,6 +31,13 @@ while the manifest still lists them: searches miss those documents until the cha
 (its ids are then applied idempotently). A reader holding an older generation sees deletes at once
 and replaced documents only after it moves to the newer commit.
 
+Collections Tandem did not create are never dropped: a build refuses an existing collection unless
+it belongs to the index being rebuilt (``--overwrite`` of an index whose manifest names it, or a
+previous attempt of the same build, marked in the build's work folder). Rebuilding drops and
+recreates it at the start of the Milvus write, so readers of the old index see the new rows from
+then on (not only after the new commit), and a rebuild that crashes leaves the old index pointing at
+a partial collection: build again.
+
 BM25. Milvus Lite 2.5.1 accepts the built-in BM25 function (``FunctionType.BM25`` over an analyzed
 VARCHAR, SPARSE_INVERTED_INDEX metric BM25) and searches it (tried here: create, insert, search by
 text). Its analyzer (standard tokenizer, no English stemming unless configured) and default k1/b
