@@ -438,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the rows of --out for corpus sizes this run does not measure (each row records when it ran and the load average)")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: recompute slopes, goals, the 5M projection and the plot from the rows already in --out")
+    parser.add_argument("--merge-from", nargs="*", default=[], help="with --report-only: take the measured rows of these JSON files (same format) into --out")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/scale.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench/results/scale.png")
     return parser
@@ -449,6 +450,13 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         report = json.loads(args.out.read_text())
+        for path in args.merge_from:  # rows measured by another invocation (e.g. the largest size run side by side)
+            other = json.loads(Path(path).read_text())
+            done = {(r["corpus"], r["num_docs"]): r for r in other["corpora"] if "engines" in r}
+            report["corpora"] = [done.pop((r["corpus"], r["num_docs"]), r) for r in report["corpora"]] + list(done.values())
+            report["corpora"].sort(key=lambda r: (r["corpus"], r["num_docs"]))
+            report.setdefault("merged_runs", []).append({"file": str(path), "rows": [f"{r['corpus']} {r['num_docs']}" for r in other["corpora"] if "engines" in r],
+                                                         "environment": other["environment"], "settings": other["settings"]})
         if any(r["corpus"] == "synthetic-long" and "engines" in r for r in report["corpora"]) and base is None:
             base = scifact_base(args.scifact_index or args.work / "scifact-if")[0]
         load_end = report["environment"].get("load_average_end")

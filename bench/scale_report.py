@@ -124,7 +124,11 @@ def evaluate_goals(report: dict) -> list[dict]:
                            ratio <= limit if ratio is not None else None, cpu_ratio=cpu, met_on_cpu_time=cpu <= limit if cpu is not None else None))
     if exact:
         worst = max(exact[f"k{k}"]["p99_ms"] / exact[f"k{k}"]["p50_ms"] for k in (10, 1000))
-        goals.append(_goal(f"{where_pkg}: inference-free sparse p99 <= 5x p50 (worst of k=10, k=1000)", round(worst, 2), 5.0, worst <= 5.0))
+        worst_cpu = max(exact[f"k{k}"]["cpu_p99_ms"] / exact[f"k{k}"]["cpu_p50_ms"] for k in (10, 1000))
+        goals.append(_goal(f"{where_pkg}: inference-free sparse p99 <= 5x p50 (worst of k=10, k=1000)", round(worst, 2), 5.0, worst <= 5.0,
+                           cpu_ratio=round(worst_cpu, 2), met_on_cpu_time=worst_cpu <= 5.0,
+                           note="wall-clock p99 on a shared, oversubscribed machine includes time the thread waited for a core; "
+                                "thread CPU time does not"))
     else:
         goals.append(_goal(f"{where_pkg}: inference-free sparse p99 <= 5x p50", None, 5.0, None))
 
@@ -253,5 +257,6 @@ def print_table(report: dict) -> None:
     print(format_table(["corpus", "docs", "engine", "build s", "B/posting", "RSS MB", "k10 p50", "k10 p99", "k1000 p50", "k1000 p99", "batch q/s", "R@10"], rows,
                        align="lrlrrrrrrrrr"))
     print()
-    print(format_table(["goal", "measured", "limit", "met"],
-                       [[g["goal"][:110], json.dumps(g["measured"])[:60], json.dumps(g["limit"]), str(g["met"])] for g in report.get("goals", [])], align="llll"))
+    print(format_table(["goal", "measured", "limit", "met", "met (CPU time)"],
+                       [[g["goal"][:110], json.dumps(g["measured"])[:60], json.dumps(g["limit"]), str(g["met"]),
+                         str(g["met_on_cpu_time"]) if "met_on_cpu_time" in g else ""] for g in report.get("goals", [])], align="lllll"))
