@@ -55,7 +55,7 @@ class MilvusConfig(BaseModel):
     hnsw_m: int = Field(default=32, ge=2)  # HNSW (server only)
     ef_construction: int = Field(default=200, ge=1)
     ef_search: int = Field(default=256, ge=1)
-    insert_batch: int = Field(default=1000, ge=1)  # rows per insert/upsert request
+    insert_batch: int = Field(default=1000, ge=1)  # rows per insert/upsert request (Lite 2.5.1, 10k synthetic rows: 500-2000 ~1,000 rows/s, 5000 62 rows/s)
 
     def resolved(self) -> "MilvusConfig":
         """The same config with a Lite path made absolute; bad values refused naming their flag."""
