@@ -1,9 +1,22 @@
-"""Old numpy sparse search (bincount over all postings) vs the compiled pruning kernel, single thread.
+"""Sparse index size and single-thread search speed: the compiled kernels over each posting layout
+(``SparseIndexConfig.layout``: bit-packed vs byte-aligned doc-id gaps) and weight precision, the
+old numpy search (bincount over all postings) as a baseline, and the bytes of a Lucene impact
+index of the same vectors.
 
-Corpora: a pkgsum prefix encoded with SPLADE (cached under /tmp, never in the repo) and synthetic
-long documents resampled from scifact vectors (``bench.synthetic``) at several sizes. Queries:
-MS MARCO dev queries encoded inference-free (IDF table of the corpus' index). Writes JSON with
-p50/p99 at k=10 and k=1000, speed-ups, index sizes, load average, commit and library versions.
+Corpora: a pkgsum prefix encoded with SPLADE (cached under /tmp, never in the repo), scifact
+itself and synthetic long documents resampled from scifact vectors (``bench.synthetic``) at
+several sizes. Queries: MS MARCO dev queries encoded inference-free (IDF table of the corpus).
+
+Bytes per posting are counted the same way for both engines: every file of the index divided by
+the postings of the vectors. Tandem: all posting files of the component's segment folder (the
+query side, tokenizer + IDF table, is the same for both and left out). Lucene: every file of an
+optimised (one segment) Anserini impact index (``-impact -pretokenized``, weights * 100 rounded)
+built with one thread, reported both whole and without its stored fields and doc values (the doc
+ids, which Tandem keeps in its docstore). Timings are repeated ``--repeats`` times, layouts
+interleaved, so the spread between repeats of one setting is the noise of that run.
+
+Writes JSON with sizes, p50/p99 (wall and thread CPU) at k=10 and k=1000, a summary of the packed
+vs aligned ratios, load average, commit and library versions::
 
     TANDEM_DATA_DIR=/work/shared/data .venv/bin/python bench/bench_sparse_kernel.py \
         --scifact-index /tmp/scifact-if --out bench/results/sparse_kernel.json
@@ -15,9 +28,11 @@ import gzip
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -34,6 +49,8 @@ from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, wr
 
 KS = (10, 1000)
 STRATEGIES = ("scan", "prune")  # SparseIndex.strategy: the two exact kernels (scan is the default)
+LAYOUTS = ("packed", "aligned")  # SparseIndexConfig.layout (packed is the default)
+LUCENE_DOC_ID_FILES = (".fdt", ".fdx", ".fdm", ".dvd", ".dvm")  # stored fields and doc values: the doc ids
 
 
 def numpy_search(csc: sp.csc_matrix, query: SparseVector, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,64 +129,151 @@ def pkgsum_prefix(num_docs: int, cache: Path) -> tuple[sp.csr_matrix, np.ndarray
     return matrix, idf, encoder.tokenizer
 
 
-def run_corpus(name: str, csc: sp.csc_matrix, queries: list[SparseVector], args, work: Path) -> dict:
+def lucene_impact_bytes(csc: sp.csc_matrix, tokens: list[str], work: Path, scale: float = 100.0) -> dict:
+    """Bytes of an optimised one-thread Lucene impact index of the same vectors, by file kind."""
+    from index.lucene.bm25 import run_index_collection
+    from index.lucene.impact import impact_index_args, quantize, write_vector_collection
+
+    csr = csc.tocsr()
+    if work.exists():
+        shutil.rmtree(work)
+    kept = 0
+
+    def vectors():
+        nonlocal kept
+        for i in range(csr.shape[0]):
+            start, end = csr.indptr[i], csr.indptr[i + 1]
+            vector = quantize({tokens[t]: float(w) for t, w in zip(csr.indices[start:end], csr.data[start:end])}, scale)
+            kept += len(vector)
+            yield f"d{i}", vector
+
+    t0 = time.perf_counter()
+    write_vector_collection(vectors(), work / "collection", total=csr.shape[0])
+    run_index_collection(impact_index_args(work / "collection", work / "index", 1) + ["-optimize"], work / "index")
+    shutil.rmtree(work / "collection")
+    by_kind: dict[str, int] = defaultdict(int)
+    for path in (work / "index").iterdir():
+        by_kind[path.suffix or path.name.split("_")[0]] += path.stat().st_size
+    total = sum(by_kind.values())
+    doc_ids = sum(by_kind.get(kind, 0) for kind in LUCENE_DOC_ID_FILES)
+    shutil.rmtree(work)
+    return {"scale": scale, "postings_kept": kept, "bytes": total, "bytes_by_kind": dict(sorted(by_kind.items())),
+            "bytes_per_posting": round(total / csc.nnz, 4), "bytes_per_posting_without_doc_ids": round((total - doc_ids) / csc.nnz, 4),
+            "build_s": round(time.perf_counter() - t0, 1)}
+
+
+def run_corpus(name: str, csc: sp.csc_matrix, queries: list[SparseVector], args, work: Path, tokens: list[str] | None = None) -> dict:
     csc.sort_indices()
     row = {"corpus": name, "num_docs": int(csc.shape[0]), "num_postings": int(csc.nnz),
            "avg_postings_per_query": round(float(np.mean([np.diff(csc.indptr)[q.ids].sum() for q in queries])), 1),
            "avg_query_terms": round(float(np.mean([q.nnz for q in queries])), 2), "numpy": {}, "kernel": {}}
+    if tokens is not None and csc.nnz <= args.lucene_max_postings:
+        row["lucene_impact"] = lucene_impact_bytes(csc, tokens, work / f"{name}-lucene")
+        print(json.dumps({name: {"lucene_impact": row["lucene_impact"]}}), file=sys.stderr, flush=True)
     baseline_queries = queries[: args.baseline_queries]
     baseline = {}
     for k in KS:
         row["numpy"][f"k{k}"], baseline[k] = latencies(lambda q, kk: numpy_search(csc, q, kk), baseline_queries, k)
+    indexes = {}
     for weights in args.weights:
-        directory = work / f"{name}-{weights}"
-        t0 = time.perf_counter()
-        summary = write_sparse_index(directory, csc, config=SparseIndexConfig(weights=weights))
-        entry = {"build_s": round(time.perf_counter() - t0, 2), "bytes_per_posting": round(summary["bytes_per_posting"]["postings"], 3),
-                 "max_weight_error": summary["max_weight_error"]}
-        index = SparseIndex(directory)
-        for strategy in STRATEGIES:
-            index.strategy = strategy
-            for k in KS:
-                stats, results = latencies(index.search, queries, k)
-                old = row["numpy"][f"k{k}"]
-                stats["speedup_p50_vs_numpy"] = round(old["p50_ms"] / stats["p50_ms"], 2)
-                stats["cpu_speedup_p50_vs_numpy"] = round(old["cpu_p50_ms"] / stats["cpu_p50_ms"], 2)
-                # Agreement with the old float path: identical ranked lists (float32 should give 1.0; it sums
-                # in another order, so a near-tie could differ in the last ulp) and top-k overlap (quantised).
-                same = [np.array_equal(r[0], b[0]) for r, b in zip(results, baseline[k])]
-                overlap = [np.intersect1d(r[0], b[0]).size / b[0].size if b[0].size else 1.0 for r, b in zip(results, baseline[k])]
-                stats["same_ranking_as_numpy"] = round(float(np.mean(same)), 4)
-                stats["overlap_with_numpy"] = round(float(np.mean(overlap)), 4)
-                entry[f"{strategy}_k{k}"] = stats
-        row["kernel"][weights] = entry
-        del index
-        print(json.dumps({name: entry}), file=sys.stderr, flush=True)
+        for layout in args.layouts:
+            setting = f"{weights}/{layout}"
+            directory = work / f"{name}-{weights}-{layout}"
+            t0 = time.perf_counter()
+            summary = write_sparse_index(directory, csc, config=SparseIndexConfig(weights=weights, layout=layout))
+            row["kernel"][setting] = {
+                "build_s": round(time.perf_counter() - t0, 2), "bytes_per_posting": round(summary["bytes_per_posting"]["postings"], 4),
+                "bytes_per_posting_by_file": {key: round(size / csc.nnz, 4) for key, size in summary["posting_file_bytes"].items()},
+                "max_weight_error": summary["max_weight_error"]}
+            indexes[setting] = SparseIndex(directory)
+    for repeat in range(args.repeats):  # settings interleaved within each repeat: the spread between repeats is the noise
+        for setting, index in indexes.items():
+            entry = row["kernel"][setting]
+            for strategy in args.strategies:
+                index.strategy = strategy
+                for k in KS:
+                    stats, results = latencies(index.search, queries, k)
+                    if repeat == 0:
+                        old = row["numpy"][f"k{k}"]
+                        stats["speedup_p50_vs_numpy"] = round(old["p50_ms"] / stats["p50_ms"], 2)
+                        stats["cpu_speedup_p50_vs_numpy"] = round(old["cpu_p50_ms"] / stats["cpu_p50_ms"], 2)
+                        # Agreement with the old float path: identical ranked lists (float32 should give 1.0; it sums
+                        # in another order, so a near-tie could differ in the last ulp) and top-k overlap (quantised).
+                        same = [np.array_equal(r[0], b[0]) for r, b in zip(results, baseline[k])]
+                        overlap = [np.intersect1d(r[0], b[0]).size / b[0].size if b[0].size else 1.0 for r, b in zip(results, baseline[k])]
+                        stats["same_ranking_as_numpy"] = round(float(np.mean(same)), 4)
+                        stats["overlap_with_numpy"] = round(float(np.mean(overlap)), 4)
+                        entry[f"{strategy}_k{k}"] = stats
+                        entry[f"{strategy}_k{k}"]["repeats"] = []
+                        stats = dict(stats)
+                    entry[f"{strategy}_k{k}"]["repeats"].append({key: stats[key] for key in ("p50_ms", "p99_ms", "cpu_p50_ms", "cpu_p99_ms")})
+        print(json.dumps({name: {"repeat": repeat, "load_average": os.getloadavg()}}), file=sys.stderr, flush=True)
+    for setting in row["kernel"]:
+        print(json.dumps({name: {setting: row["kernel"][setting]}}), file=sys.stderr, flush=True)
+    if set(args.layouts) == set(LAYOUTS):
+        row["packed_vs_aligned"] = packed_vs_aligned(row, args)
+    del indexes
     return row
+
+
+def packed_vs_aligned(row: dict, args) -> dict:
+    """Per weight precision: bytes and median-over-repeats latency of packed / aligned, with the noise
+    (largest relative spread between repeats of one setting) to judge them by."""
+    out = {}
+    for weights in args.weights:
+        packed, aligned = row["kernel"][f"{weights}/packed"], row["kernel"][f"{weights}/aligned"]
+        entry = {"bytes_per_posting": [packed["bytes_per_posting"], aligned["bytes_per_posting"]],
+                 "bytes_ratio": round(packed["bytes_per_posting"] / aligned["bytes_per_posting"], 4)}
+        if "lucene_impact" in row:
+            entry["vs_lucene_impact"] = round(packed["bytes_per_posting"] / row["lucene_impact"]["bytes_per_posting"], 4)
+            entry["vs_lucene_impact_without_doc_ids"] = round(packed["bytes_per_posting"] / row["lucene_impact"]["bytes_per_posting_without_doc_ids"], 4)
+        for strategy in args.strategies:
+            for k in KS:
+                key = f"{strategy}_k{k}"
+                for metric in ("cpu_p50_ms", "cpu_p99_ms", "p50_ms", "p99_ms"):
+                    a = [r[metric] for r in packed[key]["repeats"]]
+                    b = [r[metric] for r in aligned[key]["repeats"]]
+                    spread = max((max(x) - min(x)) / float(np.median(x)) for x in (a, b))
+                    entry[f"{key}_{metric}"] = {"packed": float(np.median(a)), "aligned": float(np.median(b)),
+                                                "ratio": round(float(np.median(a) / np.median(b)), 3), "noise": round(spread, 3)}
+        out[weights] = entry
+    return out
 
 
 def environment() -> dict:
     root = Path(__file__).resolve().parents[1]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-    kernel_files = ["index/sparse.py", "index/sparse_kernel.py", "index/sparse_format.py", "bench/bench_sparse_kernel.py", "bench/synthetic.py"]
+    kernel_files = ["index/sparse.py", "index/sparse_kernel.py", "index/sparse_format.py", "index/sparse_checks.py", "bench/bench_sparse_kernel.py", "bench/synthetic.py"]
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *kernel_files], cwd=root, capture_output=True, text=True).stdout.strip())
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    try:
+        from importlib.metadata import version
+
+        pyserini = version("pyserini")
+    except Exception:  # noqa: BLE001 - only recorded
+        pyserini = None
     return {"commit": commit, "kernel_files_dirty": dirty, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__, "cpu": cpu, "cpu_count": os.cpu_count(),
+            "scipy": scipy.__version__, "numba": numba.__version__, "pyserini": pyserini, "cpu": cpu, "cpu_count": os.cpu_count(),
             "threads": 1, "load_average_start": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scifact-index", type=Path, required=True, help="an inference-free scifact index (tandem index build --corpus scifact --dense none)")
-    parser.add_argument("--synthetic-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--pkgsum-docs", type=int, default=20_000)
-    parser.add_argument("--pkgsum-cache", type=Path, default=Path("/tmp/tandem-pkgsum-splade.npz"))
-    parser.add_argument("--pkgsum-resampled", type=int, nargs="*", default=[729_028],
+    parser.add_argument("--synthetic-sizes", type=int, nargs="*", default=[5_183, 100_000, 1_000_000],
+                        help="synthetic long-document corpora (the scifact size is scifact itself)")
+    parser.add_argument("--pkgsum-docs", type=int, default=100_000)
+    parser.add_argument("--pkgsum-cache", type=Path, default=Path("/tmp/tandem-pkgsum-splade-100k.npz"))
+    parser.add_argument("--pkgsum-resampled", type=int, nargs="*", default=[],
                         help="also resample the encoded pkgsum prefix to these sizes (bench.synthetic): short documents at full-corpus scale")
     parser.add_argument("--queries", type=int, default=500, help="MS MARCO dev queries timed per setting")
     parser.add_argument("--baseline-queries", type=int, default=200, help="queries timed on the old numpy path")
     parser.add_argument("--weights", nargs="+", default=["float32", "uint8"], choices=["float32", "uint16", "uint8"])
+    parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS))
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    parser.add_argument("--repeats", type=int, default=2, help="timing passes per setting (settings interleaved)")
+    parser.add_argument("--lucene-max-postings", type=int, default=30_000_000,
+                        help="also build a Lucene impact index of corpora up to this many postings (its bytes only; 0: none)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/tandem-bench-sparse-kernel"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/sparse_kernel.json"))
     args = parser.parse_args(argv)
@@ -181,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.pkgsum_docs:
         matrix, idf, tokenizer = pkgsum_prefix(args.pkgsum_docs, args.pkgsum_cache)
         queries = idf_queries(tokenizer, idf, texts)
-        report["corpora"].append(run_corpus(f"pkgsum-{args.pkgsum_docs // 1000}k", matrix.tocsc(), queries, args, args.work))
+        tokens = tokenizer.convert_ids_to_tokens(list(range(matrix.shape[1])))
+        report["corpora"].append(run_corpus(f"pkgsum-{args.pkgsum_docs // 1000}k", matrix.tocsc(), queries, args, args.work, tokens))
         for size in args.pkgsum_resampled:
             report["corpora"].append(run_corpus(f"pkgsum-resampled-{size // 1000}k", synthetic_long_docs(matrix, size), queries, args, args.work))
 
@@ -191,11 +296,12 @@ def main(argv: list[str] | None = None) -> None:
     base = scifact.doc_matrix()
     tokenizer = AutoTokenizer.from_pretrained(args.scifact_index / "sparse" / "tokenizer")
     queries = idf_queries(tokenizer, scifact.query_weights, texts)
+    tokens = tokenizer.convert_ids_to_tokens(list(range(base.shape[1])))
     for size in args.synthetic_sizes:
         t0 = time.perf_counter()
         csc = synthetic_long_docs(base, size)
         generated = round(time.perf_counter() - t0, 2)
-        row = run_corpus(f"synthetic-{size // 1000}k", csc, queries, args, args.work)
+        row = run_corpus("scifact" if size == base.shape[0] else f"synthetic-{size // 1000}k", csc, queries, args, args.work, tokens)
         row["generate_s"] = generated
         report["corpora"].append(row)
         del csc

@@ -1,7 +1,7 @@
 """Sparse vectors and the sparse inverted index (exact top-k with compiled kernels).
 
 The on-disk layout and its options (``SparseIndexConfig``: float32 or 8/16-bit quantised
-weights, optional forward copy) are in ``index.sparse_format``; the kernels (block decoding,
+weights, optional forward copy, bit-packed or byte-aligned doc-id gaps) are in ``index.sparse_format``; the kernels (block decoding,
 block-max MaxScore top-k, exhaustive accumulation) in ``index.sparse_kernel``.
 """
 from __future__ import annotations
@@ -108,11 +108,12 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
         raise TandemError("document weights must be finite (found NaN or infinity)", "sparse vectors")
     stored, scale, error = quantise(csc.data, config.weights)
     directory.mkdir(parents=True, exist_ok=True)
-    postings = encode_postings(csc.indptr, csc.indices, stored)
-    sizes = {"postings": save_postings(directory, postings)}
+    postings = encode_postings(csc.indptr, csc.indices, stored, config.layout)
+    posting_files = save_postings(directory, postings)
+    sizes = {"postings": sum(posting_files.values())}
     if config.forward:
         sizes["forward"] = save_forward(directory, csc, stored)
-    remove_stale(directory, config.forward)
+    remove_stale(directory, config.forward, config.layout)
     if query_weights is not None:
         np.save(directory / "query_weights.npy", query_weights.astype(np.float32))
     num_docs, vocab_size = csc.shape
@@ -123,8 +124,9 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
     save_info(directory, info)
     summary = _stats_from_df(np.diff(csc.indptr), num_docs)
     summary.update(
-        weights=config.weights, forward=config.forward, scale=scale, max_weight_error=error, bytes=sizes,
+        weights=config.weights, forward=config.forward, layout=config.layout, scale=scale, max_weight_error=error, bytes=sizes,
         bytes_per_posting={part: size / max(csc.nnz, 1) for part, size in sizes.items()},
+        posting_file_bytes=posting_files,
     )
     return summary
 
@@ -144,7 +146,7 @@ class SparseIndex:
         if info is None:
             info, self.postings, forward = load_legacy(self.directory, mmap)
         else:
-            self.postings = load_postings(self.directory, mmap)
+            self.postings = load_postings(self.directory, mmap, info.config.layout)
             forward = load_forward(self.directory, mmap) if info.config.forward else None
         self.info = info
         self.forward = forward

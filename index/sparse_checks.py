@@ -30,10 +30,11 @@ from . import sparse_kernel as kernel
 from .errors import IndexFormatError
 from .npy_files import check_npy
 from .sparse import SparseIndex
-from .sparse_format import FORWARD_FILES, LEGACY_DOCS_FILE, POSTING_FILES, load_info
+from .sparse_format import FORWARD_FILES, LAYOUT_FILES, LEGACY_DOCS_FILE, POSTING_FILES, load_info
 
 INDEX_DTYPES = {"offsets": "int64", "block_offsets": "int64", "last_doc": "int32", "shift": "uint8", "data_off": "int64", "gaps": "uint8"}
-PROBLEMS = {1: ("shift", "a block's gap width is not 1, 2 or 4 bytes"),
+PACKED_DTYPES = {**INDEX_DTYPES, "offsets": ("uint32", "int64"), "block_offsets": ("uint16", "uint32", "int64"), "data_off": ("uint32", "int64"), "gaps": "uint32"}
+PROBLEMS = {1: ("shift", "a block's gap width is not 1, 2 or 4 bytes (aligned) or 0-32 bits (packed)"),
             2: ("data_off", "a block's gaps lie outside the gap stream"),
             3: ("gaps", "doc ids decoded from the gaps are not ascending, or disagree with block_last_doc.npy"),
             4: ("last_doc", "last doc ids of the blocks are not ascending within a term, or not below the document count"),
@@ -69,16 +70,18 @@ def check_sparse_files(directory: Path, num_docs: int | None) -> None:
     if info.num_docs != num_docs:
         raise IndexFormatError(f"sparse index has {info.num_docs} rows, the segment {num_docs}", str(directory / "sparse_config.json"))
     weights = info.config.weights
-    check_npy(directory / POSTING_FILES["offsets"], "int64", (info.vocab_size + 1,))
-    check_npy(directory / POSTING_FILES["block_offsets"], "int64", (info.vocab_size + 1,))
-    num_blocks = check_npy(directory / POSTING_FILES["last_doc"], "int32", (None,))[0]
+    packed = info.config.layout == "packed"
+    files, dtypes = LAYOUT_FILES[info.config.layout], PACKED_DTYPES if packed else INDEX_DTYPES
+    check_npy(directory / files["offsets"], dtypes["offsets"], (info.vocab_size + 1,))
+    check_npy(directory / files["block_offsets"], dtypes["block_offsets"], (info.vocab_size + 1,))
+    num_blocks = check_npy(directory / files["last_doc"], "int32", (None,))[0]
     for key in ("shift", "data_off"):
-        check_npy(directory / POSTING_FILES[key], INDEX_DTYPES[key], (num_blocks,))
-    check_npy(directory / POSTING_FILES["block_max"], weights, (num_blocks,))
-    check_npy(directory / POSTING_FILES["weights"], weights, (info.num_postings,))
-    gaps = check_npy(directory / POSTING_FILES["gaps"], "uint8", (None,))[0]
-    if gaps % 4:
-        raise IndexFormatError(f"gap stream of {gaps} bytes is not a multiple of 4", str(directory / POSTING_FILES["gaps"]))
+        check_npy(directory / files[key], dtypes[key], (num_blocks,))
+    check_npy(directory / files["block_max"], weights, (num_blocks,))
+    check_npy(directory / files["weights"], weights, (info.num_postings,))
+    gaps = check_npy(directory / files["gaps"], dtypes["gaps"], (None,))[0]
+    if gaps % 4 and not packed:
+        raise IndexFormatError(f"gap stream of {gaps} bytes is not a multiple of 4", str(directory / files["gaps"]))
     if info.config.forward:
         _check_forward(directory, num_docs, info.num_postings, weights)
 
@@ -94,13 +97,14 @@ def check_postings(index: SparseIndex, thorough: bool = False) -> None:
     ``thorough``: every block also decodes consistently (O(P)) and forward term ids are in range."""
     P = index.postings
     directory = index.directory
+    files = _files(index)
     offsets = np.asarray(P.offsets)
     block_offsets = np.asarray(P.block_offsets)
     counts = np.diff(offsets)
     if offsets[0] != 0 or offsets[-1] != P.weights.size or (counts < 0).any():
-        raise IndexFormatError(f"term offsets are not ascending from 0 to the {P.weights.size:,} postings", str(directory / POSTING_FILES["offsets"]))
+        raise IndexFormatError(f"term offsets are not ascending from 0 to the {P.weights.size:,} postings", str(directory / files["offsets"]))
     if block_offsets[0] != 0 or block_offsets[-1] != P.last_doc.size or not np.array_equal(np.diff(block_offsets), (counts + kernel.BLOCK - 1) // kernel.BLOCK):
-        raise IndexFormatError("block offsets do not match the term offsets", str(directory / POSTING_FILES["block_offsets"]))
+        raise IndexFormatError("block offsets do not match the term offsets", str(directory / files["block_offsets"]))
     if index.forward is not None:
         indptr, terms, _ = index.forward
         indptr = np.asarray(indptr)
@@ -129,20 +133,26 @@ class TermChecks:
             self.checked[new] = True
 
 
+def _files(index: SparseIndex) -> dict[str, str]:
+    return LAYOUT_FILES[index.info.config.layout] if index.info.format_version > 1 else POSTING_FILES
+
+
 def _check_blocks(index: SparseIndex, terms: np.ndarray, decode: bool) -> None:
     P = index.postings
-    block, problem = first_bad_block(P, np.int64(index.num_docs), np.int64(P.gaps8.size), terms, decode)
+    gaps_len = P.gaps32.size if P.packed else P.gaps8.size
+    block, problem = first_bad_block(P, np.int64(index.num_docs), np.int64(gaps_len), terms, decode)
     if problem:
         key, message = PROBLEMS[problem]
         legacy = (index.directory / LEGACY_DOCS_FILE).exists() and key in ("gaps", "last_doc")  # format 1: doc ids come from postings_docs.npy
-        raise IndexFormatError(f"{message} (block {block})", str(index.directory / (LEGACY_DOCS_FILE if legacy else POSTING_FILES[key])))
+        raise IndexFormatError(f"{message} (block {block})", str(index.directory / (LEGACY_DOCS_FILE if legacy else _files(index)[key])))
 
 
 @njit(cache=True)
 def first_bad_block(P, num_docs, gaps_len, terms, decode):
     """(block, problem) of the first inconsistent block of ``terms``, (-1, 0) when all agree (codes: ``PROBLEMS``).
 
-    Without ``decode`` only the skip data is read (O(blocks)); with it the blocks are decoded (O(postings)).
+    ``gaps_len``: elements of the gap stream (bytes aligned, words packed). Without ``decode`` only
+    the skip data is read (O(blocks)); with it the blocks are decoded (O(postings)).
     Assumes the offsets were checked (every block's postings lie inside the arrays).
     """
     for t in terms:
@@ -150,27 +160,43 @@ def first_bad_block(P, num_docs, gaps_len, terms, decode):
         for b in range(first, P.block_offsets[t + 1]):
             p0, cnt, base = kernel._block_start(P, t, b)
             s = P.shift[b]
-            if s > 2:
-                return b, 1
-            width = np.int64(1) << s
-            if P.data_off[b] < 0 or P.data_off[b] & (width - 1) != 0 or P.data_off[b] + cnt * width > gaps_len:
-                return b, 2
+            o = np.int64(P.data_off[b])
+            if P.packed:
+                if s > 32:
+                    return b, 1
+                # A block's words, then two more that reading its last value may touch.
+                if o < 0 or o + ((np.int64(s) * cnt + 31) >> 5) + kernel.PACK_PADDING > gaps_len:
+                    return b, 2
+            else:
+                if s > 2:
+                    return b, 1
+                width = np.int64(1) << s
+                if o < 0 or o & (width - 1) != 0 or o + cnt * width > gaps_len:
+                    return b, 2
             last = np.int64(P.last_doc[b])
             lowest = base + cnt if b > first else cnt - 1  # unique ascending ids after the previous block's last
             if last < lowest or last >= num_docs:
                 return b, 4
             if not decode:
                 continue
-            o = P.data_off[b] >> s
             doc = base
             top = P.weights[p0]
-            for j in range(cnt):
-                gap = kernel._gap(P, s, o, j)
-                if gap == 0 and not (b == first and j == 0):
-                    return b, 3
-                doc += gap
-                if P.weights[p0 + j] > top:
-                    top = P.weights[p0 + j]
+            if P.packed:  # every value is gap - 1 >= 0: ascending by construction, so only the end can disagree
+                nbits = np.int64(s)
+                mask = kernel._mask(nbits)
+                for j in range(cnt):
+                    doc += kernel._unpack(P.gaps8, o, nbits, mask, j) + 1
+                    if P.weights[p0 + j] > top:
+                        top = P.weights[p0 + j]
+            else:
+                o >>= s
+                for j in range(cnt):
+                    gap = kernel._gap(P, s, o, j)
+                    if gap == 0 and not (b == first and j == 0):
+                        return b, 3
+                    doc += gap
+                    if P.weights[p0 + j] > top:
+                        top = P.weights[p0 + j]
             if doc != last:
                 return b, 3
             if top != P.block_max[b]:

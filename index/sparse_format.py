@@ -1,11 +1,24 @@
 """On-disk format of the sparse inverted index: its configuration, weight quantisation and files.
 
 Directory layout (format 2; ``SparseIndexInfo`` in ``sparse_config.json`` says how to read it):
-- ``postings_offsets.npy`` int64[V+1]: term t's postings are ``[offsets[t], offsets[t+1])``
+- ``postings_offsets.npy`` [V+1]: term t's postings are ``[offsets[t], offsets[t+1])``
 - ``postings_weights.npy`` float32 / uint16 / uint8 [P]: stored weights (weight = stored * scale)
-- ``postings_gaps.npy`` uint8[...]: doc-id gaps, block by block (see ``index.sparse_kernel``)
-- ``block_offsets.npy`` int64[V+1], ``block_last_doc.npy`` int32[B], ``block_max.npy`` [B],
-  ``block_shift.npy`` uint8[B], ``block_data_offsets.npy`` int64[B]: per-block skip data
+- ``postings_gaps.npy``: doc-id gaps, block by block (see ``index.sparse_kernel``)
+- ``block_offsets.npy`` [V+1], ``block_last_doc.npy`` int32[B], ``block_max.npy`` [B], and per
+  block the gap width and the offset of its gaps: per-block skip data
+
+Two layouts of the gaps (``SparseIndexConfig.layout``; indexes written before it was recorded are
+``aligned``):
+- ``packed`` (the default): gaps bit-packed per block into uint32 words (``postings_gaps.npy``
+  uint32[W]), ``block_bits.npy`` uint8[B] bits per gap, ``block_data_offsets.npy`` uint32[B]
+  word offsets; term offsets uint32 and block offsets uint16 or uint32 (the narrowest that holds
+  the count; int64 only where it reaches 2^32).
+- ``aligned``: gaps of 1, 2 or 4 bytes per block (``postings_gaps.npy`` uint8[...]),
+  ``block_shift.npy`` uint8[B], ``block_data_offsets.npy`` int64[B] byte offsets; term and block
+  offsets int64.
+
+Measured on uint8 weights (``bench/bench_sparse_kernel.py``, all posting files / postings):
+see ``bench/results/sparse_kernel.json``.
 - ``forward_indptr.npy`` / ``forward_terms.npy`` / ``forward_weights.npy`` (only with
   ``forward=True``): the same matrix row-wise; without them rows are derived from the postings
 - ``query_weights.npy`` float32[V] (optional): the IDF table for inference-free queries
@@ -21,14 +34,14 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from . import sparse_kernel as kernel
 from .errors import IndexFormatError, TandemError
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "sparse_config.json"
-POSTING_FILES = {
+POSTING_FILES = {  # the aligned layout's files
     "offsets": "postings_offsets.npy",
     "block_offsets": "block_offsets.npy",
     "last_doc": "block_last_doc.npy",
@@ -38,6 +51,8 @@ POSTING_FILES = {
     "gaps": "postings_gaps.npy",
     "weights": "postings_weights.npy",
 }
+PACKED_FILES = {**POSTING_FILES, "shift": "block_bits.npy"}  # the packed layout's: bits per gap instead of a byte width
+LAYOUT_FILES = {"aligned": POSTING_FILES, "packed": PACKED_FILES}
 FORWARD_FILES = ("forward_indptr.npy", "forward_terms.npy", "forward_weights.npy")
 LEGACY_DOCS_FILE = "postings_docs.npy"
 QUANTISATION_LEVELS = {"uint16": 65535, "uint8": 255}
@@ -53,12 +68,15 @@ class SparseIndexConfig(BaseModel):
     below ``scale / 2``) and a score within ``scale * sum(|query weights|)``.
     ``forward``: also store the documents row-wise (faster ``doc_vector`` / ``doc_matrix``);
     without it they are derived from the postings.
+    ``layout``: how doc-id gaps are stored (module docstring): ``packed`` bit-packs them per
+    block, ``aligned`` (the layout before ``packed`` existed) uses 1, 2 or 4 bytes per gap.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     weights: Literal["float32", "uint16", "uint8"] = "float32"
     forward: bool = False
+    layout: Literal["aligned", "packed"] = "packed"
 
 
 class SparseIndexInfo(BaseModel):
@@ -74,6 +92,14 @@ class SparseIndexInfo(BaseModel):
     scale: float  # weight = stored weight * scale
     min_weight: float  # smallest stored weight (pruning needs >= 0)
     max_weight_error: float  # largest |weight - stored * scale| over all postings
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _recorded_before_layouts(cls, value):
+        """A ``sparse_config.json`` written before ``layout`` existed describes the aligned layout."""
+        if isinstance(value, dict) and "layout" not in value:
+            return {**value, "layout": "aligned"}
+        return value
 
 
 def quantise(weights: np.ndarray, kind: str) -> tuple[np.ndarray, float, float]:
@@ -96,7 +122,7 @@ def quantise(weights: np.ndarray, kind: str) -> tuple[np.ndarray, float, float]:
     return stored, scale, error
 
 
-def encode_postings(indptr: np.ndarray, indices: np.ndarray, stored: np.ndarray) -> kernel.Postings:
+def encode_postings(indptr: np.ndarray, indices: np.ndarray, stored: np.ndarray, layout: str = "packed") -> kernel.Postings:
     """Block-encode CSC postings (docs ascending within each term) with their stored weights."""
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices)
@@ -108,6 +134,13 @@ def encode_postings(indptr: np.ndarray, indices: np.ndarray, stored: np.ndarray)
     last_doc = np.empty(num_blocks, np.int32)
     block_max = np.empty(num_blocks, stored.dtype)
     shift = np.empty(num_blocks, np.uint8)
+    if layout == "packed":
+        # At most 32 bits a posting plus one partial word a block, plus padding: uint32 word offsets unless that could overflow.
+        data_off = np.empty(num_blocks, _narrowest(2 * stored.size + num_blocks + kernel.PACK_PADDING))
+        length = kernel.layout_packed_blocks(indptr, indices, stored, block_offsets, last_doc, block_max, shift, data_off)
+        postings = kernel.Postings(indptr, block_offsets, last_doc, block_max, shift, data_off, *kernel.gap_views(np.zeros(length, np.uint32)), stored, True)
+        kernel.write_packed(postings, indices)
+        return postings
     data_off = np.empty(num_blocks, np.int64)
     length = kernel.layout_blocks(indptr, indices, stored, block_offsets, last_doc, block_max, shift, data_off)
     postings = kernel.Postings(indptr, block_offsets, last_doc, block_max, shift, data_off, *kernel.gap_views(np.zeros(length, np.uint8)), stored)
@@ -115,25 +148,41 @@ def encode_postings(indptr: np.ndarray, indices: np.ndarray, stored: np.ndarray)
     return postings
 
 
-def save_postings(directory: Path, postings: kernel.Postings) -> int:
-    """Write the posting arrays; returns their size in bytes."""
+def _narrowest(largest: int) -> type:
+    """uint32 when every value up to ``largest`` fits, else int64 (packed layout offsets)."""
+    return np.uint32 if largest < 2**32 else np.int64
+
+
+def save_postings(directory: Path, postings: kernel.Postings) -> dict[str, int]:
+    """Write the posting arrays; returns each file's size in bytes (by ``POSTING_FILES`` key)."""
     arrays = postings._asdict()
-    arrays["gaps"] = arrays.pop("gaps8")
-    total = 0
-    for key, name in POSTING_FILES.items():
+    packed = arrays.pop("packed")
+    if packed:  # words; term and block offsets as narrow as they fit (widened again when loaded)
+        arrays["gaps"] = arrays.pop("gaps32")
+        arrays["offsets"] = arrays["offsets"].astype(_narrowest(int(arrays["offsets"][-1])))
+        blocks = int(arrays["block_offsets"][-1])
+        arrays["block_offsets"] = arrays["block_offsets"].astype(np.uint16 if blocks < 2**16 else _narrowest(blocks))
+    else:
+        arrays["gaps"] = arrays.pop("gaps8")
+    sizes = {}
+    for key, name in LAYOUT_FILES["packed" if packed else "aligned"].items():
         np.save(directory / name, arrays[key])
-        total += (directory / name).stat().st_size
-    return total
+        sizes[key] = (directory / name).stat().st_size
+    return sizes
 
 
-def load_postings(directory: Path, mmap: bool) -> kernel.Postings:
+def load_postings(directory: Path, mmap: bool, layout: str = "aligned") -> kernel.Postings:
     mode = "r" if mmap else None
     try:
-        arrays = {key: np.asarray(np.load(directory / name, mmap_mode=mode)) for key, name in POSTING_FILES.items()}
+        arrays = {key: np.asarray(np.load(directory / name, mmap_mode=mode)) for key, name in LAYOUT_FILES[layout].items()}
     except FileNotFoundError as exc:
         raise IndexFormatError(f"sparse index file missing: {Path(exc.filename).name}", str(directory)) from None
-    gaps = arrays.pop("gaps")
-    return kernel.Postings(**arrays, gaps8=gaps, gaps16=gaps.view(np.uint16), gaps32=gaps.view(np.uint32))
+    gaps8, gaps16, gaps32 = kernel.gap_views(arrays.pop("gaps"))
+    packed = layout == "packed"
+    if packed:  # V+1 entries each: widening costs nothing measurable and keeps the kernels' index arithmetic in int64
+        for key in ("offsets", "block_offsets"):
+            arrays[key] = arrays[key].astype(np.int64)
+    return kernel.Postings(**arrays, gaps8=gaps8, gaps16=gaps16, gaps32=gaps32, packed=packed)
 
 
 def save_forward(directory: Path, csc: sp.csc_matrix, stored: np.ndarray) -> int:
@@ -193,8 +242,10 @@ def load_legacy(directory: Path, mmap: bool) -> tuple[SparseIndexInfo, kernel.Po
     return info, postings, forward
 
 
-def remove_stale(directory: Path, forward: bool) -> None:
+def remove_stale(directory: Path, forward: bool, layout: str = "packed") -> None:
     """Delete files of an earlier index in the same directory that this one does not use."""
-    stale = [LEGACY_DOCS_FILE] + ([] if forward else list(FORWARD_FILES))
+    other = {"aligned": "packed", "packed": "aligned"}[layout]
+    unused = set(LAYOUT_FILES[other].values()) - set(LAYOUT_FILES[layout].values())
+    stale = [LEGACY_DOCS_FILE, *sorted(unused)] + ([] if forward else list(FORWARD_FILES))
     for name in stale:
         (directory / name).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, wr
 
 
 STRATEGIES = ("prune", "scan")  # SparseIndex.strategy: the two exact kernels
+LAYOUTS = ("packed", "aligned")  # SparseIndexConfig.layout: bit-packed or byte-aligned doc-id gaps
 
 
 def exhaustive(index: SparseIndex, query: SparseVector, k: int):
@@ -39,17 +40,19 @@ case = dict(
     density=st.floats(0.001, 0.5),
     integer=st.booleans(),
     window=st.sampled_from([64, 128, 4096]),
+    layout=st.sampled_from(LAYOUTS),
     seed=st.integers(0, 2**31 - 1),
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(**case)
-def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, density, integer, window, seed):
+def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, density, integer, window, layout, seed):
     rng, matrix, query = random_case(seed, num_docs, vocab, density, integer)
     directory = tmp_path_factory.mktemp("f32")
-    write_sparse_index(directory, matrix)
+    write_sparse_index(directory, matrix, config=SparseIndexConfig(layout=layout))
     index = SparseIndex(directory)
+    assert (index.doc_matrix() != matrix).nnz == 0  # doc ids and weights decode back exactly
     index.window = window
     scores = index.scores(query)
     qdense = np.zeros(vocab)
@@ -67,11 +70,11 @@ def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, den
 
 @settings(max_examples=40, deadline=None)
 @given(weights=st.sampled_from(["uint8", "uint16"]), **case)
-def test_quantised_ranking_exact_and_scores_within_bound(tmp_path_factory, weights, num_docs, vocab, density, integer, window, seed):
+def test_quantised_ranking_exact_and_scores_within_bound(tmp_path_factory, weights, num_docs, vocab, density, integer, window, layout, seed):
     rng, matrix, query = random_case(seed, num_docs, vocab, density, integer)
     float_dir, quant_dir = tmp_path_factory.mktemp("f32"), tmp_path_factory.mktemp(weights)
     write_sparse_index(float_dir, matrix)
-    summary = write_sparse_index(quant_dir, matrix, config=SparseIndexConfig(weights=weights))
+    summary = write_sparse_index(quant_dir, matrix, config=SparseIndexConfig(weights=weights, layout=layout))
     exact, quant = SparseIndex(float_dir), SparseIndex(quant_dir)
     quant.window = window
     levels = {"uint8": 255, "uint16": 65535}[weights]
@@ -96,7 +99,7 @@ def test_config_saved_and_forward_optional(tmp_path):
     write_sparse_index(lean, matrix, config=SparseIndexConfig(weights="uint16"))
     write_sparse_index(full, matrix, config=SparseIndexConfig(weights="uint16", forward=True))
     saved = json.loads((lean / "sparse_config.json").read_text())
-    assert saved["config"] == {"weights": "uint16", "forward": False}
+    assert saved["config"] == {"weights": "uint16", "forward": False, "layout": "packed"}
     assert not (lean / "forward_terms.npy").exists() and (full / "forward_terms.npy").exists()
     a, b = SparseIndex(lean), SparseIndex(full)
     assert a.info.config.weights == "uint16"  # opened without being told
@@ -108,20 +111,24 @@ def test_config_saved_and_forward_optional(tmp_path):
         np.testing.assert_array_equal(va.weights, vb.weights)
 
 
-def test_wide_gaps_and_long_lists(tmp_path):
-    """Doc gaps of 1, 2 and 4 bytes, multi-block posting lists, several windows."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_wide_gaps_and_long_lists(tmp_path, layout):
+    """Doc gaps of 1, 2 and 4 bytes (aligned) or 0 to 18 bits (packed), multi-block posting lists, several windows."""
     num_docs = 200_000
-    rows = np.concatenate([np.arange(0, num_docs, 3), [5, 70_000, 199_999], np.arange(1000, 1300)])
-    cols = np.concatenate([np.zeros(len(range(0, num_docs, 3)), int), [1, 1, 1], np.full(300, 2)])
+    rows = np.concatenate([np.arange(0, num_docs, 3), [5, 70_000, 199_999], np.arange(1000, 1300), np.arange(num_docs)])
+    cols = np.concatenate([np.zeros(len(range(0, num_docs, 3)), int), [1, 1, 1], np.full(300, 2), np.full(num_docs, 3)])
     vals = np.random.default_rng(0).integers(1, 50, rows.size).astype(np.float32)
-    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(num_docs, 4))
-    write_sparse_index(tmp_path, matrix)
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(num_docs, 5))
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(layout=layout))
     index = SparseIndex(tmp_path)
-    # term 0: gaps of 3 (1 byte); term 2: first gap 1000 (2 bytes); term 1: gap 69,995 (4 bytes)
-    assert set(np.asarray(index.postings.shift).tolist()) == {0, 1, 2}
+    assert index.postings.packed == (layout == "packed")
+    if layout == "aligned":  # term 0: gaps of 3 (1 byte); term 2: first gap 1000 (2 bytes); term 1: gap 69,995 (4 bytes)
+        assert set(np.asarray(index.postings.shift).tolist()) == {0, 1, 2}
+    else:  # bits of gap - 1: term 3 (every doc) 0, term 0: 2; term 2's first block starts at doc 1000 (10 bits); term 1: 69,994 (17 bits)
+        assert set(np.asarray(index.postings.shift).tolist()) == {0, 2, 10, 17}
     assert (index.doc_matrix() != matrix).nnz == 0
-    assert index.doc_vector(70_000).ids.tolist() == [1]
-    query = SparseVector(np.array([0, 1, 2, 3], np.int32), np.array([0.5, 3.0, 1.0, 2.0], np.float32))
+    assert index.doc_vector(70_000).ids.tolist() == [1, 3]
+    query = SparseVector(np.array([0, 1, 2, 3, 4], np.int32), np.array([0.5, 3.0, 1.0, 0.25, 2.0], np.float32))
     for k in (1, 10, 1000, num_docs):
         want = exhaustive(index, query, k)
         for index.strategy in STRATEGIES:
@@ -166,3 +173,50 @@ def test_format_1_directory_still_opens(tmp_path):
     idx, scores = index.search(SparseVector(np.array([1, 3], np.int32), np.array([1.0, 1.0], np.float32)), 5)
     assert idx.tolist() == [0, 2] and scores.tolist() == [3.5, 3.0]
     assert (index.doc_matrix() != matrix).nnz == 0
+
+
+def test_packed_layout_equals_aligned_and_is_smaller(tmp_path):
+    """Same matrix in both layouts: identical decoded rows and rankings, fewer gap bytes packed."""
+    rng = np.random.default_rng(11)
+    matrix = sp.random(5000, 300, density=0.05, format="csr", random_state=rng, dtype=np.float32)
+    sizes = {}
+    for layout in LAYOUTS:
+        sizes[layout] = write_sparse_index(tmp_path / layout, matrix, config=SparseIndexConfig(weights="uint8", layout=layout))["posting_file_bytes"]
+    packed, aligned = SparseIndex(tmp_path / "packed"), SparseIndex(tmp_path / "aligned")
+    assert packed.info.config.layout == "packed" and aligned.info.config.layout == "aligned"
+    assert (tmp_path / "packed" / "block_bits.npy").exists() and not (tmp_path / "packed" / "block_shift.npy").exists()
+    assert sizes["packed"]["gaps"] < sizes["aligned"]["gaps"]
+    assert (packed.doc_matrix() != aligned.doc_matrix()).nnz == 0
+    for doc in (0, 1234, 4999):
+        np.testing.assert_array_equal(packed.doc_vector(doc).ids, aligned.doc_vector(doc).ids)
+        np.testing.assert_array_equal(packed.doc_vector(doc).weights, aligned.doc_vector(doc).weights)
+    query = SparseVector(np.arange(0, 300, 7, dtype=np.int32), rng.random(43).astype(np.float32))
+    for k in (1, 10, 1000):
+        for packed.strategy in STRATEGIES:
+            got, want = packed.search(query, k), aligned.search(query, k)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_config_recorded_before_layouts_reads_as_aligned(tmp_path):
+    """A sparse_config.json without ``layout`` (written before it existed) is read as the aligned layout."""
+    matrix = sp.csr_matrix(np.array([[0, 1.5, 0, 2.0], [0.5, 0, 0, 0], [0, 3.0, 0, 0]], dtype=np.float32))
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(layout="aligned"))
+    path = tmp_path / "sparse_config.json"
+    saved = json.loads(path.read_text())
+    del saved["config"]["layout"]
+    path.write_text(json.dumps(saved))
+    index = SparseIndex(tmp_path)
+    assert index.info.config.layout == "aligned" and not index.postings.packed
+    idx, scores = index.search(SparseVector(np.array([1, 3], np.int32), np.array([1.0, 1.0], np.float32)), 5)
+    assert idx.tolist() == [0, 2] and scores.tolist() == [3.5, 3.0]
+    assert (index.doc_matrix() != matrix).nnz == 0
+
+
+def test_rewriting_a_directory_in_the_other_layout_removes_the_old_files(tmp_path):
+    matrix = sp.csr_matrix(np.array([[0, 1.5], [0.5, 0]], dtype=np.float32))
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(layout="aligned"))
+    assert (tmp_path / "block_shift.npy").exists()
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(layout="packed"))
+    assert not (tmp_path / "block_shift.npy").exists() and (tmp_path / "block_bits.npy").exists()
+    assert (SparseIndex(tmp_path).doc_matrix() != matrix).nnz == 0
