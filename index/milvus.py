@@ -37,6 +37,7 @@ from .limits import MAX_DOC_ID_CHARS
 
 MAX_VARCHAR_BYTES = 65_535
 ID_FIELD, GEN_FIELD, TITLE_FIELD, TEXT_FIELD = "id", "gen", "title", "text"
+CONTENTS_FIELD = "contents"  # title + text, analyzed: the input of Milvus's BM25 function (only with a milvus-bm25 component)
 COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 CONNECT_TIMEOUT = 10.0
 SEARCH_BATCH = 128  # queries per search request (k=1000 answers stay a few MB)
@@ -55,6 +56,9 @@ class MilvusConfig(BaseModel):
     hnsw_m: int = Field(default=32, ge=2)  # HNSW (server only)
     ef_construction: int = Field(default=200, ge=1)
     ef_search: int = Field(default=256, ge=1)
+    bm25_k1: float = Field(default=0.9, gt=0)  # milvus-bm25: Anserini's BEIR values
+    bm25_b: float = Field(default=0.4, ge=0, le=1)
+    bm25_analyzer: str = "english"  # Milvus's built-in analyzer (standard tokenizer, lowercase, English stemmer and stop words)
     insert_batch: int = Field(default=1000, ge=1)  # rows per insert/upsert request (Lite 2.5.1, 10k synthetic rows: 500-2000 ~1,000 rows/s, 5000 62 rows/s)
 
     def resolved(self) -> "MilvusConfig":
@@ -174,7 +178,7 @@ class VectorField(BaseModel):
     """One component's vector field in the collection."""
 
     component: str
-    kind: Literal["sparse", "dense"]
+    kind: Literal["sparse", "dense", "bm25"]  # bm25: Milvus's BM25 function's output over the analyzed contents
     dim: int | None = None
 
     @property
@@ -186,6 +190,8 @@ def index_spec(config: MilvusConfig, field: VectorField) -> dict:
     """The index type, metric and parameters a vector field gets (recorded in the manifest)."""
     if field.kind == "sparse":
         return {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP", "params": {"drop_ratio_build": 0.0}}
+    if field.kind == "bm25":
+        return {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25", "params": {"drop_ratio_build": 0.0, "bm25_k1": config.bm25_k1, "bm25_b": config.bm25_b}}
     if config.dense_index == "IVF_FLAT":
         return {"index_type": "IVF_FLAT", "metric_type": "IP", "params": {"nlist": config.nlist}}
     if config.dense_index == "HNSW":
@@ -197,6 +203,8 @@ def search_params(config: MilvusConfig, field: VectorField) -> dict:
     """Search-time parameters: exact for the sparse inverted index (``drop_ratio_search`` 0)."""
     if field.kind == "sparse":
         return {"metric_type": "IP", "params": {"drop_ratio_search": 0.0}}
+    if field.kind == "bm25":
+        return {"metric_type": "BM25", "params": {"drop_ratio_search": 0.0}}
     if config.dense_index == "IVF_FLAT":
         return {"metric_type": "IP", "params": {"nprobe": config.nprobe}}
     if config.dense_index == "HNSW":
@@ -206,11 +214,16 @@ def search_params(config: MilvusConfig, field: VectorField) -> dict:
 
 def schema_record(config: MilvusConfig, fields: Sequence[VectorField]) -> dict:
     """What the manifest keeps about the collection: fields and the index of each vector field."""
-    return {"primary_key": {"name": ID_FIELD, "type": "VARCHAR", "max_length": MAX_DOC_ID_CHARS},
-            "scalar_fields": {GEN_FIELD: "INT64", TITLE_FIELD: f"VARCHAR({MAX_VARCHAR_BYTES})", TEXT_FIELD: f"VARCHAR({MAX_VARCHAR_BYTES})"},
-            "vector_fields": {f.name: {"type": "SPARSE_FLOAT_VECTOR" if f.kind == "sparse" else "FLOAT_VECTOR", "dim": f.dim,
-                                       "index": index_spec(config, f), "search": search_params(config, f)} for f in fields},
-            "consistency_level": "Strong"}
+    scalars = {GEN_FIELD: "INT64", TITLE_FIELD: f"VARCHAR({MAX_VARCHAR_BYTES})", TEXT_FIELD: f"VARCHAR({MAX_VARCHAR_BYTES})"}
+    record = {"primary_key": {"name": ID_FIELD, "type": "VARCHAR", "max_length": MAX_DOC_ID_CHARS}, "scalar_fields": scalars,
+              "vector_fields": {f.name: {"type": "FLOAT_VECTOR" if f.kind == "dense" else "SPARSE_FLOAT_VECTOR", "dim": f.dim,
+                                         "index": index_spec(config, f), "search": search_params(config, f)} for f in fields},
+              "consistency_level": "Strong"}
+    bm25 = [f.name for f in fields if f.kind == "bm25"]
+    if bm25:
+        scalars[CONTENTS_FIELD] = f"VARCHAR({MAX_VARCHAR_BYTES}), analyzer {config.bm25_analyzer}"
+        record["functions"] = {name: {"type": "BM25", "input": CONTENTS_FIELD} for name in bm25}
+    return record
 
 
 def create_collection(client, config: MilvusConfig, fields: Sequence[VectorField], replace: bool) -> None:
@@ -231,10 +244,18 @@ def create_collection(client, config: MilvusConfig, fields: Sequence[VectorField
     schema.add_field(GEN_FIELD, DataType.INT64)
     schema.add_field(TITLE_FIELD, DataType.VARCHAR, max_length=MAX_VARCHAR_BYTES)
     schema.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=MAX_VARCHAR_BYTES)
+    if any(f.kind == "bm25" for f in fields):
+        schema.add_field(CONTENTS_FIELD, DataType.VARCHAR, max_length=MAX_VARCHAR_BYTES, enable_analyzer=True, analyzer_params={"type": config.bm25_analyzer})
     params = client.prepare_index_params()
     for field in fields:
         if field.kind == "sparse":
             schema.add_field(field.name, DataType.SPARSE_FLOAT_VECTOR)
+        elif field.kind == "bm25":
+            from pymilvus import Function, FunctionType
+
+            schema.add_field(field.name, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name=f"{field.component}_bm25", function_type=FunctionType.BM25, input_field_names=[CONTENTS_FIELD],
+                                         output_field_names=[field.name]))
         else:
             schema.add_field(field.name, DataType.FLOAT_VECTOR, dim=int(field.dim))
         spec = index_spec(config, field)

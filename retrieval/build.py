@@ -50,6 +50,7 @@ class BuildConfig(BaseModel):
     faiss: FaissConfig = Field(default_factory=FaissConfig)
     bm25: bool = False
     bm25_fields: Literal["flat", "multifield"] = "flat"
+    bm25_backend: str = "lucene-bm25"  # registered backend holding the 'bm25' retriever (lucene-bm25, milvus-bm25)
     sparse_backend: str = "native-sparse"  # registered backend holding the 'sparse' retriever
     sparse_weights: Literal["float32", "uint16", "uint8"] = "float32"  # native-sparse: stored weight precision
     sparse_forward: bool = False  # native-sparse: also store documents row-wise (faster explanations)
@@ -82,10 +83,10 @@ class BuildConfig(BaseModel):
             raise TandemError("nothing to build: give --sparse, --dense or --bm25", "index build")
         if self.sparse_mode not in SPARSE_MODES:
             raise TandemError(f"unknown sparse mode {self.sparse_mode!r}", "--sparse-mode")
-        for kind, name in (("sparse", self.sparse_backend), ("dense", self.dense_backend)):
+        for kind, name, flag in (("sparse", self.sparse_backend, "sparse"), ("dense", self.dense_backend, "dense"), ("text", self.bm25_backend, "bm25")):
             if name not in BACKENDS or BACKENDS[name].doc_input != kind:
                 choices = ", ".join(n for n, b in BACKENDS.items() if b.doc_input == kind)
-                raise TandemError(f"no {kind} backend named {name!r} (choose {choices})", f"--{kind}-backend")
+                raise TandemError(f"no {kind} backend named {name!r} (choose {choices})", f"--{flag}-backend")
 
 
 def encoder_settings(config: BuildConfig) -> dict[str, dict]:
@@ -114,7 +115,7 @@ def initial_components(config: BuildConfig, encoders: dict[str, dict] | None = N
         settings = {"encoder": encoders["dense"], "dim": int(encoders["dense"]["dim"]), **BACKENDS[config.dense_backend].settings_from(config)}
         components.append(ComponentInfo(name="dense", backend=config.dense_backend, settings=settings))
     if config.bm25:
-        components.append(ComponentInfo(name="bm25", backend="lucene-bm25", settings=BACKENDS["lucene-bm25"].settings_from(config)))
+        components.append(ComponentInfo(name="bm25", backend=config.bm25_backend, settings=BACKENDS[config.bm25_backend].settings_from(config)))
     return components
 
 

@@ -6,7 +6,8 @@
 - add (with a replaced id), delete and compact through IndexWriter give, after each step, the same
   results as the native index after the same steps; a reader of the previous commit does not see
   rows added after it; rows an uncommitted change left are invisible and removed by the next writer;
-- an unreachable URI, a bad URI, a missing token variable: one line naming it, exit 2.
+- an unreachable URI, a bad URI, a missing token variable: one line naming it, exit 2;
+- milvus-bm25 (Milvus's BM25 function) scores by the BM25 formula (k1=0.9, b=0.4) and follows deletes.
 """
 from __future__ import annotations
 
@@ -347,3 +348,38 @@ def test_overwrite_replaces_the_collection_of_the_index_it_replaces(scifact):
     manifest = read_manifest(index)
     config = milvus_config(manifest.component("dense"))
     assert manifest.generation == 2 and milvus.count_rows(milvus.connect(config.uri), config) == N_BUILT
+
+
+# -- BM25 computed by Milvus (milvus-bm25) -----------------------------------------------------
+ANIMALS = [("z1", "zebra lion"), ("z2", "zebra zebra tiger"), ("z3", "tiger lion lion lion"), ("z4", "giraffe")]
+
+
+def bm25(tf: int, df: int, n: int, dl: int, avgdl: float, k1: float = 0.9, b: float = 0.4) -> float:
+    """BM25 as Milvus computes it: ln(1 + (N - df + 0.5)/(df + 0.5)) * tf (k1 + 1) / (tf + k1 (1 - b + b dl/avgdl))."""
+    import math
+
+    return math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+
+
+@pytest.mark.slow
+def test_milvus_bm25_scores_by_the_bm25_formula_and_follows_deletes(tmp_path):
+    from conftest import write_jsonl
+    from index.milvus import MilvusConfig
+    from retrieval.build import BuildConfig, build_index
+    from retrieval.writer import IndexWriter
+
+    corpus = write_jsonl(tmp_path / "animals.jsonl", [{"_id": i, "title": "", "text": t} for i, t in ANIMALS])
+    config = BuildConfig(corpus=str(corpus), sparse=None, dense=None, bm25=True, bm25_backend="milvus-bm25",
+                         milvus=MilvusConfig(uri=str(tmp_path / "bm25.db"), collection="animals"))
+    index = tmp_path / "idx"
+    build_index(config, index, corpus, log=lambda _: None, show_progress=False)
+    got = rankings(index, ["zebra", "lion", "the"], "bm25")
+    avgdl = sum(len(t.split()) for _, t in ANIMALS) / len(ANIMALS)
+    want_zebra = {"z2": bm25(2, 2, 4, 3, avgdl), "z1": bm25(1, 2, 4, 2, avgdl)}
+    assert list(got[0]) == ["z2", "z1"] and all(abs(got[0][d] - s) <= 1e-4 for d, s in want_zebra.items())
+    assert list(got[1]) == ["z3", "z1"] and abs(got[1]["z3"] - bm25(3, 2, 4, 4, avgdl)) <= 1e-4
+    assert got[2] == {}  # an English stop word: no terms
+    IndexWriter(index, show_progress=False).delete(["z2"])
+    assert list(rankings(index, ["zebra"], "bm25")[0]) == ["z1"]
+    with pytest.raises(TandemError, match="multifield needs lucene-bm25"):
+        build_index(config.model_copy(update={"bm25_fields": "multifield"}), tmp_path / "idx2", corpus, log=lambda _: None, show_progress=False)

@@ -12,7 +12,7 @@ from .bmp_sparse import BmpBackend  # imports bmp only when a BMP index is writt
 from .faiss_dense import FaissBackend
 from .lucene_bm25 import LuceneBM25Backend
 from .lucene_impact import LuceneImpactBackend
-from .milvus import MilvusDenseBackend, MilvusSparseBackend  # imports pymilvus only when a Milvus component is written or opened
+from .milvus import MilvusBM25Backend, MilvusDenseBackend, MilvusSparseBackend  # imports pymilvus only when a Milvus component is written or opened
 from .native_sparse import NativeSparseBackend
 from .seismic_sparse import SeismicBackend  # imports pyseismic-lsr only when a Seismic index is written or opened
 
@@ -30,6 +30,7 @@ for _backend in (NativeSparseBackend(), FaissBackend(), LuceneBM25Backend(), Luc
 register(BmpBackend())
 register(MilvusSparseBackend())
 register(MilvusDenseBackend())
+register(MilvusBM25Backend())
 
 
 def backend(name: str) -> Backend:

@@ -59,6 +59,8 @@ def register(sub) -> None:
     build.add_argument("--milvus-nprobe", type=int, default=64, help="Milvus IVF_FLAT: lists visited per query")
     build.add_argument("--bm25", action="store_true", help="also build a Lucene BM25 index (retriever 'bm25')")
     build.add_argument("--bm25-fields", default="flat", choices=["flat", "multifield"], help="flat: title + text in one field; multifield: title and text as separate fields")
+    build.add_argument("--bm25-backend", default="lucene-bm25", help="backend of the BM25 retriever: lucene-bm25 (Anserini, reproduces pyserini) or milvus-bm25 "
+                                                                      "(Milvus's BM25 function in the --milvus-uri collection; English analyzer, k1=0.9, b=0.4)")
     build.add_argument("--lucene-impact", action="store_true", help="also index the sparse vectors in a Lucene impact index (retriever 'impact')")
     build.add_argument("--impact-scale", type=float, default=100.0, help="impacts are round(weight * scale)")
     build.add_argument("--batch-size", type=int, default=16, help="documents per encoder batch")
@@ -130,7 +132,7 @@ def run_build(args) -> int:
     faiss.resolved(0, 1)  # bad values fail here, naming their flag, before any model loads
     config = BuildConfig(
         corpus=args.corpus or str(corpus_path), sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
-        bm25=args.bm25, bm25_fields=args.bm25_fields, sparse_backend=args.sparse_backend, dense_backend=args.dense_backend,
+        bm25=args.bm25, bm25_fields=args.bm25_fields, bm25_backend=args.bm25_backend, sparse_backend=args.sparse_backend, dense_backend=args.dense_backend,
         sparse_weights=args.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
