@@ -154,7 +154,11 @@ def run_pkgsum(num_docs: int, args, encoding: dict, row: dict, save) -> dict:
     rate = encoding.get("docs_per_second_per_shard_mean")
     row.update({"corpus": "pkgsum", "num_docs": n, "corpus_file": str(corpus), "encoded": str(shard), "engines": {}})
     row.pop("skipped", None)
-    for engine in pkgsum_engines(BuildConfig(corpus="x").sparse_weights):
+    engines = pkgsum_engines(BuildConfig(corpus="x").sparse_weights)
+    if args.engines:  # a subset, in the order given (most wanted first when time is short)
+        by_name = {e["name"]: e for e in engines}
+        engines = [by_name[name] for name in args.engines.split(",") if name in by_name]
+    for engine in engines:
         save()
         name = engine["name"]
         if "skipped" in engine:
@@ -429,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=1000, help="MS MARCO dev-small queries timed per engine and k on pkgsum")
     parser.add_argument("--synthetic-queries", type=int, default=500, help="queries timed per engine and k on synthetic documents")
     parser.add_argument("--impact-max-synthetic", type=int, default=100_000, help="largest synthetic size given a Lucene impact index")
+    parser.add_argument("--engines", default="", help="pkgsum: only these engines, in this order (comma-separated names; default: all)")
     parser.add_argument("--approximate-max-synthetic", type=int, default=1_000_000, help="largest synthetic size given approximate (Seismic) indexes")
     parser.add_argument("--measure-timeout", type=float, default=3600.0, help="seconds one engine's measurement may take")
     parser.add_argument("--dense-results", type=Path, default=ROOT / "bench/results/dense.json")
