@@ -125,7 +125,7 @@ def scifact(data_dir, tmp_path_factory):
     return {"root": root, "queries": queries, "built": built, "added": added, "replaced": replaced}
 
 
-def build(scifact, name: str, milvus: bool, mode: str = "inference-free", overwrite: bool = False) -> Path:
+def build(scifact, name: str, milvus: bool, mode: str = "inference-free") -> Path:
     from index.dense import FaissConfig
     from index.milvus import MilvusConfig
     from retrieval.build import BuildConfig, build_index
@@ -136,7 +136,7 @@ def build(scifact, name: str, milvus: bool, mode: str = "inference-free", overwr
         config = config.model_copy(update={"sparse_backend": "milvus-sparse", "dense_backend": "milvus-dense",
                                            "milvus": MilvusConfig(uri=str(root / "lite.db"), collection=name)})
     out = root / name
-    build_index(config, out, root / "built.jsonl", overwrite=overwrite, log=lambda _: None, show_progress=False)
+    build_index(config, out, root / "built.jsonl", log=lambda _: None, show_progress=False)
     return out
 
 
@@ -246,6 +246,13 @@ def test_add_delete_compact_follow_native(scifact, tmp_path):
         assert_same_rankings(rankings(in_milvus, queries, mode), native, queries, mode)
     assert read_manifest(in_milvus).component("sparse").settings["milvus_compaction"].startswith("not offered")
 
+    from retrieval.integrity import verify_index
+
+    assert verify_index(in_milvus)[1] == []
+    milvus.delete_ids(client, config, [scifact["built"][30]["_id"]])  # behind Tandem's back
+    problems = verify_index(in_milvus)[1]
+    assert problems and all(f"collection 'live_milvus' holds {N_BUILT + N_ADDED - len(gone) - 1} rows" in p for p in problems)
+
 
 @pytest.mark.slow
 def test_rows_of_an_uncommitted_change_are_invisible_and_removed(scifact):
@@ -343,10 +350,17 @@ def test_overwrite_replaces_the_collection_of_the_index_it_replaces(scifact):
     from index.manifest import read_manifest
     from retrieval.backends.milvus import milvus_config
 
-    index = build(scifact, "rebuilt", True)
-    index = build(scifact, "rebuilt", True, overwrite=True)
-    manifest = read_manifest(index)
+    from tandem.cli import main
+
+    root = scifact["root"]
+    command = ["index", "build", "--from-encoded", str(root / "enc-built"), "--corpus", str(root / "built.jsonl"), "--out", str(root / "rebuilt"),
+               "--backend", "milvus", "--milvus-uri", str(root / "lite.db")]
+    assert main(command) == 0
+    assert main(command) == 2  # an index is there
+    assert main(command + ["--overwrite"]) == 0
+    manifest = read_manifest(root / "rebuilt")
     config = milvus_config(manifest.component("dense"))
+    assert config.collection == "tandem_rebuilt"  # the default name
     assert manifest.generation == 2 and milvus.count_rows(milvus.connect(config.uri), config) == N_BUILT
 
 
