@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def load_prefix(encoded: Path, num_docs: int, cache: Path) -> tuple[sp.csr_matrix, list[str], object]:
     """(doc matrix, document texts, tokenizer) of the first ``num_docs`` documents of the `tandem encode`
     shards in ``encoded``, read (and checked) as ``tandem index build --from-encoded`` reads them;
-    the matrix is cached as ``cache``."""
+    the whole matrix is cached as ``cache`` (every prefix is sliced from it)."""
     from index.corpus import read_corpus
     from retrieval.encode import read_shards
     from retrieval.encoders import saved_tokenizer
@@ -64,13 +64,13 @@ def load_prefix(encoded: Path, num_docs: int, cache: Path) -> tuple[sp.csr_matri
     tokenizer = saved_tokenizer(shards.shards[0].path / shards.first.files["tokenizer"])
     if cache.exists():
         saved = np.load(cache)
-        return sp.csr_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=tuple(saved["shape"])), texts, tokenizer
-    shards.check_corpus(corpus, shards.corpus_path)
-    encoded_docs = shards.encoded_docs(corpus)
-    matrix = next(iter(encoded_docs.sparse.values()))[:num_docs].tocsr()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr, shape=np.array(matrix.shape))
-    return matrix, texts, tokenizer
+        matrix = sp.csr_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=tuple(saved["shape"]))
+    else:
+        shards.check_corpus(corpus, shards.corpus_path)
+        matrix = next(iter(shards.encoded_docs(corpus).sparse.values())).tocsr()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr, shape=np.array(matrix.shape))
+    return matrix[:num_docs].tocsr(), texts, tokenizer
 
 
 def msmarco_queries(limit: int) -> list[str]:
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {"environment": environment(), "settings": {k: str(v) for k, v in vars(args).items()}, "corpora": []}
     texts = msmarco_queries(args.queries)
     for size in args.sizes:
-        matrix, docs, tokenizer = load_prefix(args.encoded, size, args.work / f"pkgsum-{size}.npz")
+        matrix, docs, tokenizer = load_prefix(args.encoded, size, args.work / "pkgsum-all.npz")
         queries = idf_queries(tokenizer, texts, docs, matrix.shape[1])
         native_dir = args.work / f"native-{size}"
         shutil.rmtree(native_dir, ignore_errors=True)

@@ -60,10 +60,12 @@ def exact_top(matrix: sp.csr_matrix, vector: SparseVector, k: int) -> tuple[np.n
 
 
 # -- the segment files, without a model ---------------------------------------------------------
-def test_rows_and_vectors_round_trip_with_empty_rows(tmp_path):
+def test_rows_and_vectors_round_trip_with_empty_rows(tmp_path, capfd):
     """Rows without terms are not in Seismic; every other row's stored vector is its input in float16."""
     matrix = random_docs(300, empty_rows=(0, 7, 299))
     stats = write_seismic_segment(tmp_path / "seg", matrix, SeismicConfig())
+    out, err = capfd.readouterr()
+    assert "Building" not in out and "Building" in err  # Seismic's progress lines go to stderr, never to stdout
     assert stats["num_docs"] == 300 and stats["indexed_docs"] == 297 and stats["num_postings"] == matrix.nnz
     segment = SeismicSegment(tmp_path / "seg", 300).load()
     assert segment.rows.tolist() == [r for r in range(300) if r not in (0, 7, 299)]
@@ -238,10 +240,12 @@ def test_deleted_documents_are_never_returned_and_compaction_keeps_the_rest(seis
 
 
 # -- recall against the native exact engine on real SPLADE vectors --------------------------------
-SCIFACT_DOCS = 2000
-# Measured (scifact, first 2,000 docs, 1,109 queries, defaults): recall@10 0.99x at the default
-# settings; the bound leaves room for platform differences in Seismic's random clustering.
-MIN_RECALL_AT_10 = 0.97
+SCIFACT_DOCS = 1000
+# Measured here (first 1,000 / 2,000 scifact docs, all 1,109 queries, query_cut 10): recall@10 0.9904 /
+# 0.9932 with summary_energy 0.8 at heap_factor 0.5-0.9, 0.981 / 0.981 with Seismic's own defaults
+# (summary_energy 0.4, heap_factor 0.9). The bound sits between the two: it fails if the defaults
+# lose what summary_energy 0.8 buys, and leaves ~1 point for Seismic's random clustering elsewhere.
+MIN_RECALL_AT_10 = 0.985
 
 
 @pytest.mark.slow

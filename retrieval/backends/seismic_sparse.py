@@ -44,7 +44,7 @@ from index.errors import IndexFormatError, TandemError
 from index.manifest import ComponentInfo
 from index.npy_files import check_npy
 from index.segments import IndexSnapshot, SegmentReader
-from index.sparse import SparseVector
+from index.sparse import SparseVector, matrix_stats
 
 from ..encoders import encoder_key
 from ..types import Ranking
@@ -66,15 +66,15 @@ class SeismicConfig(BaseModel):
     keeps at most ``max_fraction * n_postings``), ``centroid_fraction * n_postings`` blocks per list,
     summaries keeping ``summary_energy`` of each block's L1 mass, ``doc_cut`` terms per document for the
     approximate clustering. Search: the ``query_cut`` largest query terms are scanned, and a block is
-    skipped when its summary's score is below the k-th best score divided... scaled by ``heap_factor``:
-    lower values skip fewer blocks (closer to exact, slower), Seismic suggests 0.7-1."""
+    skipped when its summary's score is below ``heap_factor`` times the current k-th best score: lower
+    values skip fewer blocks (closer to exact, slower; measured on pkgsum, see the bench)."""
 
     model_config = ConfigDict(extra="forbid")
 
     n_postings: int = Field(3500, ge=1)
-    centroid_fraction: float = Field(0.1, gt=0, le=1)
+    centroid_fraction: float = Field(0.2, gt=0, le=1)  # Seismic's default 0.1 (see the class docstring for 0.2)
     min_cluster_size: int = Field(2, ge=1)
-    summary_energy: float = Field(0.4, gt=0, le=1)
+    summary_energy: float = Field(0.8, gt=0, le=1)  # Seismic's default 0.4
     max_fraction: float = Field(1.5, ge=1)
     doc_cut: int = Field(15, ge=1)
     build_threads: int | None = Field(None, ge=1)  # Rayon threads for building (None: every core)
@@ -105,19 +105,24 @@ def load_seismic():
     return seismic
 
 
+_REDIRECT_LOCK = threading.Lock()  # one redirection at a time: nested ones in two threads could leave fd 1 on stderr
+
+
 @contextlib.contextmanager
 def _stdout_to_stderr():
     """Seismic's Rust code prints build progress on file descriptor 1; send it to stderr so that
-    command output on stdout (JSON, tables) stays clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
+    command output on stdout (JSON, tables) stays clean. Process-wide while it lasts (Seismic builds in
+    one process run one at a time)."""
+    with _REDIRECT_LOCK:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _config(component: ComponentInfo) -> SeismicConfig:
@@ -202,16 +207,8 @@ def write_seismic_segment(seg_dir: Path, matrix: sp.csr_matrix, config: SeismicC
             index.save(str(seg_dir / INDEX_PREFIX))
     num_docs = int(matrix.shape[0])
     return {"num_docs": num_docs, "num_postings": int(matrix.nnz), "indexed_docs": int(rows.size),
-            "flops": _flops(matrix), "seismic_build_seconds": round(time.perf_counter() - t0, 3),
+            "flops": matrix_stats(matrix)["flops"], "seismic_build_seconds": round(time.perf_counter() - t0, 3),
             "build_threads": config.build_threads or os.cpu_count()}
-
-
-def _flops(matrix: sp.csr_matrix) -> float:
-    """Expected postings a random query term pair shares (FLOPS, as native-sparse reports it): sum_t (df_t / N)^2."""
-    if matrix.shape[0] == 0:
-        return 0.0
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
-    return float(((df / matrix.shape[0]) ** 2).sum())
 
 
 class SeismicSegment:
