@@ -14,26 +14,53 @@ How Tandem uses it (what BMP 0.2.8 needs, each measured in ``tests/test_bmp.py``
   ``scale`` for which no document's quantised weights sum to more than 2,047 (32 x 2,047 < 2^16), so
   no score can wrap whatever the query; the scale is recorded in the segment's statistics.
 - BMP's block loop never scores the last block it selects (with one candidate block it returns
-  nothing). Each segment therefore ends with padding rows up to a block boundary and one *sentinel*
-  row holding only the sentinel term; every query also carries that term with the smallest weight,
-  so the sentinel block has the lowest bound of all and is the one left unscored. Padding and
-  sentinel rows are never returned. ``beta`` is applied here, before BMP (BMP's own would drop the
-  sentinel term first), and BMP always gets ``beta = 1``.
+  nothing), and it selects only blocks whose bound exceeds an initial threshold: the largest
+  ``query weight x 10th / 100th / 1000th largest weight`` of one query term (for k up to 10 / 100 /
+  1000; none above). Each segment therefore ends with padding rows up to a block boundary and one
+  *sentinel* row holding only three sentinel terms (stored weights 1, 32 and 255); every query
+  carries them with integer weights that give the sentinel block a bound of exactly that threshold
+  + 1, the lowest bound BMP selects, so the sentinel block (last in row order among equal bounds) is
+  the one left unscored. BMP also keeps only scores strictly above its threshold, so when a search
+  returns fewer than asked while a threshold was set, it is asked again above 1,000 results, where
+  it sets none. The thresholds need each term's 10th/100th/1000th largest stored weight
+  (``term_kth.npy``); query weights are quantised here (``query_levels``) and given to BMP as the
+  exact integers it would compute. Padding and sentinel rows are never returned. ``beta`` is
+  applied here, before BMP (BMP's own would drop the sentinel terms first); BMP gets ``beta = 1``.
+  With all this, BMP's candidates at ``alpha = 1`` are exactly the top-k of its integer scores
+  (tested against brute force, every k from 1 to 1,001 on a 1,500-row list); without it, 94 of 200
+  random queries on 2,000 rows lost results.
 - BMP finds candidates; Tandem scores them exactly on the float32 document vectors it keeps beside
   BMP's index (``forward_*.npy``), so scores equal the native engine's and candidates are ordered by
   their true score. ``candidates`` (>= 1) asks BMP for ``candidates x k`` documents to rescore:
-  more candidates repair the ranking errors of 8-bit weights and 5-bit query weights.
+  more candidates repair the ranking errors of 8-bit weights and 5-bit query weights. ``alpha = 1``
+  is therefore exact on BMP's integer scores, not on the float ones: recall@10 against the native
+  exact engine 0.94 with 1 x k candidates and 0.999 with 2 x k.
+- Explanations and ``doc_vector`` read the forward copy (``explain`` is native-sparse's, delegated).
+
+Measured (``bench/results/approx_sparse.json``, run "bmp": 1,000 MS MARCO dev queries inference-free,
+k = 10, one thread, CPU time per query, machine load ~13-15 on 2 cores; exact = the native engine in
+the same run): defaults (block 8, compressed ranges, alpha 1, beta 1, 2 x k candidates) on the 100k
+pkgsum prefix recall@10 0.9992 at 0.35 ms vs exact 0.12 ms (0.35x exact speed); on all 729k pkgsum
+documents 0.9993 at 0.53 ms vs 0.69 ms (1.3x; 1.24x in a second run, run "bmp-729k-block-4-vs-8", where
+block 4 took 0.69 ms). Block 32 is slower (0.76 / 1.03 ms), alpha 0.9 gains
+< 10% for recall 0.98-0.99, alpha 0.8 and beta 0.8 lose more recall than they gain speed. BMP costs
+about 0.1 ms of CPU per call whatever the index, and at k = 1000 (``tandem eval``) it scores far more
+blocks: scifact eval p50 27 ms vs 0.33 ms native (same nDCG@10, 0.6544). Size: 741 MB for 729k
+documents (BMP's index 575 MB, the forward copy 6 bytes/posting: 160 MB) vs 140 MB native. The issue's goal
+(recall@10 >= 0.99 at >= 5x exact speed) is not met by BMP here: Tandem's exact kernel is as fast.
 
 Files of a segment (``segments/<segment>/<component>/``): ``index.bmp`` (BMP's format; documents
 named by segment row, terms by term id), ``forward_indptr.npy`` / ``forward_terms.npy`` /
-``forward_weights.npy`` (the segment's vectors row-wise, float32; used for rescoring, explanations,
-``doc_vector`` and compaction), ``term_max.npy`` (uint8 per vocabulary entry: the largest
-quantised weight of each term, 0 = absent) and ``bmp_config.json`` (rows, scale, block size).
+``forward_weights.npy`` (the segment's vectors row-wise, float32 weights; used for rescoring,
+explanations, ``doc_vector`` and compaction), ``term_max.npy`` (uint8 per vocabulary entry: the
+largest stored weight of each term, 0 = absent), ``term_kth.npy`` (uint8, its 10th, 100th and 1000th
+largest) and ``bmp_config.json`` (rows, scale, block size).
 
 Settings (``component.settings["bmp"]``, :class:`BmpConfig`): the build parameters and the default
-search parameters, chosen by measurement on the 100k pkgsum prefix (``bench/bench_approx_sparse.py``);
-search parameters change at search time through :meth:`BmpRetriever.configure`
-(``tandem search --param sparse.alpha=0.9``).
+search parameters, chosen by the measurements above; search parameters change at search time through
+:meth:`BmpRetriever.configure` (``tandem search --param sparse.alpha=0.9``), and the values each
+search used are in its timings (``<name>_alpha``, ``<name>_beta``, ``<name>_candidates``). BMP's
+index is loaded into memory by the first search of a segment (about 7 s for 729k documents).
 """
 from __future__ import annotations
 
@@ -128,7 +155,7 @@ class BmpBackend(Backend):
     name = "bmp"
     doc_input = "sparse"
     segment_local = True
-    description = "BMP block-max pruning (exact at alpha=1, approximate below; bmp)"
+    description = "BMP block-max pruning on 8-bit weights, candidates rescored exactly (approximate top-k, bmp)"
     required_settings = ("mode", "bmp", "encoder.model", "encoder.max_length")
     has_shared_dir = True
 
@@ -169,10 +196,10 @@ class BmpBackend(Backend):
         return BmpRetriever(snapshot, component, device)
 
     def describe(self, component: ComponentInfo, segments=()) -> str:
-        """E.g. ``inference-free, BMP (block 32; alpha 1, beta 1, candidates 1x k, rescored in float32), 3,600,000 postings, 36.0 terms/doc``."""
+        """E.g. ``inference-free, BMP block-max pruning (block 8, compressed ranges; alpha 0.9, beta 1; 2x k candidates rescored in float32), 3,625,320 postings, 36.3 terms/doc, 8-bit scale 43.1``."""
         s = component.settings
         c = BmpConfig(**s.get("bmp", {}))
-        exact = " = exact" if c.alpha == 1 and c.beta == 1 else ""
+        exact = " = safe pruning of 8-bit scores" if c.alpha == 1 and c.beta == 1 else ""
         text = (f"{s.get('mode')}, BMP block-max pruning (block {c.block_size}{', compressed ranges' if c.compress_range else ''}; "
                 f"alpha {c.alpha:g}, beta {c.beta:g}{exact}; {c.candidates:g}x k candidates rescored in float32)")
         stats = [seg.stats.get(component.name, {}) for seg in segments]
@@ -205,6 +232,11 @@ def quantisation_scale(matrix: sp.csr_matrix) -> float:
     raise TandemError("no 8-bit scale keeps BMP's scores within 16 bits", "bmp")
 
 
+def _term_dtype(vocab_size: int) -> type:
+    """Term ids of the forward copy: 2 bytes when the vocabulary allows (BERT's 30,522 does), else 4."""
+    return np.uint16 if vocab_size <= 1 << 16 else np.int32
+
+
 def _stored(weights: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.rint(weights.astype(np.float64) * scale), 1, MAX_DOC_WEIGHT).astype(np.uint8)
 
@@ -226,7 +258,7 @@ def write_bmp_segment(seg_dir: Path, matrix: sp.spmatrix, config: BmpConfig) -> 
     stored = _stored(matrix.data, scale)
     seg_dir.mkdir(parents=True, exist_ok=True)
     np.save(seg_dir / FORWARD_FILES["indptr"], matrix.indptr.astype(np.int64))
-    np.save(seg_dir / FORWARD_FILES["terms"], matrix.indices.astype(np.int32))
+    np.save(seg_dir / FORWARD_FILES["terms"], matrix.indices.astype(_term_dtype(vocab_size)))
     np.save(seg_dir / FORWARD_FILES["weights"], matrix.data.astype(np.float32))
     term_max, term_kth = _term_statistics(matrix.indices, stored, vocab_size)
     np.save(seg_dir / TERM_MAX_FILE, term_max)
@@ -327,7 +359,7 @@ class BmpSegment:
         if num_docs is not None and self.num_docs != num_docs:
             raise IndexFormatError(f"BMP segment holds {self.num_docs} rows, the manifest says {num_docs}", str(config_path))
         check_npy(self.path / FORWARD_FILES["indptr"], "int64", (self.num_docs + 1,))
-        check_npy(self.path / FORWARD_FILES["terms"], "int32", (self.num_postings,))
+        check_npy(self.path / FORWARD_FILES["terms"], np.dtype(_term_dtype(self.vocab_size)).name, (self.num_postings,))
         check_npy(self.path / FORWARD_FILES["weights"], "float32", (self.num_postings,))
         check_npy(self.path / TERM_MAX_FILE, "uint8", (self.vocab_size,))
         check_npy(self.path / TERM_KTH_FILE, "uint8", (self.vocab_size, len(KTH_RANKS)))
@@ -372,7 +404,7 @@ class BmpSegment:
 
     def vector(self, row: int) -> SparseVector:
         start, end = int(self.indptr[row]), int(self.indptr[row + 1])
-        return SparseVector(np.asarray(self.terms[start:end]), np.asarray(self.weights[start:end]))
+        return SparseVector(self.terms[start:end].astype(np.int32), np.asarray(self.weights[start:end]))
 
     def doc_matrix(self, rows: np.ndarray) -> sp.csr_matrix:
         """The float32 vectors of ``rows`` (in that order) as a CSR matrix, for compaction."""
