@@ -80,6 +80,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from index.errors import IndexFormatError, TandemError
 from index.manifest import ComponentInfo
 from index.npy_files import check_npy
+from index.progress import progress
 from index.segments import IndexSnapshot, SegmentReader
 from index.sparse import SparseVector
 
@@ -104,6 +105,7 @@ MAX_DOC_WEIGHT = 255  # BMP stores document weights in 8 bits
 QUERY_LEVELS = 32  # BMP scales a query's largest weight to 32
 MAX_SCORE = 65535  # BMP sums scores in 16 bits
 MAX_DOC_SUM = MAX_SCORE // QUERY_LEVELS  # a document whose quantised weights sum to this cannot wrap any score
+PROGRESS_MIN_DOCS = 20_000  # segments at least this large show a progress bar while BMP's index is written
 
 
 class BmpConfig(BaseModel):
@@ -269,9 +271,13 @@ def write_bmp_segment(seg_dir: Path, matrix: sp.spmatrix, config: BmpConfig) -> 
         indexer = bmp.Indexer(str(seg_dir / INDEX_FILE), bsize=config.block_size, compress_range=config.compress_range)
         indptr, terms = matrix.indptr, matrix.indices
         names = [str(t) for t in range(vocab_size)]
-        for row in range(num_docs):
-            start, end = indptr[row], indptr[row + 1]
-            indexer.add_document(str(row), {names[t]: int(w) for t, w in zip(terms[start:end].tolist(), stored[start:end].tolist())})
+        with progress(total=num_docs, desc="BMP index", unit="doc", disable=num_docs < PROGRESS_MIN_DOCS) as bar:
+            for row in range(num_docs):
+                start, end = indptr[row], indptr[row + 1]
+                indexer.add_document(str(row), {names[t]: int(w) for t, w in zip(terms[start:end].tolist(), stored[start:end].tolist())})
+                if row % 4096 == 4095:
+                    bar.update(4096)
+            bar.update(num_docs - bar.n)
         for row in range(num_docs, num_docs + padding):  # the sentinel starts a block of its own
             indexer.add_document(str(row), {})
         indexer.add_document(str(num_docs + padding), dict(SENTINEL_TERMS))
