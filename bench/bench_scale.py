@@ -252,6 +252,11 @@ def run_synthetic(num_docs: int, base, queries_file: Path, args, row: dict, save
         _measure_synthetic(row, name, {"kind": "native-matrix", "folder": str(folder), "queries": str(queries_file)}, work, args)
     for name in APPROXIMATE_BACKENDS:
         builder = APPROXIMATE_MATRIX_BUILDERS.get(name)
+        if args.engines and f"tandem-{name}" not in args.engines.split(","):
+            row["engines"][f"tandem-{name}"] = {"skipped": f"not selected in this run (--engines {args.engines}): a {name} build of 100k long "
+                                                           "documents (25M postings) would take over half an hour on this loaded machine "
+                                                           "(pkgsum 100k, 3.6M postings: Seismic 684 s, BMP 326 s)"}
+            continue
         if builder is None or num_docs > args.approximate_max_synthetic:
             why = (f"no engine-level entry for {name} in this harness (synthetic corpora have no texts for a Tandem index): measured on pkgsum only"
                    if builder is None else f"not built at this size (--approximate-max-synthetic {args.approximate_max_synthetic:,}): a Seismic build "
@@ -435,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=1000, help="MS MARCO dev-small queries timed per engine and k on pkgsum")
     parser.add_argument("--synthetic-queries", type=int, default=500, help="queries timed per engine and k on synthetic documents")
     parser.add_argument("--impact-max-synthetic", type=int, default=100_000, help="largest synthetic size given a Lucene impact index")
-    parser.add_argument("--engines", default="", help="pkgsum: only these engines, in this order (comma-separated names; default: all)")
+    parser.add_argument("--engines", default="", help="only these engines, in this order (comma-separated names; default: all); "
+                                                       "synthetic corpora always measure Tandem exact")
     parser.add_argument("--approximate-max-synthetic", type=int, default=1_000_000, help="largest synthetic size given approximate (Seismic) indexes")
     parser.add_argument("--measure-timeout", type=float, default=3600.0, help="seconds one engine's measurement may take")
     parser.add_argument("--dense-results", type=Path, default=ROOT / "bench/results/dense.json")
@@ -460,8 +466,20 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
         for path in args.merge_from:  # rows measured by another invocation (e.g. the largest size run side by side)
             other = json.loads(Path(path).read_text())
             done = {(r["corpus"], r["num_docs"]): r for r in other["corpora"] if "engines" in r}
-            report["corpora"] = [done.pop((r["corpus"], r["num_docs"]), r) for r in report["corpora"]] + list(done.values())
-            report["corpora"].sort(key=lambda r: (r["corpus"], r["num_docs"]))
+            merged = []
+            for row in report["corpora"]:
+                new = done.pop((row["corpus"], row["num_docs"]), None)
+                if new is None:
+                    merged.append(row)
+                elif "engines" not in row:
+                    merged.append({**new, "measured_in": str(path)})
+                else:  # both measured some engines: the other run's measured engines are added (and win), each saying where it ran
+                    for name, entry in new["engines"].items():
+                        if "search" in entry or name not in row["engines"] or "search" not in row["engines"][name]:
+                            row["engines"][name] = {**entry, "measured_in": str(path), "measured_at": new.get("started"),
+                                                    "load_average": [new.get("load_average_start"), new.get("load_average_end")]}
+                    merged.append(row)
+            report["corpora"] = sorted(merged + list(done.values()), key=lambda r: (r["corpus"], r["num_docs"]))
             report.setdefault("merged_runs", []).append({"file": str(path), "rows": [f"{r['corpus']} {r['num_docs']}" for r in other["corpora"] if "engines" in r],
                                                          "environment": other["environment"], "settings": other["settings"]})
         if any(r["corpus"] == "synthetic-long" and "engines" in r for r in report["corpora"]) and base is None:
