@@ -365,7 +365,7 @@ class BmpSegment:
         if num_docs is not None and self.num_docs != num_docs:
             raise IndexFormatError(f"BMP segment holds {self.num_docs} rows, the manifest says {num_docs}", str(config_path))
         check_npy(self.path / FORWARD_FILES["indptr"], "int64", (self.num_docs + 1,))
-        check_npy(self.path / FORWARD_FILES["terms"], np.dtype(_term_dtype(self.vocab_size)).name, (self.num_postings,))
+        check_npy(self.path / FORWARD_FILES["terms"], ("uint16", "int32"), (self.num_postings,))  # int32: written before 2-byte ids
         check_npy(self.path / FORWARD_FILES["weights"], "float32", (self.num_postings,))
         check_npy(self.path / TERM_MAX_FILE, "uint8", (self.vocab_size,))
         check_npy(self.path / TERM_KTH_FILE, "uint8", (self.vocab_size, len(KTH_RANKS)))
