@@ -40,6 +40,10 @@ ID_FIELD, GEN_FIELD, TITLE_FIELD, TEXT_FIELD = "id", "gen", "title", "text"
 CONTENTS_FIELD = "contents"  # title + text, analyzed: the input of Milvus's BM25 function (only with a milvus-bm25 component)
 COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 CONNECT_TIMEOUT = 10.0
+# Seconds a request may take, retries included (pymilvus otherwise retries 75 times: a search during an
+# outage took 211 s to fail, holding a service thread). Integers: pymilvus ignores a float timeout.
+READ_TIMEOUT = 15
+WRITE_TIMEOUT = 600
 SEARCH_BATCH = 128  # queries per search request (k=1000 answers stay a few MB)
 DenseIndexType = Literal["FLAT", "IVF_FLAT", "HNSW"]
 
@@ -164,7 +168,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def call(uri: str, doing: str, function, *args, **kwargs):
-    """``function(*args, **kwargs)`` with any Milvus/grpc failure turned into one line naming the URI."""
+    """``function(*args, **kwargs)`` within ``timeout`` seconds (default :data:`READ_TIMEOUT`), any
+    Milvus/grpc failure turned into one line naming the URI."""
+    kwargs["timeout"] = int(kwargs.get("timeout") or READ_TIMEOUT)
     try:
         return function(*args, **kwargs)
     except TandemError:
@@ -238,7 +244,7 @@ def create_collection(client, config: MilvusConfig, fields: Sequence[VectorField
         if not replace:
             raise TandemError(f"collection {name!r} already exists at {uri} and no index here names it: choose another --milvus-collection "
                               "(or drop it yourself if nothing uses it)", "--milvus-collection")
-        call(uri, "drop_collection", client.drop_collection, name)
+        call(uri, "drop_collection", client.drop_collection, name, timeout=WRITE_TIMEOUT)
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field(ID_FIELD, DataType.VARCHAR, is_primary=True, max_length=MAX_DOC_ID_CHARS)
     schema.add_field(GEN_FIELD, DataType.INT64)
@@ -260,7 +266,7 @@ def create_collection(client, config: MilvusConfig, fields: Sequence[VectorField
             schema.add_field(field.name, DataType.FLOAT_VECTOR, dim=int(field.dim))
         spec = index_spec(config, field)
         params.add_index(field.name, index_type=spec["index_type"], metric_type=spec["metric_type"], params=spec["params"])
-    call(uri, "create_collection", client.create_collection, name, schema=schema, index_params=params, consistency_level="Strong")
+    call(uri, "create_collection", client.create_collection, name, schema=schema, index_params=params, consistency_level="Strong", timeout=WRITE_TIMEOUT)
 
 
 def check_collection(client, config: MilvusConfig, fields: Sequence[VectorField], where: str) -> None:
@@ -322,12 +328,12 @@ def write_rows(client, config: MilvusConfig, rows: Iterable[dict], total: int, u
         for row in rows:
             batch.append(row)
             if len(batch) >= config.insert_batch:
-                call(config.uri, "upsert" if upsert else "insert", function, config.collection, batch)
+                call(config.uri, "upsert" if upsert else "insert", function, config.collection, batch, timeout=WRITE_TIMEOUT)
                 written += len(batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
-            call(config.uri, "upsert" if upsert else "insert", function, config.collection, batch)
+            call(config.uri, "upsert" if upsert else "insert", function, config.collection, batch, timeout=WRITE_TIMEOUT)
             written += len(batch)
             bar.update(len(batch))
     return {"rows": written}
@@ -336,20 +342,20 @@ def write_rows(client, config: MilvusConfig, rows: Iterable[dict], total: int, u
 def delete_ids(client, config: MilvusConfig, doc_ids: Sequence[str], batch: int = 1000) -> int:
     """Delete rows by primary key, in batches; returns how many ids were asked."""
     for start in range(0, len(doc_ids), batch):
-        call(config.uri, "delete", client.delete, config.collection, filter=ids_filter(doc_ids[start : start + batch]))
+        call(config.uri, "delete", client.delete, config.collection, filter=ids_filter(doc_ids[start : start + batch]), timeout=WRITE_TIMEOUT)
     return len(doc_ids)
 
 
 def delete_newer(client, config: MilvusConfig, generation: int) -> None:
     """Delete rows written by generations after ``generation`` (what a crashed writer left)."""
-    call(config.uri, "delete", client.delete, config.collection, filter=f"{GEN_FIELD} > {int(generation)}")
+    call(config.uri, "delete", client.delete, config.collection, filter=f"{GEN_FIELD} > {int(generation)}", timeout=WRITE_TIMEOUT)
 
 
 def compact(client, config: MilvusConfig) -> str:
     """Ask Milvus to compact the collection (drops deleted rows, merges small segments); Milvus Lite
     2.5.1 does not offer it (UNIMPLEMENTED), which is recorded rather than failed."""
     try:
-        job = client.compact(config.collection)
+        job = client.compact(config.collection, timeout=WRITE_TIMEOUT)
     except Exception as exc:
         if "UNIMPLEMENTED" in repr(exc) or "UNIMPLEMENTED" in _first_line(exc):
             return "not offered by this Milvus (Milvus Lite)"

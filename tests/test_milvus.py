@@ -83,6 +83,26 @@ def test_lite_refuses_ids_it_cannot_delete():
     assert milvus.ids_filter(['a"b', "c\\d"]) == 'id in ["a\\"b","c\\\\d"]'
 
 
+def test_requests_have_a_time_limit_and_fail_in_one_line():
+    """Without a timeout pymilvus retries 75 times (a search during an outage took 211 s to fail); it
+    honours only an integer timeout."""
+    from index import milvus
+
+    seen: dict = {}
+
+    def failing(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("connection refused\nsecond line")
+
+    with pytest.raises(milvus.MilvusUnavailable) as caught:
+        milvus.call("http://h:19530", "search", failing, "collection")
+    assert str(caught.value) == "http://h:19530: Milvus search failed: connection refused"
+    assert seen["timeout"] == milvus.READ_TIMEOUT and isinstance(seen["timeout"], int)
+    with pytest.raises(milvus.MilvusUnavailable):
+        milvus.call("http://h:19530", "insert", failing, "collection", [], timeout=milvus.WRITE_TIMEOUT)
+    assert seen["timeout"] == milvus.WRITE_TIMEOUT
+
+
 def test_long_text_is_cut_at_a_character_boundary():
     from index.milvus import MAX_VARCHAR_BYTES, clip_varchar
 
