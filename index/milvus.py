@@ -2,14 +2,17 @@
 
 One collection per index: primary key ``id`` (the document id, VARCHAR), ``gen`` (the index generation
 that wrote the row), ``title`` and ``text`` (VARCHAR, at most 65,535 bytes each: longer values are cut
-at a character boundary and counted), and one vector field per Milvus component of the index
+at a character boundary; the local document store keeps them whole), ``contents`` (title + text,
+analyzed, only with a ``milvus-bm25`` component), and one vector field per Milvus component of the index
 (``<component>_vector``: SPARSE_FLOAT_VECTOR with SPARSE_INVERTED_INDEX / IP, or FLOAT_VECTOR with
 FLAT, IVF_FLAT or HNSW / IP). A URI that is a local path ending in ``.db`` is Milvus Lite (the same
 C++ core run in a local process by ``milvus-lite``; only FLAT and IVF_FLAT for dense there);
 ``http(s)://host:19530`` is a Milvus standalone or cluster. The token, if any, is read from an
 environment variable whose *name* is recorded; the token itself never is.
 
-pymilvus is imported here only, and this module only when a Milvus component is used.
+pymilvus is imported inside the functions that talk to Milvus, so it loads only when a Milvus
+component is built, opened or changed. Every request has a time limit (:data:`READ_TIMEOUT`,
+:data:`WRITE_TIMEOUT`) and fails as one :class:`MilvusUnavailable` line naming the URI.
 
 Measured against Milvus Lite 2.5.1 (what this module works around):
 
@@ -19,6 +22,9 @@ Measured against Milvus Lite 2.5.1 (what this module works around):
   syntax error"), so they are refused before anything is written to a Lite URI.
 - filter templates (``filter_params``) are not parsed; ids go into filters as escaped string literals.
 - the built-in BM25 function (``FunctionType.BM25`` over an analyzed VARCHAR) *is* accepted and searched.
+- a Lite file is opened by one process at a time (a second gets "Open local milvus failed");
+  ``scripts/milvus_lite_server.py`` serves one file to several processes over TCP.
+- insert batches above ~2,000 rows were very slow (5,000: 62 rows/s vs ~1,000 rows/s at 500-2,000).
 """
 from __future__ import annotations
 

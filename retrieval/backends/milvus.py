@@ -126,7 +126,7 @@ def _rows(docs: EncodedDocs, group: list[ComponentInfo], generation: int):
 
 
 class MilvusBackend(Backend):
-    """What both Milvus backends share: the collection's lifecycle and writes (by the group's first component)."""
+    """What the Milvus backends share: the collection's lifecycle and writes (by the group's first component)."""
 
     segment_local = False
     has_shared_dir = True
