@@ -81,6 +81,7 @@ def milvus_config(component: ComponentInfo):
 
 
 def vector_field(component: ComponentInfo):
+    """The component's field in the collection (``<name>_vector``) and its kind, from its backend."""
     from index.milvus import VectorField
 
     kind = {MilvusSparseBackend.name: "sparse", MilvusBM25Backend.name: "bm25"}.get(component.backend, "dense")
@@ -313,6 +314,7 @@ class MilvusRetriever(EncodingRetriever):
         milvus.check_collection(self.client, self.config, [self.field], self.config.uri)
 
     def search_data(self, data: list, k: int) -> list[Ranking]:
+        """Top-``k`` per query (sparse dicts, dense lists or BM25 texts) among this commit's rows."""
         from index import milvus
 
         results = milvus.search(self.client, self.config, self.field, data, k, self.generation)
