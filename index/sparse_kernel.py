@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels over the block-compressed inverted index of ``index.sparse``.
+"""Compiled (numba) kernels over the block-compressed inverted index of ``tandem.index.sparse``.
 
 Postings layout: each term's postings (doc ascending) are cut into blocks of ``BLOCK``
 postings; ``last_doc`` and ``block_max`` per block allow skipping. The weights are a separate
@@ -32,7 +32,7 @@ per window.
 Both sum a document's contributions with query terms in one *canonical order* (descending
 global upper bound, then term id), the order ``accumulate`` uses, so every returned score is
 bit-identical to the exhaustive score; ties are broken by doc index ascending, as
-``index.sparse.top_k`` does.
+``tandem.index.sparse.top_k`` does.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def gap_views(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stream, stream.view(np.uint16), stream.view(np.uint32)
 
 
-PACK_PADDING = 2  # words after the last block of a packed stream (a value is read as two words)
+PACK_PADDING = 2  # words after the last block of a packed stream (a value's 64-bit load may pass its end)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,12 +228,24 @@ def _unpack(g8, o, nbits, mask, j):
     return np.int64(_bits_at(g8, pos) & mask)
 
 
-@njit(cache=True, inline="always")
-def _scatter_packed(P, b, p0, cnt, doc, m, out):
-    """out[d] += weight * m for the cnt postings of packed block b (first posting p0, doc base doc).
+SCATTER, MARK = 0, 1  # what _packed_block does with each posting
 
-    Unsigned doc and stream arithmetic (doc -1 wraps and comes back): no wraparound checks; up to
-    four values decoded from one 64-bit load."""
+
+@njit(cache=True, inline="always")
+def _emit(mode, out, bits, w, j, d, m):
+    out[d] += np.float64(w[j]) * m
+    if mode == MARK:  # a window's accumulator: also mark d touched
+        bits[d >> np.uint64(6)] |= np.uint64(1) << (d & np.uint64(63))
+
+
+@njit(cache=True, inline="always")
+def _packed_block(mode, P, b, p0, cnt, doc, m, out, bits):
+    """Decode packed block b (first posting p0, cnt postings, doc base ``doc``) and add each
+    posting's weight * m to ``out`` at its doc id; with ``mode`` MARK (a constant at each call
+    site, so the test is compiled away) also set the doc's bit in ``bits``.
+
+    Unsigned doc and stream arithmetic (a base of -1 wraps and comes back): no wraparound
+    checks; up to four values decoded from one 64-bit load."""
     g8 = P.gaps8
     w = P.weights[p0:p0 + cnt]
     nbits = np.uint64(P.shift[b])
@@ -241,38 +253,39 @@ def _scatter_packed(P, b, p0, cnt, doc, m, out):
     pos = np.uint64(P.data_off[b]) << np.uint64(5)
     one = np.uint64(1)
     d = np.uint64(doc)
-    j = 0
+    j = np.uint64(0)
+    n = np.uint64(cnt)
     if nbits <= np.uint64(14):
         n2 = nbits + nbits
         n3 = n2 + nbits
         n4 = n2 + n2
-        while j + 3 < cnt:
+        while j + np.uint64(3) < n:
             x = _bits_at(g8, pos)
             d += (x & mask) + one
-            out[d] += np.float64(w[np.uint64(j)]) * m
+            _emit(mode, out, bits, w, j, d, m)
             d += ((x >> nbits) & mask) + one
-            out[d] += np.float64(w[np.uint64(j + 1)]) * m
+            _emit(mode, out, bits, w, j + one, d, m)
             d += ((x >> n2) & mask) + one
-            out[d] += np.float64(w[np.uint64(j + 2)]) * m
+            _emit(mode, out, bits, w, j + np.uint64(2), d, m)
             d += ((x >> n3) & mask) + one
-            out[d] += np.float64(w[np.uint64(j + 3)]) * m
+            _emit(mode, out, bits, w, j + np.uint64(3), d, m)
             pos += n4
-            j += 4
+            j += np.uint64(4)
     elif nbits <= np.uint64(28):
         n2 = nbits + nbits
-        while j + 1 < cnt:
+        while j + one < n:
             x = _bits_at(g8, pos)
             d += (x & mask) + one
-            out[d] += np.float64(w[np.uint64(j)]) * m
+            _emit(mode, out, bits, w, j, d, m)
             d += ((x >> nbits) & mask) + one
-            out[d] += np.float64(w[np.uint64(j + 1)]) * m
+            _emit(mode, out, bits, w, j + one, d, m)
             pos += n2
-            j += 2
-    while j < cnt:
+            j += np.uint64(2)
+    while j < n:
         d += (_bits_at(g8, pos) & mask) + one
-        out[d] += np.float64(w[np.uint64(j)]) * m
+        _emit(mode, out, bits, w, j, d, m)
         pos += nbits
-        j += 1
+        j += one
 
 
 @njit(cache=True, inline="always")
@@ -399,6 +412,7 @@ def doc_postings(P, doc):
 @njit(cache=True)
 def accumulate(P, terms, mult, out):
     """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
+    no_bits = np.zeros(1, np.uint64)  # the bitmap argument of _packed_block, unused when scattering
     for i in range(terms.size):
         t = terms[i]
         m = mult[i]
@@ -407,7 +421,7 @@ def accumulate(P, terms, mult, out):
             w = P.weights[p0:p0 + cnt]
             s = P.shift[b]
             if P.packed:
-                _scatter_packed(P, b, p0, cnt, doc, m, out)
+                _packed_block(SCATTER, P, b, p0, cnt, doc, m, out, no_bits)
             elif s == 0:
                 g8 = P.gaps8[P.data_off[b]:]
                 for j in range(cnt):
@@ -471,12 +485,7 @@ def _accumulate_block(P, t, b, m, ws, acc, bits):
     s = P.shift[b]
     doc -= ws
     if P.packed:
-        nbits = np.int64(s)
-        mask = _mask(nbits)
-        o = np.int64(P.data_off[b])
-        for j in range(cnt):
-            doc += _unpack(P.gaps8, o, nbits, mask, j) + 1
-            _mark(acc, bits, doc, np.float64(w[j]) * m)
+        _packed_block(MARK, P, b, p0, cnt, doc, m, acc, bits)
     elif s == 0:
         g8 = P.gaps8[P.data_off[b]:]
         for j in range(cnt):
