@@ -7,7 +7,7 @@ Documents: the first N pkgsum documents as `tandem encode` wrote them (SPLADE-ti
 `tandem index build --from-encoded` indexes; any prefix of pkgsum is a random sample). Queries:
 MS MARCO dev-small topics encoded inference-free with the IDF table of those N documents (what an
 inference-free index of them would use). The ground truth is the native engine's exact top 10
-(:class:`index.sparse.SparseIndex`, what ``native-sparse`` searches per segment).
+(:class:`tandem.index.sparse.SparseIndex`, what ``native-sparse`` searches per segment).
 
 Each engine is written by the product code of its backend and searched one query at a time on one
 thread after a warm-up, through the same per-segment call its retriever makes (native:
@@ -43,7 +43,7 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
+from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
 
 K = 10
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +54,9 @@ def load_prefix(encoded: Path, num_docs: int, cache: Path) -> tuple[sp.csr_matri
     """(doc matrix, document texts, tokenizer) of the first ``num_docs`` documents of the `tandem encode`
     shards in ``encoded``, read (and checked) as ``tandem index build --from-encoded`` reads them;
     the whole matrix is cached as ``cache`` (every prefix is sliced from it)."""
-    from index.corpus import read_corpus
-    from retrieval.encode import read_shards
-    from retrieval.encoders import saved_tokenizer
+    from tandem.index.corpus import read_corpus
+    from tandem.retrieval.encode import read_shards
+    from tandem.retrieval.encoders import saved_tokenizer
 
     shards = read_shards([encoded])
     corpus = read_corpus(shards.corpus_path, options=shards.first.corpus.options)
@@ -80,7 +80,7 @@ def msmarco_queries(limit: int) -> list[str]:
 
 def idf_queries(tokenizer, texts: list[str], docs: list[str], vocab_size: int) -> list[SparseVector]:
     """Inference-free query vectors with the IDF of ``docs`` (queries without a known term dropped)."""
-    from retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
+    from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
 
     df, n = document_frequencies(tokenizer, docs, vocab_size)
     return [q for q in IdfQueryEncoder(tokenizer, idf_from_df(df, n)).encode(texts) if q.nnz]
@@ -123,7 +123,7 @@ def folder_bytes(path: Path) -> int:
 # -- engines ------------------------------------------------------------------------------------
 def run_seismic(matrix: sp.csr_matrix, queries: list[SparseVector], exact: list[np.ndarray], exact_stats: dict, work: Path, args) -> list[dict]:
     """Seismic at each build setting (``--seismic-builds``) and search setting (``--seismic-searches``)."""
-    from retrieval.backends.seismic_sparse import SearchParameters, SeismicConfig, SeismicSegment, write_seismic_segment
+    from tandem.retrieval.backends.seismic_sparse import SearchParameters, SeismicConfig, SeismicSegment, write_seismic_segment
 
     out = []
     for build in args.seismic_builds:
@@ -154,7 +154,7 @@ def run_bmp(matrix: sp.csr_matrix, queries: list[SparseVector], exact: list[np.n
     Timed: ``BmpSegment.top_k``, what the ``bmp`` retriever calls per segment (BMP's candidates, then
     their exact rescoring on the float32 forward vectors), plus filling the retriever's dense query
     buffer. ``bmp_only_p50_ms`` is BMP's own call alone (the candidates of the same setting)."""
-    from retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters, write_bmp_segment
+    from tandem.retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters, write_bmp_segment
 
     vocab_size = matrix.shape[1]
     dense = np.zeros(vocab_size, np.float64)

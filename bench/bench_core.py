@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.build import BuildConfig, build_index
-from retrieval.datasets import read_qrels, read_queries, resolve_dataset
-from retrieval.searcher import Searcher
+from tandem.retrieval.build import BuildConfig, build_index
+from tandem.retrieval.datasets import read_qrels, read_queries, resolve_dataset
+from tandem.retrieval.searcher import Searcher
 from tandem.tables import format_table
 
 

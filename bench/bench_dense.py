@@ -12,8 +12,8 @@ vectors harder than real ones. Queries (``--query-sets``) are MS MARCO dev-small
 of the documents' domain: their nearest document is far, with near ties) and the scifact test
 queries (in domain), both encoded by MiniLM.
 
-Each index is built and written by the product code (:func:`index.dense.write_dense_index`, all
-cores) and searched through :class:`index.dense.DenseIndex` one query at a time on one thread
+Each index is built and written by the product code (:func:`tandem.index.dense.write_dense_index`, all
+cores) and searched through :class:`tandem.index.dense.DenseIndex` one query at a time on one thread
 after a warm-up; recall@10 is against the exact (flat) top 10 of the same vectors. The JSON keeps
 one entry per size and noise, with the load average, threads, commit and library versions.
 """
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.dense import DenseIndex, FaissConfig, load_faiss, set_search_threads, write_dense_index  # noqa: E402
+from tandem.index.dense import DenseIndex, FaissConfig, load_faiss, set_search_threads, write_dense_index  # noqa: E402
 
 K = 10
 MODEL = "minilm-l6"
@@ -43,7 +43,7 @@ QUERY_SETS = ("msmarco-dev", "scifact-test")
 
 
 def _encoder():
-    from retrieval.encoders import dense_encoder
+    from tandem.retrieval.encoders import dense_encoder
 
     return dense_encoder({"model": MODEL, "max_length": 256, "batch_size": 32})
 
@@ -52,8 +52,8 @@ def encoded_docs(cache_dir: Path) -> np.ndarray:
     """The scifact documents encoded by MiniLM (cached)."""
     path = cache_dir / "scifact-minilm-l6.npy"
     if not path.exists():
-        from index.corpus import read_corpus
-        from retrieval.datasets import resolve_dataset
+        from tandem.index.corpus import read_corpus
+        from tandem.retrieval.datasets import resolve_dataset
 
         docs = read_corpus(resolve_dataset("scifact").corpus)
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def encoded_queries(cache_dir: Path, query_set: str, num: int) -> np.ndarray:
     the documents' domain) or the scifact test queries (in domain; there are 300)."""
     path = cache_dir / f"{query_set}-{num}-minilm-l6.npy"
     if not path.exists():
-        from retrieval.datasets import read_qrels, read_queries, resolve_dataset
+        from tandem.retrieval.datasets import read_qrels, read_queries, resolve_dataset
 
         if query_set == "msmarco-dev":
             data_dir = Path(os.environ.get("TANDEM_DATA_DIR", "../shared/data"))
@@ -197,7 +197,7 @@ def goal(result: dict) -> dict:
 
 
 def run_meta() -> dict:
-    from index.dense import available_cores, load_faiss
+    from tandem.index.dense import available_cores, load_faiss
 
     faiss = load_faiss()
     root = Path(__file__).resolve().parents[1]

@@ -71,7 +71,7 @@ def matmul_rates(rounds: int = 3) -> dict:
 
 # -- throughput --------------------------------------------------------------------------------
 def load_texts(which: str, count: int, data: Path) -> list[str]:
-    from index.corpus import iter_corpus
+    from tandem.index.corpus import iter_corpus
 
     path = data / ("scale/pkgsum/corpus.jsonl.gz" if which == "pkgsum" else "beir/scifact/corpus.jsonl")
     return [d.contents for d in itertools.islice(iter_corpus(path), count)]
@@ -122,7 +122,7 @@ def bound_docs_per_s(kind: str, per_doc: dict[str, float], rates: dict) -> dict[
 
 
 def splade_throughput(texts: list[str], chunk: int) -> dict:
-    from retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
 
     encoders = {p: SpladeEncoder(SpladeConfig(precision=p)) for p in PRECISIONS}
     for e in encoders.values():
@@ -152,7 +152,7 @@ def splade_throughput(texts: list[str], chunk: int) -> dict:
 
 
 def dense_throughput(texts: list[str], chunk: int) -> dict:
-    from retrieval.dense_encoder import DenseConfig, DenseEncoder
+    from tandem.retrieval.dense_encoder import DenseConfig, DenseEncoder
 
     encoders = {p: DenseEncoder(DenseConfig(precision=p)) for p in PRECISIONS}
     for e in encoders.values():
@@ -175,12 +175,12 @@ def dense_throughput(texts: list[str], chunk: int) -> dict:
 # -- retrieval quality -------------------------------------------------------------------------
 def quality(data: Path, index_root: Path) -> dict:
     """nDCG@10 on scifact test of inference-free indexes built at each precision (reused if present)."""
-    from eval.metrics import evaluate
-    from index.manifest import read_manifest
-    from index.sparse import SparseIndex
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
+    from tandem.eval.metrics import evaluate
+    from tandem.index.manifest import read_manifest
+    from tandem.index.sparse import SparseIndex
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
 
     split = load_split("scifact", "test", data)
     out = {"dataset": "scifact", "split": "test", "queries": len(split.queries), "precisions": {}}

@@ -151,7 +151,7 @@ def index_stats(index: Path, component: str = "sparse") -> dict:
 
 def run_pair(name: str, indexes: dict[str, Path], texts: list[str], num: int) -> dict:
     """Untrained vs student on one corpus, end to end through the Retriever interface."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     row = {"corpus": name, "queries": num, "models": {m: index_stats(p) for m, p in indexes.items()}}
     if row["models"]["untrained"]["num_docs"] != row["models"]["student"]["num_docs"]:
@@ -194,8 +194,8 @@ def run_synthetic(size: int, bases: dict[str, Path], texts: list[str], num: int,
 
     from bench.bench_scale import folder_bytes
     from bench.synthetic import synthetic_long_docs
-    from index.sparse import SparseIndex, write_sparse_index
-    from retrieval.searcher import Searcher
+    from tandem.index.sparse import SparseIndex, write_sparse_index
+    from tandem.retrieval.searcher import Searcher
 
     row = {"corpus": f"{label}-{size // 1000}k", "num_docs": size, "queries": num, "models": {}}
     indexes, vectors = {}, {}

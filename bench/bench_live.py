@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.metrics import evaluate
-from index.corpus import Document, file_sha256, read_corpus
-from index.manifest import TANDEM_VERSION
-from retrieval.backends import EncodedDocs
-from retrieval.build import BuildConfig, build_index, initial_components
-from retrieval.datasets import load_split
-from retrieval.searcher import Searcher
-from retrieval.writer import DocEncoders, IndexWriter
+from tandem.eval.metrics import evaluate
+from tandem.index.corpus import Document, file_sha256, read_corpus
+from tandem.index.manifest import TANDEM_VERSION
+from tandem.retrieval.backends import EncodedDocs
+from tandem.retrieval.build import BuildConfig, build_index, initial_components
+from tandem.retrieval.datasets import load_split
+from tandem.retrieval.searcher import Searcher
+from tandem.retrieval.writer import DocEncoders, IndexWriter
 from tandem.tables import format_table
 
 METRICS = ("nDCG@10", "R@100")

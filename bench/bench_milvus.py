@@ -186,10 +186,10 @@ def fusion_in_milvus(dataset: str, index: Path, k: int = 100) -> dict:
     """Tandem's default hybrid (RRF k=60 over each retriever's top 100, fused in Python) against
     Milvus's own ``hybrid_search`` with ``RRFRanker(60)`` over the same top 100s, on the Milvus index:
     nDCG@10 of each, their top-10 overlap, and single-query latency (taking turns query by query)."""
-    from eval.metrics import evaluate as score_run
-    from retrieval.backends.milvus import milvus_hybrid_search
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
+    from tandem.eval.metrics import evaluate as score_run
+    from tandem.retrieval.backends.milvus import milvus_hybrid_search
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
 
     split = load_split(dataset, "test")
     queries = [(q.query_id, q.text) for q in split.queries]
@@ -283,7 +283,7 @@ def reused_native(index: Path, wait_seconds: float) -> dict:
 
 def scale(encoded: Path, sizes: list[int | None], work: Path, port: int, num_queries: int,
           native_indexes: dict[str, Path] | None = None, wait_native: float = 0.0) -> dict:
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     texts = msmarco_queries(num_queries)
     report = {}

@@ -91,7 +91,7 @@ def index_sizes(index: Path, component: str) -> dict:
 
 def pkgsum_engines(default_weights: str) -> list[dict]:
     """Engines on a pkgsum prefix: name, extra build arguments, retriever name, whether built from vectors."""
-    from retrieval.backends import BACKENDS
+    from tandem.retrieval.backends import BACKENDS
 
     engines = [{"name": EXACT, "args": [], "retriever": "sparse", "exact": True}]
     if default_weights != "uint8":
@@ -146,7 +146,7 @@ def finish_engines(engines: dict[str, dict], brute: list[list[str]] | None = Non
 # -- pkgsum --------------------------------------------------------------------------------------
 def run_pkgsum(num_docs: int, args, encoding: dict, row: dict, save) -> dict:
     """Build and measure every engine on the first ``num_docs`` pkgsum documents, filling ``row`` (``save()`` after each engine)."""
-    from retrieval.build import BuildConfig
+    from tandem.retrieval.build import BuildConfig
 
     work = args.work / f"pkgsum-{num_docs}"
     corpus, shard = pkgsum_prefix(args.encoded, num_docs, args.work)
@@ -203,7 +203,7 @@ def run_pkgsum(num_docs: int, args, encoding: dict, row: dict, save) -> dict:
 
 
 def _ids(shard: Path):
-    from retrieval.encode import read_shards
+    from tandem.retrieval.encode import read_shards
 
     for s in read_shards([shard]).shards:
         yield from (s.path / s.manifest.files["ids"]).read_text().split("\n")[: s.manifest.num_docs]
@@ -213,7 +213,7 @@ def _ids(shard: Path):
 def scifact_base(index: Path):
     """(scifact doc matrix, tokenizer, IDF table) from an inference-free scifact index (no dense needed)."""
     from bench.scale_data import matrix_from_index
-    from retrieval.encoders import saved_tokenizer
+    from tandem.retrieval.encoders import saved_tokenizer
 
     manifest = json.loads((index / "manifest.json").read_text())
     component = next(c for c in manifest["components"] if c["name"] == "sparse")
@@ -225,9 +225,9 @@ def scifact_base(index: Path):
 def run_synthetic(num_docs: int, base, queries_file: Path, args, row: dict, save) -> dict:
     """Generate ``num_docs`` synthetic long documents and measure the engines on them, filling ``row`` (``save()`` after each engine)."""
     from bench.synthetic import synthetic_long_docs
-    from index.sparse import write_sparse_index
-    from index.sparse_format import SparseIndexConfig
-    from retrieval.build import BuildConfig
+    from tandem.index.sparse import write_sparse_index
+    from tandem.index.sparse_format import SparseIndexConfig
+    from tandem.retrieval.build import BuildConfig
 
     work = args.work / f"synthetic-{num_docs}"
     t0 = time.perf_counter()
@@ -307,9 +307,9 @@ def _synthetic_approximate(row: dict, csc, queries_file: Path, work: Path, args,
     name = f"tandem-{engine}"
     try:
         if engine == "seismic":
-            from retrieval.backends.seismic_sparse import SeismicConfig as Config, write_seismic_segment as write_segment
+            from tandem.retrieval.backends.seismic_sparse import SeismicConfig as Config, write_seismic_segment as write_segment
         else:
-            from retrieval.backends.bmp_sparse import BmpConfig as Config, write_bmp_segment as write_segment
+            from tandem.retrieval.backends.bmp_sparse import BmpConfig as Config, write_bmp_segment as write_segment
     except ImportError as exc:
         row["engines"][name] = {"skipped": f"{engine} backend not importable: {exc}"}
         return
@@ -337,7 +337,7 @@ APPROXIMATE_MATRIX_BUILDERS = {name: (lambda row, csc, q, work, args, name=name:
 
 
 def _synthetic_impact(row: dict, csc, queries_file: Path, work: Path, args) -> None:
-    from index.lucene.impact import build_impact_index, quantize
+    from tandem.index.lucene.impact import build_impact_index, quantize
 
     csr = csc.tocsr()
     scale = 100.0
@@ -554,7 +554,7 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
 def synthetic_inputs(args) -> tuple[object, Path]:
     """The scifact base matrix and the MS MARCO dev queries as inference-free vectors (scifact IDF), saved for the measuring processes."""
     from bench.scale_data import msmarco_queries
-    from retrieval.idf_query import IdfQueryEncoder
+    from tandem.retrieval.idf_query import IdfQueryEncoder
 
     index = args.scifact_index or args.work / "scifact-if"
     if not (index / "manifest.json").exists():

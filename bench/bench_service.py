@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retrieval.datasets import load_split  # noqa: E402
-from retrieval.searcher import Searcher  # noqa: E402
+from tandem.retrieval.datasets import load_split  # noqa: E402
+from tandem.retrieval.searcher import Searcher  # noqa: E402
 from tandem.tables import format_table  # noqa: E402
 
 

@@ -45,7 +45,7 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.synthetic import synthetic_long_docs  # noqa: E402
-from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index  # noqa: E402
+from tandem.index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index  # noqa: E402
 
 KS = (10, 1000)
 STRATEGIES = ("scan", "prune")  # SparseIndex.strategy: the two exact kernels (scan is the default)
@@ -93,16 +93,16 @@ def msmarco_queries(limit: int) -> list[str]:
 
 
 def idf_queries(tokenizer, idf: np.ndarray, texts: list[str]) -> list[SparseVector]:
-    from retrieval.idf_query import IdfQueryEncoder
+    from tandem.retrieval.idf_query import IdfQueryEncoder
 
     return [q for q in IdfQueryEncoder(tokenizer, idf).encode(texts) if q.nnz]
 
 
 def pkgsum_prefix(num_docs: int, cache: Path) -> tuple[sp.csr_matrix, np.ndarray, object]:
     """(SPLADE doc matrix, IDF table, tokenizer) of the first num_docs pkgsum documents, cached in ``cache``."""
-    from retrieval.idf_query import document_frequencies, idf_from_df
-    from retrieval.splade import SpladeConfig, SpladeEncoder
-    from index.sparse import stack_vectors
+    from tandem.retrieval.idf_query import document_frequencies, idf_from_df
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.index.sparse import stack_vectors
 
     import torch
 
@@ -131,8 +131,8 @@ def pkgsum_prefix(num_docs: int, cache: Path) -> tuple[sp.csr_matrix, np.ndarray
 
 def lucene_impact_bytes(csc: sp.csc_matrix, tokens: list[str], work: Path, scale: float = 100.0) -> dict:
     """Bytes of an optimised one-thread Lucene impact index of the same vectors, by file kind."""
-    from index.lucene.bm25 import run_index_collection
-    from index.lucene.impact import impact_index_args, quantize, write_vector_collection
+    from tandem.index.lucene.bm25 import run_index_collection
+    from tandem.index.lucene.impact import impact_index_args, quantize, write_vector_collection
 
     csr = csc.tocsr()
     if work.exists():

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from index.corpus import file_sha256, read_corpus
-from retrieval.encode import SHARD_FILE, ShardManifest, ShardSpec, docs_digest, read_shards
+from tandem.index.corpus import file_sha256, read_corpus
+from tandem.retrieval.encode import SHARD_FILE, ShardManifest, ShardSpec, docs_digest, read_shards
 
 DATA_DIR = Path(os.environ.get("TANDEM_DATA_DIR", "/work/shared/data"))
 PKGSUM_CORPUS = DATA_DIR / "scale/pkgsum/corpus.jsonl.gz"
@@ -100,7 +100,7 @@ def pkgsum_prefix(encoded: Path, num_docs: int, work: Path) -> tuple[Path, Path]
 
 
 def save_query_vectors(path: Path, vectors: list) -> None:
-    """Sparse query vectors (``index.sparse.SparseVector``) as one npz: concatenated ids/weights + offsets."""
+    """Sparse query vectors (``tandem.index.sparse.SparseVector``) as one npz: concatenated ids/weights + offsets."""
     offsets = np.cumsum([0] + [v.nnz for v in vectors])
     ids = np.concatenate([v.ids for v in vectors]) if vectors else np.zeros(0, np.int32)
     weights = np.concatenate([v.weights for v in vectors]) if vectors else np.zeros(0, np.float32)
@@ -108,7 +108,7 @@ def save_query_vectors(path: Path, vectors: list) -> None:
 
 
 def load_query_vectors(path: Path) -> list:
-    from index.sparse import SparseVector
+    from tandem.index.sparse import SparseVector
 
     saved = np.load(path)
     o = saved["offsets"]
@@ -117,6 +117,6 @@ def load_query_vectors(path: Path) -> list:
 
 def matrix_from_index(sparse_dir: Path) -> sp.csr_matrix:
     """The documents x vocab matrix stored in a native sparse segment folder."""
-    from index.sparse import SparseIndex
+    from tandem.index.sparse import SparseIndex
 
     return SparseIndex(sparse_dir).doc_matrix()

@@ -9,13 +9,13 @@ every timed query; memory-mapped index pages count once touched, a JVM's heap co
 Engines (``kind``):
 - ``retriever``: a Tandem index's retriever by name, through the Retriever interface
   (``search([text], k)``: query encoding + search, end to end);
-- ``native-matrix``: a native sparse segment folder (``index.sparse.SparseIndex``) with pre-encoded
+- ``native-matrix``: a native sparse segment folder (``tandem.index.sparse.SparseIndex``) with pre-encoded
   query vectors (synthetic corpora, which have no texts);
-- ``seismic-matrix``: one Seismic segment folder (``retrieval.backends.seismic_sparse``) with its
+- ``seismic-matrix``: one Seismic segment folder (``tandem.retrieval.backends.seismic_sparse``) with its
   default search parameters, on the same pre-encoded query vectors;
-- ``bmp-matrix``: one BMP segment folder (``retrieval.backends.bmp_sparse``) with its default search
+- ``bmp-matrix``: one BMP segment folder (``tandem.retrieval.backends.bmp_sparse``) with its default search
   parameters (candidates rescored exactly, as its retriever does);
-- ``impact-matrix``: a Lucene impact index (``index.lucene.impact.LuceneImpactSearcher``) with the
+- ``impact-matrix``: a Lucene impact index (``tandem.index.lucene.impact.LuceneImpactSearcher``) with the
   same query vectors quantised as the lucene-impact backend does.
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Engine:
 
 class RetrieverEngine(Engine):
     def __init__(self, index: Path, name: str, texts: list[str]) -> None:
-        from retrieval.searcher import Searcher
+        from tandem.retrieval.searcher import Searcher
 
         self.searcher = Searcher.open(index)
         self.retriever = self.searcher.retriever(name)
@@ -87,7 +87,7 @@ class RetrieverEngine(Engine):
 
     def capabilities(self) -> dict:
         """Optional capabilities offered, and whether an explanation of a real hit works (terms returned)."""
-        from retrieval.retriever import supports
+        from tandem.retrieval.retriever import supports
 
         out = {name: supports(self.retriever, name) for name in ("explain", "doc_vector")}
         if out["explain"]:
@@ -104,7 +104,7 @@ class RetrieverEngine(Engine):
 
 class NativeMatrixEngine(Engine):
     def __init__(self, folder: Path, queries: list) -> None:
-        from index.sparse import SparseIndex
+        from tandem.index.sparse import SparseIndex
 
         self.index = SparseIndex(folder)
         self.queries = queries
@@ -118,7 +118,7 @@ class NativeMatrixEngine(Engine):
 
 class ImpactMatrixEngine(Engine):
     def __init__(self, folder: Path, queries: list, scale: float) -> None:
-        from index.lucene.impact import LuceneImpactSearcher
+        from tandem.index.lucene.impact import LuceneImpactSearcher
 
         self.searcher = LuceneImpactSearcher(folder)
         self.queries = [{f"t{t}": max(0, int(round(float(w) * scale))) for t, w in zip(q.ids, q.weights)} for q in queries]
@@ -133,7 +133,7 @@ class ImpactMatrixEngine(Engine):
 
 class SeismicMatrixEngine(Engine):
     def __init__(self, folder: Path, queries: list) -> None:
-        from retrieval.backends.seismic_sparse import SearchParameters, SeismicConfig, SeismicSegment
+        from tandem.retrieval.backends.seismic_sparse import SearchParameters, SeismicConfig, SeismicSegment
 
         config = SeismicConfig.model_validate_json((folder / "seismic_settings.json").read_text())
         self.params = SearchParameters(config.query_cut, config.heap_factor)
@@ -149,7 +149,7 @@ class SeismicMatrixEngine(Engine):
 
 class BmpMatrixEngine(Engine):
     def __init__(self, folder: Path, queries: list) -> None:
-        from retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters
+        from tandem.retrieval.backends.bmp_sparse import BmpConfig, BmpSegment, SearchParameters
 
         config = BmpConfig.model_validate_json((folder / "bmp_settings.json").read_text())
         self.params = SearchParameters(config.alpha, config.beta, config.candidates)
@@ -194,21 +194,27 @@ def open_engine(spec: dict) -> Engine:
 
 def preload(kind: str) -> None:
     """Import what opening an engine of this kind imports, so the RSS baseline holds the code and only the index counts."""
-    import index.sparse  # noqa: F401  (numba kernels)
+    import tandem.index.sparse
+    from tandem import index  # noqa: F401  (numba kernels)
 
     if kind == "retriever":
-        import retrieval.backends  # noqa: F401
-        import retrieval.searcher  # noqa: F401
+        import tandem.retrieval.backends
+        from tandem import retrieval  # noqa: F401
+        import tandem.retrieval.searcher
+        from tandem import retrieval  # noqa: F401
     elif kind == "impact-matrix":
-        import index.lucene.impact  # noqa: F401  (the JVM starts when the index is opened: it counts)
+        import tandem.index.lucene.impact
+        from tandem import index  # noqa: F401  (the JVM starts when the index is opened: it counts)
     elif kind == "bmp-matrix":
         import bmp  # noqa: F401
 
-        import retrieval.backends.bmp_sparse  # noqa: F401
+        import tandem.retrieval.backends.bmp_sparse
+        from tandem import retrieval  # noqa: F401
     elif kind == "seismic-matrix":
         import seismic  # noqa: F401
 
-        import retrieval.backends.seismic_sparse  # noqa: F401
+        import tandem.retrieval.backends.seismic_sparse
+        from tandem import retrieval  # noqa: F401
 
 
 def measure(spec: dict) -> dict:

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import TandemError
-from retrieval.fusion import FusionConfig
+from tandem.index.errors import TandemError
+from tandem.retrieval.fusion import FusionConfig
 
 RETRIEVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FUSION_NAMES = ("rrf", "wsum", "tuned")

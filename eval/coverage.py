@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 MIN_COVERAGE = 0.5
 

@@ -10,10 +10,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from index.errors import TandemError
-from index.progress import progress
-from retrieval.searcher import Searcher
-from retrieval.types import SearchResult
+from tandem.index.errors import TandemError
+from tandem.index.progress import progress
+from tandem.retrieval.searcher import Searcher
+from tandem.retrieval.types import SearchResult
 
 from .conditions import Condition
 

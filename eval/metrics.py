@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 
 import pytrec_eval
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]

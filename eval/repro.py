@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 # Package data, so that `tandem repro` finds it when installed from a wheel; repro/matrix.yaml in the
 # source tree is a link to this file.
@@ -71,9 +71,9 @@ def index_dir_for(root: Path, dataset: str, build: dict[str, Any]) -> Path:
 
 def run_matrix(matrix: Matrix, index_root: Path, out_dir: Path, data_dir: str | None = None, quick: bool = False,
                conditions: list[str] | None = None, datasets: list[str] | None = None) -> list[CellResult]:
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
 
     from .conditions import parse_condition
     from .harness import evaluate_conditions

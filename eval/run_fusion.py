@@ -1,12 +1,12 @@
 """Fusing run files made elsewhere (other indexes, other tools) with the engine's one fusion
-implementation, :func:`retrieval.fusion.fuse`: per query, each run's top ``config.depth`` hits in
+implementation, :func:`tandem.retrieval.fusion.fuse`: per query, each run's top ``config.depth`` hits in
 file order (score descending, doc id ascending) are the ranked lists the searcher would fuse."""
 from __future__ import annotations
 
 from typing import Mapping
 
-from index.errors import TandemError
-from retrieval.fusion import FusionConfig, fuse
+from tandem.index.errors import TandemError
+from tandem.retrieval.fusion import FusionConfig, fuse
 
 from .runs import Run, ranked
 

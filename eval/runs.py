@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Mapping
 
-from index.errors import InputError
+from tandem.index.errors import InputError
 
 Run = dict[str, dict[str, float]]
 

@@ -1,6 +1,6 @@
 """Paired significance tests over per-query metric values of two conditions.
 
-Both conditions must be scored on the same query ids (as :func:`eval.metrics.evaluate` gives: one
+Both conditions must be scored on the same query ids (as :func:`tandem.eval.metrics.evaluate` gives: one
 value for every qrels query); values are aligned on the sorted query ids. Tests are two-sided.
 
 * :func:`paired_t_test` — scipy's ``ttest_rel``.
@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 _TOLERANCE = 1e-12
 _BLOCK = 1 << 22  # sign-matrix elements per chunk (32 MiB of float64)

@@ -1,7 +1,7 @@
 """Fusion tuning: grid search over method, normalisation and weights on a non-test split.
 
 Each retriever runs once per query (to ``depth``); every fusion candidate is then scored on the
-cached lists by the same :func:`retrieval.fusion.fuse` that search uses, and evaluated with the
+cached lists by the same :func:`tandem.retrieval.fusion.fuse` that search uses, and evaluated with the
 same metric code as `tandem eval`.
 """
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from typing import Sequence
 
-from index.errors import TandemError
-from index.progress import progress
-from retrieval.fusion import FusionConfig, fuse
-from retrieval.searcher import Searcher
+from tandem.index.errors import TandemError
+from tandem.index.progress import progress
+from tandem.retrieval.fusion import FusionConfig, fuse
+from tandem.retrieval.searcher import Searcher
 
 FORBIDDEN_SPLITS = ("test",)
 

@@ -14,7 +14,7 @@ _EXPORTS = {
     "FORMAT_VERSION": "manifest", "Manifest": "manifest", "read_manifest": "manifest",
     "SparseIndex": "sparse", "SparseVector": "sparse",
 }
-# Imported on first use: `from index.errors import TandemError` must not load numba, FAISS or pydantic models.
+# Imported on first use: `from tandem.index.errors import TandemError` must not load numba, FAISS or pydantic models.
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:

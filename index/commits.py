@@ -10,7 +10,7 @@ Layout::
     DIR/components/<name>/<dir>/ index-wide files of a component at some generation
     DIR/.staging/                a writer's work in progress (removed when the next writer starts)
 
-A writer (under :class:`index.locking.WriterLock`) stages new files, moves them into place under
+A writer (under :class:`tandem.index.locking.WriterLock`) stages new files, moves them into place under
 names no commit uses yet, then :func:`commit` writes ``commits/<gen>.json`` and replaces
 ``manifest.json``: a crash at any point leaves the previous commit readable, and files of an
 unfinished change are unreferenced and removed by the next :func:`collect_garbage`.

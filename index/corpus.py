@@ -16,7 +16,7 @@ Formats (:class:`CorpusOptions` ``format``), each optionally gzipped (recognised
 and ``--text-field`` name the fields when the defaults do not fit.
 
 Every record is checked: ids are non-empty strings or integers (not ``true``), unique, at most
-:data:`index.limits.MAX_DOC_ID_CHARS` characters, with no control characters and, by default, no
+:data:`tandem.index.limits.MAX_DOC_ID_CHARS` characters, with no control characters and, by default, no
 whitespace (TREC run files are whitespace-separated); title and text are strings (or missing);
 no field holds a lone surrogate. A bad record is an :class:`InputError` naming ``file:line``
 (``file:row N`` for Parquet). A corpus with no documents, or whose documents are all empty, is

@@ -1,6 +1,6 @@
 """Package attributes imported on first use (PEP 562), so that importing a package stays cheap.
 
-``tandem search --mode sparse`` imports ``index.errors``; with eager ``__init__`` imports that would
+``tandem search --mode sparse`` imports ``tandem.index.errors``; with eager ``__init__`` imports that would
 also load the corpus reader, FAISS wrappers and the numba sparse kernel. A package lists its public
 names once::
 

@@ -211,7 +211,7 @@ def parse_manifest(text: str, where: str) -> Manifest:
 
 
 def read_manifest(root: Path) -> Manifest:
-    """The current commit of the index at ``root`` (no lease: see ``index.commits.open_commit``)."""
+    """The current commit of the index at ``root`` (no lease: see ``tandem.index.commits.open_commit``)."""
     root = Path(root)
     path = root / FILENAME
     if not root.is_dir():

@@ -1,8 +1,8 @@
 """Sparse vectors and the sparse inverted index (exact top-k with compiled kernels).
 
 The on-disk layout and its options (``SparseIndexConfig``: float32 or 8/16-bit quantised
-weights, optional forward copy, bit-packed or byte-aligned doc-id gaps) are in ``index.sparse_format``; the kernels (block decoding,
-block-max MaxScore top-k, exhaustive accumulation) in ``index.sparse_kernel``.
+weights, optional forward copy, bit-packed or byte-aligned doc-id gaps) are in ``tandem.index.sparse_format``; the kernels (block decoding,
+block-max MaxScore top-k, exhaustive accumulation) in ``tandem.index.sparse_kernel``.
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
 class SparseIndex:
     """Exact top-k retrieval over a memory-mapped, block-compressed inverted index.
 
-    ``search`` runs a compiled kernel (``index.sparse_kernel``; ``strategy`` "scan" or "prune",
+    ``search`` runs a compiled kernel (``tandem.index.sparse_kernel``; ``strategy`` "scan" or "prune",
     block-max MaxScore) and returns exactly what ``scores`` + ``top_k`` return, scores bit for
     bit. Scores sum the query terms' contributions ``stored weight * (query weight * scale)`` in
     float64, terms in descending order of their upper bound (ties by term id).

@@ -3,7 +3,7 @@
 Directory layout (format 2; ``SparseIndexInfo`` in ``sparse_config.json`` says how to read it):
 - ``postings_offsets.npy`` [V+1]: term t's postings are ``[offsets[t], offsets[t+1])``
 - ``postings_weights.npy`` float32 / uint16 / uint8 [P]: stored weights (weight = stored * scale)
-- ``postings_gaps.npy``: doc-id gaps, block by block (see ``index.sparse_kernel``)
+- ``postings_gaps.npy``: doc-id gaps, block by block (see ``tandem.index.sparse_kernel``)
 - ``block_offsets.npy`` [V+1], ``block_last_doc.npy`` int32[B], ``block_max.npy`` [B], and per
   block the gap width and the offset of its gaps: per-block skip data
 

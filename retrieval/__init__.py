@@ -1,7 +1,7 @@
 """Encoders, model resolution, index building, search and fusion."""
 from typing import TYPE_CHECKING
 
-from index.lazy_exports import lazy_exports
+from tandem.index.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BuildConfig": "build", "build_index": "build",

@@ -2,7 +2,7 @@
 
 The components a :class:`BuildConfig` asks for (by their default names ``sparse``, ``impact``,
 ``dense``, ``bm25``) are described as ``{name, backend, settings}``; the backends named there
-write them (:mod:`retrieval.backends`). A new folder is published with one rename; an existing
+write them (:mod:`tandem.retrieval.backends`). A new folder is published with one rename; an existing
 index (``--overwrite``) gets the new build as its next commit, so there is never a moment without
 an index at ``--out``, and readers of the old one keep it until they close.
 """
@@ -17,15 +17,15 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from index.build_dir import StagingDir, check_output, disk_errors
-from index.commits import collect_garbage, commit
-from index.corpus import CorpusOptions, CorpusStats, file_sha256, read_corpus
-from index.dense import FaissConfig
-from index.errors import TandemError
-from index.faults import crash_point
-from index.locking import WriterLock
-from index.milvus import MilvusConfig
-from index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
+from tandem.index.build_dir import StagingDir, check_output, disk_errors
+from tandem.index.commits import collect_garbage, commit
+from tandem.index.corpus import CorpusOptions, CorpusStats, file_sha256, read_corpus
+from tandem.index.dense import FaissConfig
+from tandem.index.errors import TandemError
+from tandem.index.faults import crash_point
+from tandem.index.locking import WriterLock
+from tandem.index.milvus import MilvusConfig
+from tandem.index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
 
 from .backends import BACKENDS, SharedChange, WriteContext
 from .backends.bmp_sparse import BmpConfig
@@ -65,7 +65,7 @@ class BuildConfig(BaseModel):
     doc_top_k: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
-    precision: Precision = "fp32"  # encoders' precision (retrieval.precision): fp32 is the reference
+    precision: Precision = "fp32"  # encoders' precision (tandem.retrieval.precision): fp32 is the reference
     chunk_size: int = 2048
     corpus_options: CorpusOptions | None = None
     from_encoded: list[str] | None = None  # shard folders of `tandem encode`: vectors are read, no model is loaded

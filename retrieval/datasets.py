@@ -26,8 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from index.corpus import iter_corpus, iter_jsonl, iter_text_lines
-from index.errors import InputError
+from tandem.index.corpus import iter_corpus, iter_jsonl, iter_text_lines
+from tandem.index.errors import InputError
 
 DATA_DIR_ENV = "TANDEM_DATA_DIR"
 SEARCH_PREFIXES = ("", "beir", "classic", "msmarco")
@@ -163,7 +163,7 @@ def resolve_corpus(name_or_path: str, data: str | Path | None = None) -> Path:
 
     A folder must hold a corpus file under one of :data:`CORPUS_FILE_NAMES` (``corpus.jsonl``,
     ``corpus.jsonl.gz``, ``collection.tsv``, ...); otherwise the error names the folder and what
-    was looked for. The file's format is detected when it is read (:mod:`index.corpus`).
+    was looked for. The file's format is detected when it is read (:mod:`tandem.index.corpus`).
     """
     as_path = Path(name_or_path).expanduser()
     if as_path.is_file():

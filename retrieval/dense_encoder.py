@@ -1,8 +1,8 @@
 """Dense bi-encoder for any sentence-transformers / Hugging Face encoder.
 
-Pooling (:mod:`retrieval.pooling`) follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
+Pooling (:mod:`tandem.retrieval.pooling`) follows the model's ``1_Pooling/config.json`` (mean, cls, max; mean if absent);
 embeddings are L2-normalised. Optional query/document prefixes (e.g. "query: ").
-``precision="bf16"`` runs the transformer under bfloat16 autocast (:mod:`retrieval.precision`).
+``precision="bf16"`` runs the transformer under bfloat16 autocast (:mod:`tandem.retrieval.precision`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from index.progress import progress
+from tandem.index.progress import progress
 
 from .models import load_pretrained, resolve_model
 from .pooling import check_pooling, model_pooling, pool
@@ -48,7 +48,7 @@ class DenseEncoder:
         return {**asdict(self.config), "pooling": self.pooling, "location": self.ref.location, "dim": self.dim}
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The model's pooling (:func:`retrieval.pooling.pool`), L2-normalised unless configured off."""
+        """The model's pooling (:func:`tandem.retrieval.pooling.pool`), L2-normalised unless configured off."""
         pooled = pool(hidden, mask, self.pooling)
         return torch.nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
 

@@ -16,8 +16,8 @@ The shard is staged in a hidden folder beside it and renamed into place when com
 chunks are kept there when encoding is interrupted, so running the same command again resumes.
 
 :func:`read_shards` checks that shards agree (encoder settings, corpus, numbering complete, ranges)
-and :meth:`EncodedShards.encoded_docs` rebuilds :class:`~retrieval.backends.EncodedDocs` from them
-(checking ids and counts), which :func:`retrieval.build.build_index` indexes through the same
+and :meth:`EncodedShards.encoded_docs` rebuilds :class:`~tandem.retrieval.backends.EncodedDocs` from them
+(checking ids and counts), which :func:`tandem.retrieval.build.build_index` indexes through the same
 segment and publish path as a build from text — without loading any model.
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Iterable, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from index.corpus import CorpusOptions, Document, iter_corpus, iter_jsonl
-from index.errors import InputError, TandemError
+from tandem.index.corpus import CorpusOptions, Document, iter_corpus, iter_jsonl
+from tandem.index.errors import InputError, TandemError
 
 if TYPE_CHECKING:
     from .backends import EncodedDocs
@@ -141,7 +141,7 @@ def vocabulary_sha256(tokens: list[str]) -> str:
 def shard_documents(corpus_path: Path, spec: ShardSpec, options: CorpusOptions | None, show_progress: bool = True) -> tuple[list[Document], int]:
     """The documents of shard ``spec`` and the corpus size: one pass validates and counts every
     record (so each shard sees the same N), a second keeps only the shard's slice."""
-    from index.progress import progress
+    from tandem.index.progress import progress
 
     total = 0
     with progress(desc="reading corpus", unit="doc", rate=False, disable=not show_progress) as bar:
@@ -167,8 +167,8 @@ def encode_shard(config: "BuildConfig", corpus_path: Path, out: Path, spec: Shar
     """Encode shard ``spec`` of the corpus with the encoders ``config`` names (its model, max_length,
     batch_size, doc_top_k, prefixes, precision, chunk_size, corpus_options) into ``out/<shard folder>``
     on ``device``; returns the folder and its manifest."""
-    from index.build_dir import StagingDir, disk_errors
-    from index.corpus import file_sha256
+    from tandem.index.build_dir import StagingDir, disk_errors
+    from tandem.index.corpus import file_sha256
 
     from .build import encoder_settings, initial_components
     from .writer import DocEncoders
@@ -244,7 +244,7 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 
 def _tandem_version() -> str:
-    from index.manifest import TANDEM_VERSION
+    from tandem.index.manifest import TANDEM_VERSION
 
     return TANDEM_VERSION
 
@@ -270,7 +270,7 @@ def vocabulary(tokenizer, vocab_size: int) -> list[str]:
 def write_sparse_vectors(path: Path, docs: list[Document], matrix, tokenizer, show_progress: bool = True) -> int:
     """Write pyserini ``JsonVectorCollection`` lines (float weights) for the rows of a docs x vocab CSR
     matrix; returns the number of postings."""
-    from index.progress import progress
+    from tandem.index.progress import progress
 
     keys = [json.dumps(t, ensure_ascii=False) for t in vocabulary(tokenizer, matrix.shape[1])]
     opener = gzip.open(path, "wt", encoding="utf-8", compresslevel=5) if path.suffix == ".gz" else path.open("w", encoding="utf-8")
@@ -416,7 +416,7 @@ class EncodedShards:
         """The shards' vectors as :class:`EncodedDocs` of ``docs`` (the whole corpus, checked with
         :meth:`check_corpus`); ids and counts are checked against every file. With ``components``
         (an existing index's), the vectors are keyed by their encoder settings, which must be the shards'."""
-        from index.sparse import SparseVector, stack_vectors
+        from tandem.index.sparse import SparseVector, stack_vectors
 
         from .backends import EncodedDocs
         from .encoders import encoder_key, saved_tokenizer
@@ -475,7 +475,7 @@ def add_from_encoded(index: Path, paths: Iterable[str | Path], corpus: Path | No
     """Add the documents of `tandem encode` shards to the index at ``index`` (one new segment; ids
     already there are replaced), without loading a model. Their texts come from ``corpus`` or the
     corpus the shards recorded; their encoders must be the index's."""
-    from index.corpus import read_corpus
+    from tandem.index.corpus import read_corpus
 
     from .writer import IndexWriter
 
@@ -514,8 +514,8 @@ def _read_dense(path: Path, rows: int, dim: int) -> np.ndarray:
 def read_sparse_vectors(path: Path, docs: list[Document], lookup: dict[str, int], show_progress: bool = True) -> list:
     """Sparse vectors from ``JsonVectorCollection`` lines, one per document of ``docs`` in order
     (ids checked); a bad line is one error naming ``file:line``."""
-    from index.progress import progress
-    from index.sparse import SparseVector
+    from tandem.index.progress import progress
+    from tandem.index.sparse import SparseVector
 
     out = []
     with progress(total=len(docs), desc=f"reading {path.parent.name}", unit="doc", disable=not show_progress) as bar:

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from index.errors import IndexFormatError
+from tandem.index.errors import IndexFormatError
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"

@@ -13,9 +13,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from index.errors import TandemError
-from index.progress import progress
-from index.sparse import SparseVector
+from tandem.index.errors import TandemError
+from tandem.index.progress import progress
+from tandem.index.sparse import SparseVector
 
 
 def document_frequencies(tokenizer, texts: Iterable[str], vocab_size: int, batch_size: int = 1000, show_progress: bool = False, total: int | None = None) -> tuple[np.ndarray, int]:

@@ -1,6 +1,6 @@
 """Loading an index safely, and ``tandem index info --verify``.
 
-Every failure to load a retriever becomes one :class:`~index.errors.IndexFormatError` naming the
+Every failure to load a retriever becomes one :class:`~tandem.index.errors.IndexFormatError` naming the
 file (or the manifest, for a missing setting): :func:`load_errors` wraps the backends' ``open`` and
 the query encoders' loading, where numpy, FAISS, SQLite and transformers raise their own errors.
 :func:`verify_index` re-checks every file's sha256 and runs every check a search would run on
@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from index.commits import open_commit
-from index.errors import IndexFormatError, TandemError
-from index.manifest import FILENAME, ComponentInfo, Manifest, verify_checksums
-from index.segments import IndexSnapshot
+from tandem.index.commits import open_commit
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import FILENAME, ComponentInfo, Manifest, verify_checksums
+from tandem.index.segments import IndexSnapshot
 
 from .backends import backend
 

@@ -1,8 +1,8 @@
 """The one query check, used by the searcher (CLI, Python API, evaluation) and the REST service."""
 from __future__ import annotations
 
-from index.errors import TandemError
-from index.limits import MAX_QUERY_CHARS
+from tandem.index.errors import TandemError
+from tandem.index.limits import MAX_QUERY_CHARS
 
 
 def check_query_text(query: str, where: str, tokenizer=None, max_chars: int = MAX_QUERY_CHARS, max_tokens: int | None = None) -> None:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 
 def _splade_tiny() -> Path:

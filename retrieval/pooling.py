@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 from .models import ModelRef
 

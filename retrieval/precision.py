@@ -1,8 +1,8 @@
 """Encoder precision: ``fp32`` (the reference) or ``bf16``, recorded in each encoder's settings.
 
-- SPLADE (:mod:`retrieval.splade`): ``bf16`` screens the vocabulary projection in bfloat16 and
-  recomputes the surviving terms in float32 (:mod:`retrieval.vocab_screen`): the same vectors.
-- Dense (:mod:`retrieval.dense_encoder`): ``bf16`` runs the transformer under bfloat16 autocast
+- SPLADE (:mod:`tandem.retrieval.splade`): ``bf16`` screens the vocabulary projection in bfloat16 and
+  recomputes the surviving terms in float32 (:mod:`tandem.retrieval.vocab_screen`): the same vectors.
+- Dense (:mod:`tandem.retrieval.dense_encoder`): ``bf16`` runs the transformer under bfloat16 autocast
   and pools in float32: embeddings within ~1e-4 cosine of float32, not identical.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")

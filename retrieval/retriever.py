@@ -1,7 +1,7 @@
 """The one interface every retriever answers, whatever backend holds it.
 
 A retriever is opened from one component of an index commit by the backend registered under the
-component's ``backend`` name (see :mod:`retrieval.backends`). It owns its query encoder (an IDF
+component's ``backend`` name (see :mod:`tandem.retrieval.backends`). It owns its query encoder (an IDF
 table, a SPLADE model, a dense model, a Lucene analyzer) and returns real document ids.
 
 Optional capabilities are tested for, never assumed (:func:`supports`):
@@ -11,7 +11,7 @@ Optional capabilities are tested for, never assumed (:func:`supports`):
 - ``tokenizer``: the query tokenizer, for query-length limits and "no searchable terms" checks;
 - ``configure(k1=, b=)``: BM25 parameters for the following searches (``tandem search --k1/--b``).
 
-Adding and deleting documents are operations on the index (:class:`retrieval.writer.IndexWriter`),
+Adding and deleting documents are operations on the index (:class:`tandem.retrieval.writer.IndexWriter`),
 which asks each component's backend to apply them, so a new backend implements them once.
 """
 from __future__ import annotations

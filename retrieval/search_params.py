@@ -13,7 +13,7 @@ import math
 import typing
 from typing import Any
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 from .retriever import supports
 

@@ -1,7 +1,7 @@
 """Searcher: the retrievers of one index commit, composed with fusion.
 
-Each component of the manifest is opened by the backend it names (:mod:`retrieval.backends`) as a
-:class:`~retrieval.retriever.Retriever`; a mode is a retriever's name, or ``hybrid`` (fusion of
+Each component of the manifest is opened by the backend it names (:mod:`tandem.retrieval.backends`) as a
+:class:`~tandem.retrieval.retriever.Retriever`; a mode is a retriever's name, or ``hybrid`` (fusion of
 several). Retrievers open lazily, so a search in one mode never starts the JVM or loads a model
 that another mode needs.
 """
@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from index.corpus import Document
-from index.errors import TandemError
-from index.manifest import FILENAME, Manifest
-from index.segments import IndexSnapshot
+from tandem.index.corpus import Document
+from tandem.index.errors import TandemError
+from tandem.index.manifest import FILENAME, Manifest
+from tandem.index.segments import IndexSnapshot
 
 from .backends import backend
 from .fusion import FusionConfig, fuse

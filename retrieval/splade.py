@@ -1,11 +1,11 @@
 """SPLADE encoder for any Hugging Face masked-LM checkpoint.
 
 ``w_j = log(1 + ReLU(max_i logits_ij))`` over the non-padding tokens i of a text, special tokens
-([CLS], [SEP], [PAD], ...) at 0: :func:`retrieval.pooling.splade_pool`, the same function training uses.
+([CLS], [SEP], [PAD], ...) at 0: :func:`tandem.retrieval.pooling.splade_pool`, the same function training uses.
 
 ``precision``: ``fp32`` (the reference) runs the whole model in float32; ``bf16`` screens the
 vocabulary projection in bfloat16 and recomputes the surviving terms in float32
-(:class:`retrieval.vocab_screen.VocabScreen`): the same vectors, 2-3x faster on CPUs with bf16 units.
+(:class:`tandem.retrieval.vocab_screen.VocabScreen`): the same vectors, 2-3x faster on CPUs with bf16 units.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from index.progress import progress
-from index.sparse import SparseVector
+from tandem.index.progress import progress
+from tandem.index.sparse import SparseVector
 
 from .models import ModelRef, load_pretrained, resolve_model
 from .pooling import splade_pool

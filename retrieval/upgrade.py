@@ -15,14 +15,14 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from index import docstore
-from index.build_dir import disk_errors
-from index.commits import COMMITS, COMPONENTS, SEGMENTS, STAGING, clear_staging, commit, link_tree
-from index.errors import IndexFormatError, TandemError
-from index.locking import WriterLock
-from index.sparse import SparseIndex, write_sparse_index
-from index.sparse_format import SparseIndexConfig
-from index.manifest import ComponentInfo, CorpusInfo, FileSet, Manifest, SegmentInfo, describe_files, files_under, raw_format_version
+from tandem.index import docstore
+from tandem.index.build_dir import disk_errors
+from tandem.index.commits import COMMITS, COMPONENTS, SEGMENTS, STAGING, clear_staging, commit, link_tree
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.locking import WriterLock
+from tandem.index.sparse import SparseIndex, write_sparse_index
+from tandem.index.sparse_format import SparseIndexConfig
+from tandem.index.manifest import ComponentInfo, CorpusInfo, FileSet, Manifest, SegmentInfo, describe_files, files_under, raw_format_version
 
 from .writer import move_into_place, new_shared_dir
 

@@ -8,7 +8,7 @@ few hundred terms whose maximum logit over its tokens is positive. :class:`Vocab
    AVX512-BF16/AMX, and half the memory traffic for the max over tokens),
 2. keeps as *candidates* the terms whose bf16 maximum could be positive given a bound on the bf16
    rounding error, and
-3. recomputes exactly those terms in float32 with :func:`retrieval.pooling.splade_pool`.
+3. recomputes exactly those terms in float32 with :func:`tandem.retrieval.pooling.splade_pool`.
 
 A term that is not a candidate is provably 0 in float32, and every candidate gets its float32 value,
 so the output equals the float32 encoder's (up to the summation order of one dot product, ~1e-6).
@@ -25,7 +25,7 @@ import threading
 
 import torch
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 from .pooling import splade_pool
 

@@ -2,8 +2,8 @@
 
 Every change runs under the index's writer lock, stages its new files inside the index
 (``.staging/``), moves them into place under names no commit uses, and then publishes a new
-generation of the manifest atomically (:func:`index.commits.commit`). Readers holding an older
-generation keep it; :func:`index.commits.collect_garbage` removes what no reader needs any more.
+generation of the manifest atomically (:func:`tandem.index.commits.commit`). Readers holding an older
+generation keep it; :func:`tandem.index.commits.collect_garbage` removes what no reader needs any more.
 
 Adding a document whose id is already in the index *replaces* it: the old row is marked deleted
 in its segment and the new version goes into the new segment.
@@ -22,16 +22,16 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from index import docstore
-from index.build_dir import ChunkCache, disk_errors
-from index.commits import COMPONENTS, SEGMENTS, STAGING, clear_staging, collect_garbage, commit
-from index.corpus import Document
-from index.errors import TandemError
-from index.faults import crash_point
-from index.locking import WriterLock
-from index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
-from index.segments import IndexSnapshot, write_deletes
-from index.sparse import stack_vectors
+from tandem.index import docstore
+from tandem.index.build_dir import ChunkCache, disk_errors
+from tandem.index.commits import COMPONENTS, SEGMENTS, STAGING, clear_staging, collect_garbage, commit
+from tandem.index.corpus import Document
+from tandem.index.errors import TandemError
+from tandem.index.faults import crash_point
+from tandem.index.locking import WriterLock
+from tandem.index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
+from tandem.index.segments import IndexSnapshot, write_deletes
+from tandem.index.sparse import stack_vectors
 
 from .backends import EncodedDocs, SharedChange, WriteContext, backend
 from .encoders import dense_encoder, encoder_key, splade_encoder
@@ -62,7 +62,7 @@ class DocEncoders:
         return out
 
     def encode(self, docs: list[Document], cache_dir: Path | None = None, chunk_size: int = 2048, show_progress: bool = True) -> EncodedDocs:
-        from index.progress import progress
+        from tandem.index.progress import progress
 
         encoded = EncodedDocs(docs)
         texts = [d.contents for d in docs]
@@ -112,7 +112,7 @@ def _encode_chunk(kind: str, settings: dict, texts: list[str], device: str, bar)
 
 
 def _stack_sparse(chunks: list[dict[str, np.ndarray]], vocab_size: int):
-    from index.sparse import SparseVector
+    from tandem.index.sparse import SparseVector
 
     vectors = []
     for chunk in chunks:

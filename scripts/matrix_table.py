@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from eval.formatting import format_value
-from eval.harness import ConditionResult, load_results
-from eval.report import comparisons, markdown_table, matrix_rows
+from tandem.eval.formatting import format_value
+from tandem.eval.harness import ConditionResult, load_results
+from tandem.eval.report import comparisons, markdown_table, matrix_rows
 
 
 def load(specs: list[str]) -> list[ConditionResult]:

@@ -17,12 +17,12 @@ from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import IndexFormatError, TandemError
-from index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
-from index.manifest import TANDEM_VERSION
-from retrieval.fusion import FusionConfig, override_fusion
-from retrieval.limits import check_query_text
-from retrieval.searcher import Searcher
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
+from tandem.index.manifest import TANDEM_VERSION
+from tandem.retrieval.fusion import FusionConfig, override_fusion
+from tandem.retrieval.limits import check_query_text
+from tandem.retrieval.searcher import Searcher
 
 from . import schemas
 from .errors import error, errors
@@ -42,7 +42,7 @@ OPEN_PATHS = ("/health", "/")  # no key needed: liveness, and the static page (i
 class ServiceSettings:
     api_key: str | None = None
     max_body_bytes: int = 64 * 1024
-    max_query_chars: int = MAX_QUERY_CHARS  # the one limit (index.limits); a server may set a lower one
+    max_query_chars: int = MAX_QUERY_CHARS  # the one limit (tandem.index.limits); a server may set a lower one
     max_query_tokens: int = 128
     max_batch: int = 64
     max_batch_hits: int = 10_000  # len(queries) x k in one batch request
@@ -145,7 +145,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
     tokenizer = live.current.query_tokenizer()
 
     def check_query(query: str, field: str) -> None:
-        """Every limit on one query (the one check of retrieval.limits), reported under the request's own field name."""
+        """Every limit on one query (the one check of tandem.retrieval.limits), reported under the request's own field name."""
         check_query_text(query, field, tokenizer, settings.max_query_chars, settings.max_query_tokens)
 
     def fusion_for(override: schemas.FusionOverride | None) -> FusionConfig | None:
@@ -248,8 +248,8 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
     async def add_documents(body: schemas.AddDocumentsRequest) -> schemas.ChangeOut:
         """Add documents (BEIR style: _id, title, text) as one new commit; an id already in the index is replaced."""
         require_writable()
-        from index.corpus import Document
-        from retrieval.writer import IndexWriter
+        from tandem.index.corpus import Document
+        from tandem.retrieval.writer import IndexWriter
 
         docs = [Document(d.id, d.title, d.text) for d in body.documents]
         seen: set[str] = set()
@@ -263,7 +263,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
     async def delete_document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.ChangeOut:
         """Delete one document by id (a new commit); 404 when the index has no such document."""
         require_writable()
-        from retrieval.writer import IndexWriter
+        from tandem.retrieval.writer import IndexWriter
 
         report = await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).delete([doc_id]))
         if report.unknown_ids:

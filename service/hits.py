@@ -1,12 +1,12 @@
 """One search hit as the REST API returns it and ``tandem search --json`` prints it: the same
-pydantic models (:class:`~service.schemas.HitOut`, :class:`~service.schemas.TermOut`), built here only."""
+pydantic models (:class:`~tandem.service.schemas.HitOut`, :class:`~tandem.service.schemas.TermOut`), built here only."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from index.corpus import Document
-from index.faults import stall_point
-from retrieval.types import Hit
+from tandem.index.corpus import Document
+from tandem.index.faults import stall_point
+from tandem.retrieval.types import Hit
 
 from .schemas import ComponentOut, HitOut, TermOut
 from .snippets import highlights, snippet

@@ -1,6 +1,6 @@
 """A searcher that follows the index's commits: new generations are picked up without a restart.
 
-Each request *pins* the current :class:`~retrieval.searcher.Searcher` for its whole duration
+Each request *pins* the current :class:`~tandem.retrieval.searcher.Searcher` for its whole duration
 (search, then documents for rendering), so it sees one consistent commit. When ``manifest.json``
 changes, the next request opens the new commit (models are shared: encoders are cached by their
 settings) and later requests use it; the old searcher is closed — releasing its lease, so its
@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from retrieval.searcher import Searcher
+from tandem.retrieval.searcher import Searcher
 
 CHECK_EVERY_S = 0.5
 

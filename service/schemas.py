@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from index.limits import MAX_QUERY_CHARS
+from tandem.index.limits import MAX_QUERY_CHARS
 
 # Retriever and mode names are the index's data: any name here; the served OpenAPI schema lists the
-# index's own names (service.openapi_names), and the server refuses others with 422.
+# index's own names (tandem.service.openapi_names), and the server refuses others with 422.
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Mode = Name
 FieldName = Literal["title", "text", "snippet"]

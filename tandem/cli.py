@@ -12,8 +12,8 @@ import importlib
 import os
 import sys
 
-from index.errors import TandemError
-from index.lucene.jvm import VERBOSE_ENV
+from tandem.index.errors import TandemError
+from tandem.index.lucene.jvm import VERBOSE_ENV
 
 from . import __version__
 from .commands.common import use_help_formatter

@@ -51,7 +51,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def splade():
-    from retrieval.splade import SpladeEncoder
+    from tandem.retrieval.splade import SpladeEncoder
 
     return SpladeEncoder()
 
@@ -59,7 +59,7 @@ def splade():
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory, tiny_corpus) -> Path:
     """Siamese sparse + dense flat index of the tiny corpus."""
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     out = tmp_path_factory.mktemp("indexes") / "tiny"
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="siamese", chunk_size=4), out, tiny_corpus, log=lambda _: None)
@@ -69,7 +69,7 @@ def tiny_index(tmp_path_factory, tiny_corpus) -> Path:
 @pytest.fixture(scope="session")
 def tiny_if_index(tmp_path_factory, tiny_corpus) -> Path:
     """Inference-free sparse-only index of the tiny corpus."""
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     out = tmp_path_factory.mktemp("indexes") / "tiny-if"
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="inference-free", dense=None), out, tiny_corpus, log=lambda _: None)
@@ -80,7 +80,7 @@ def tiny_if_index(tmp_path_factory, tiny_corpus) -> Path:
 def scifact_subset(data_dir, tmp_path_factory):
     """A BEIR-layout folder: the first 300 scifact documents, and the test and train queries
     whose relevant documents are among them (qrels restricted to those queries)."""
-    from retrieval.datasets import read_qrels, read_queries
+    from tandem.retrieval.datasets import read_qrels, read_queries
 
     root = tmp_path_factory.mktemp("scifact-subset") / "scifact-subset"
     (root / "qrels").mkdir(parents=True)

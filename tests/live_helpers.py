@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from index.commits import COMMITS, SEGMENTS, STAGING
-from index.corpus import Document
-from index.manifest import read_manifest
+from tandem.index.commits import COMMITS, SEGMENTS, STAGING
+from tandem.index.corpus import Document
+from tandem.index.manifest import read_manifest
 
 from conftest import REPO, write_jsonl
 
@@ -63,7 +63,7 @@ def write_docs(path: Path, docs: Sequence[Document]) -> Path:
 
 def build(corpus: Path, out: Path, dense: str | None = None, **settings) -> Path:
     """An inference-free index of ``corpus`` at ``out`` (sparse; ``dense`` and Lucene components on request)."""
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     config = BuildConfig(corpus=str(corpus), sparse_mode="inference-free", dense=dense, **settings)
     build_index(config, out, corpus, log=lambda _: None, show_progress=False)

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from index.corpus import read_corpus
-from index.errors import InputError
+from tandem.index.corpus import read_corpus
+from tandem.index.errors import InputError
 from tandem.cli import main
 
 
@@ -35,7 +35,7 @@ def test_empty_corpus(tmp_path):
 
 
 def test_empty_text_is_indexed_and_counted(tmp_path):
-    from index.corpus import CorpusStats
+    from tandem.index.corpus import CorpusStats
 
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps({"_id": "a", "title": "", "text": ""}) + "\n" + json.dumps({"_id": 2, "text": "y"}) + "\n")

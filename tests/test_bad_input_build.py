@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 
 from conftest import TINY_DOCS, write_jsonl
-from retrieval import encoders
+from tandem.retrieval import encoders
 from tandem.cli import main
 
 
@@ -101,7 +101,8 @@ CASES = [
 @pytest.fixture
 def no_work(monkeypatch):
     """Fail the test if the build reads the corpus; an empty encoder cache shows whether a model was loaded."""
-    import retrieval.build
+    import tandem.retrieval.build
+    from tandem import retrieval
 
     def must_not_read(*args, **kwargs):
         raise AssertionError("the corpus was read before --out was checked")
@@ -146,7 +147,8 @@ def test_existing_index_needs_overwrite(tiny_if_index, tmp_path, capsys, no_work
 def test_an_empty_folder_a_new_path_or_a_dangling_symlink_is_accepted(tmp_path, capsys, monkeypatch):
     """The refusals above are not a blanket refusal: --out may be an empty folder, a path that does not
     exist yet, or a symlink to one (the index is then built at its target): the build starts."""
-    import retrieval.build
+    import tandem.retrieval.build
+    from tandem import retrieval
 
     class Started(Exception):
         pass

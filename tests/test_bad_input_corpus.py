@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import CorpusOptions, read_corpus
-from index.errors import InputError
-from index.limits import MAX_DOC_ID_CHARS
+from tandem.index.corpus import CorpusOptions, read_corpus
+from tandem.index.errors import InputError
+from tandem.index.limits import MAX_DOC_ID_CHARS
 from tandem.cli import main
 from test_corpus_formats import parquet_file
 

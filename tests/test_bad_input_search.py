@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.runs import RunWriter, read_run
-from index.errors import TandemError
-from index.progress import progress
-from retrieval.fusion import FusionConfig, override_fusion
+from tandem.eval.runs import RunWriter, read_run
+from tandem.index.errors import TandemError
+from tandem.index.progress import progress
+from tandem.retrieval.fusion import FusionConfig, override_fusion
 from tandem.cli import EXIT_BROKEN_PIPE, build_parser, main
 from tandem.commands.search_cmd import describe_fusion
 
@@ -266,14 +266,14 @@ def test_progress_counts_without_a_rate_and_refreshes_while_idle(capsys):
 LUCENE_BUILD = """
 import sys
 from pathlib import Path
-from index.corpus import Document
-from index.lucene.bm25 import build_bm25_index
+from tandem.index.corpus import Document
+from tandem.index.lucene.bm25 import build_bm25_index
 build_bm25_index([Document("a", "", "hello world"), Document("b", "", "other text")], Path(sys.argv[1]))
 """
 LUCENE_SEARCH = """
 import sys
 from pathlib import Path
-from index.lucene.bm25 import LuceneBM25Searcher
+from tandem.index.lucene.bm25 import LuceneBM25Searcher
 print(LuceneBM25Searcher(Path(sys.argv[1])).batch_search(["hello", "text"], ["1", "2"], 3))
 """
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import TINY_DOCS, write_jsonl
 from service_server import running_server
 
-from index.limits import MAX_DOC_ID_CHARS
+from tandem.index.limits import MAX_DOC_ID_CHARS
 
 REQUEST_TIMEOUT_S = 5
 LONG_ID = "L" * MAX_DOC_ID_CHARS
@@ -29,7 +29,7 @@ PATHOLOGICAL = {"_id": "tower-x400k", "title": "Towers", "text": "tower " * 400_
 
 @pytest.fixture(scope="module")
 def hostile_index(tmp_path_factory) -> Path:
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     root = tmp_path_factory.mktemp("hostile")
     odd = [{"_id": doc_id, "title": "Odd id", "text": f"A document whose id is {doc_id[:20]}."} for doc_id in ODD_IDS]

@@ -21,9 +21,9 @@ import scipy.sparse as sp
 
 pytest.importorskip("bmp", reason="bmp is not installed (pip install 'tandem-retrieval[bmp]')")
 
-from index.errors import IndexFormatError, TandemError  # noqa: E402
-from index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
-from retrieval.backends.bmp_sparse import (  # noqa: E402
+from tandem.index.errors import IndexFormatError, TandemError  # noqa: E402
+from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
+from tandem.retrieval.backends.bmp_sparse import (  # noqa: E402
     CONFIG_FILE, FORWARD_FILES, INDEX_FILE, MAX_DOC_SUM, BmpConfig, BmpSegment, SearchParameters, quantisation_scale,
     query_levels, write_bmp_segment)
 
@@ -186,7 +186,7 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path):
 
 
 def test_importing_retrieval_does_not_import_bmp():
-    code = "import sys, retrieval, retrieval.backends, retrieval.build; assert 'bmp' not in sys.modules, 'bmp imported'"
+    code = "import sys, tandem.retrieval, tandem.retrieval.backends, tandem.retrieval.build; assert 'bmp' not in sys.modules, 'bmp imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -198,7 +198,7 @@ TUNED = BmpConfig(block_size=4, alpha=0.9, beta=1.0, candidates=3.0)
 def bmp_index(tmp_path_factory):
     """Inference-free tiny corpus in a bmp index with non-default settings."""
     from conftest import TINY_DOCS, write_jsonl
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     root = tmp_path_factory.mktemp("bmp")
     corpus = write_jsonl(root / "corpus.jsonl", TINY_DOCS)
@@ -210,10 +210,10 @@ def bmp_index(tmp_path_factory):
 
 @pytest.mark.slow
 def test_settings_round_trip_and_search_parameters(bmp_index):
-    from index.manifest import read_manifest
-    from retrieval.backends import backend
-    from retrieval.search_params import apply_parameters, search_parameters
-    from retrieval.searcher import Searcher
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends import backend
+    from tandem.retrieval.search_params import apply_parameters, search_parameters
+    from tandem.retrieval.searcher import Searcher
 
     manifest = read_manifest(bmp_index)
     component = manifest.component("sparse")
@@ -239,7 +239,7 @@ def test_settings_round_trip_and_search_parameters(bmp_index):
 
 @pytest.mark.slow
 def test_search_explain_and_cli_info(bmp_index, capsys):
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
     from tandem.cli import main
 
     with Searcher.open(bmp_index) as searcher:
@@ -259,7 +259,7 @@ def test_search_explain_and_cli_info(bmp_index, capsys):
 @pytest.mark.slow
 def test_scores_equal_native_exact_on_the_tiny_corpus(bmp_index, tiny_if_index):
     """Same vectors, same IDF table: BMP's candidates rescored in float32 give the native engine's scores."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     queries = ["vitamin bone density", "tower in paris", "plants sunlight glucose", "programming language"]
     with Searcher.open(bmp_index) as ours, Searcher.open(tiny_if_index) as native:
@@ -272,9 +272,9 @@ def test_scores_equal_native_exact_on_the_tiny_corpus(bmp_index, tiny_if_index):
 
 @pytest.mark.slow
 def test_deleted_documents_are_never_returned_and_compaction_keeps_the_rest(bmp_index, tmp_path):
-    from index.corpus import Document
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
+    from tandem.index.corpus import Document
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
 
     root = tmp_path / "live"
     shutil.copytree(bmp_index, root)
@@ -306,10 +306,10 @@ MIN_RECALL_AT_10 = 0.99
 
 @pytest.mark.slow
 def test_recall_against_native_exact_on_scifact(data_dir, tmp_path):
-    from index.sparse import stack_vectors
-    from retrieval.datasets import read_queries
-    from retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
-    from retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.index.sparse import stack_vectors
+    from tandem.retrieval.datasets import read_queries
+    from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
 
     lines = (data_dir / "beir/scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:SCIFACT_DOCS]
     texts = [f"{r['title']} {r['text']}".strip() for r in map(json.loads, lines)]

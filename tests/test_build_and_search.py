@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from index.errors import IndexFormatError, TandemError
-from index.manifest import FORMAT_VERSION, read_manifest, verify_checksums
-from retrieval.build import BuildConfig, build_index
-from retrieval.searcher import Searcher
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import FORMAT_VERSION, read_manifest, verify_checksums
+from tandem.retrieval.build import BuildConfig, build_index
+from tandem.retrieval.searcher import Searcher
 
 
 def test_manifest_is_self_describing(tiny_index):
@@ -85,8 +85,8 @@ def test_fusion_json_next_to_index_is_the_default(tiny_index, tmp_path):
 
 
 def test_interrupted_build_leaves_no_index_and_resumes(tmp_path, tiny_corpus, monkeypatch):
-    import retrieval.build as build_module
-    from retrieval.splade import SpladeEncoder
+    from tandem.retrieval import build as build_module
+    from tandem.retrieval.splade import SpladeEncoder
 
     out = tmp_path / "idx"
     config = BuildConfig(corpus=str(tiny_corpus), dense=None, chunk_size=2)
@@ -133,7 +133,7 @@ def test_not_an_index_and_newer_format(tmp_path, tiny_index):
 # ivfpq defaults for 600 vectors of dim 32: nlist = min(4 * sqrt(600), 600 // 39) = 15, pq_m = 32 / 8 = 4
 @pytest.mark.parametrize("faiss_type, nlist, pq_m, min_recall", [("hnsw", None, None, 0.9), ("ivfpq", 15, 4, 0.3)])
 def test_faiss_types_are_recorded_and_searchable(tmp_path, faiss_type, nlist, pq_m, min_recall):
-    from index.dense import DenseIndex, FaissConfig, write_dense_index
+    from tandem.index.dense import DenseIndex, FaissConfig, write_dense_index
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(600, 32)).astype(np.float32)

@@ -1,7 +1,7 @@
 """The one checksum helper, under both of its names."""
 import hashlib
 
-from index import checksums, corpus
+from tandem.index import checksums, corpus
 
 
 def test_sha256_file_matches_hashlib_across_chunks(tmp_path):

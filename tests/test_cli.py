@@ -51,7 +51,7 @@ def test_bad_weights_and_fusion(scifact_subset, tmp_path, capsys):
 def test_one_version_everywhere():
     import tomllib
 
-    from index.manifest import TANDEM_VERSION
+    from tandem.index.manifest import TANDEM_VERSION
     from tandem import __version__
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))

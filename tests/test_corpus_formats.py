@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import CorpusOptions, CorpusStats, Document, detect_format, iter_corpus, read_corpus
-from index.errors import InputError, TandemError
-from index.limits import MAX_DOC_ID_CHARS
-from retrieval.datasets import CORPUS_FILE_NAMES, resolve_corpus, resolve_dataset
+from tandem.index.corpus import CorpusOptions, CorpusStats, Document, detect_format, iter_corpus, read_corpus
+from tandem.index.errors import InputError, TandemError
+from tandem.index.limits import MAX_DOC_ID_CHARS
+from tandem.retrieval.datasets import CORPUS_FILE_NAMES, resolve_corpus, resolve_dataset
 from tandem.commands.common import add_corpus_options, corpus_options_from_args
 
 EXPECTED = [

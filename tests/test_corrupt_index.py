@@ -16,9 +16,9 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from index.errors import IndexFormatError
-from index.manifest import FILENAME, read_manifest, verify_checksums
-from retrieval.searcher import Searcher
+from tandem.index.errors import IndexFormatError
+from tandem.index.manifest import FILENAME, read_manifest, verify_checksums
+from tandem.retrieval.searcher import Searcher
 from tandem.cli import main
 
 QUERY = "vitamin d deficiency and bone density"
@@ -276,8 +276,8 @@ def write_format1_sparse(directory: Path, matrix) -> None:
 def test_format1_sparse_files_are_checked_too(tmp_path):
     import scipy.sparse as sp
 
-    from index.sparse import SparseVector
-    from index.sparse_checks import TermChecks, open_checked
+    from tandem.index.sparse import SparseVector
+    from tandem.index.sparse_checks import TermChecks, open_checked
 
     matrix = sp.csr_matrix(np.array([[0, 2.0, 0, 1.0], [3.0, 0, 0, 0.5], [0, 1.0, 4.0, 0]], dtype=np.float32))
     write_format1_sparse(tmp_path / "good", matrix)

@@ -43,7 +43,7 @@ class State:
 
 def observe(root: Path) -> State:
     """The state of the index at ``root``, read as any reader reads it."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     searcher = Searcher.open(root)
     try:

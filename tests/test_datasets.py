@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-import retrieval.datasets as datasets
-from index.errors import InputError, TandemError
-from retrieval.datasets import (
+from tandem.retrieval import datasets
+from tandem.index.errors import InputError, TandemError
+from tandem.retrieval.datasets import (
     BEIR_MD5,
     available_datasets,
     available_query_sets,

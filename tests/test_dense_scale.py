@@ -12,14 +12,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from index.corpus import Document
-from index.dense import AUTO_HNSW_MIN_VECTORS, DenseIndex, FaissConfig, available_cores, load_faiss, set_search_threads, write_dense_index
-from index.errors import TandemError
-from index.manifest import ComponentInfo, SegmentInfo
-from index.segments import SegmentReader
-from retrieval.backends.base import EncodedDocs
-from retrieval.backends.faiss_dense import FaissBackend, FaissRetriever
-from retrieval.encoders import encoder_key
+from tandem.index.corpus import Document
+from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, DenseIndex, FaissConfig, available_cores, load_faiss, set_search_threads, write_dense_index
+from tandem.index.errors import TandemError
+from tandem.index.manifest import ComponentInfo, SegmentInfo
+from tandem.index.segments import SegmentReader
+from tandem.retrieval.backends.base import EncodedDocs
+from tandem.retrieval.backends.faiss_dense import FaissBackend, FaissRetriever
+from tandem.retrieval.encoders import encoder_key
 
 DIM = 32
 ENCODER = {"model": "fake-dense", "max_length": 8}
@@ -194,10 +194,10 @@ def test_searches_use_the_configured_threads_in_every_thread(tmp_path):
 @pytest.mark.slow
 def test_live_index_segments_get_their_own_type(tmp_path, tiny_corpus):
     """Build (6 docs -> hnsw with a threshold of 5), add 2 (-> flat), compact (8 -> hnsw): recorded per segment and searchable."""
-    from index.manifest import read_manifest
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
 
     out = tmp_path / "idx"
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse=None, faiss=FaissConfig(auto_hnsw_min_vectors=5)), out, tiny_corpus, log=lambda _: None, show_progress=False)

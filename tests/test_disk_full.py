@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from conftest import write_jsonl
-from index.build_dir import ChunkCache, disk_errors
-from index.corpus import Document
-from index.docstore import write_docstore
-from index.errors import TandemError
-from retrieval.searcher import Searcher
+from tandem.index.build_dir import ChunkCache, disk_errors
+from tandem.index.corpus import Document
+from tandem.index.docstore import write_docstore
+from tandem.index.errors import TandemError
+from tandem.retrieval.searcher import Searcher
 from tandem.cli import main
 
 QUERIES = ["vitamin d and bone density", "heart disease risk", "immune system bacteria"]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DOCS, write_jsonl
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 QUERIES = ["eiffel tower paris", "vitamin d bone", "programming language garbage collection", "cells produce energy", "plants sunlight"]
 TEXTS = ["Vitamin D deficiency and bone density.", "A much longer text about mitochondria and ATP synthesis " * 12, "short",
@@ -49,17 +49,17 @@ def shards(tmp_path_factory, tiny_corpus) -> dict[str, Path]:
 
 
 def sparse_matrix(index: Path, segment):
-    from index.sparse import SparseIndex
+    from tandem.index.sparse import SparseIndex
 
     return SparseIndex(index / "segments" / segment.name / "sparse").doc_matrix()
 
 
 def assert_same_index(built: Path, direct: Path) -> None:
     """Same component settings, postings, IDF table, FAISS vectors and search results."""
-    from index.dense import DenseIndex
-    from index.manifest import read_manifest
-    from retrieval.backends.sparse_common import QUERY_WEIGHTS
-    from retrieval.searcher import Searcher
+    from tandem.index.dense import DenseIndex
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends.sparse_common import QUERY_WEIGHTS
+    from tandem.retrieval.searcher import Searcher
 
     a, b = read_manifest(built), read_manifest(direct)
     assert [(c.name, c.backend, c.settings) for c in a.components] == [(c.name, c.backend, c.settings) for c in b.components]
@@ -84,7 +84,7 @@ def assert_same_index(built: Path, direct: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("split", ["one", "two"])
 def test_from_encoded_build_equals_direct_build(shards, tiny_corpus, tmp_path, split):
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     direct = tmp_path / "direct"
     build_index(BuildConfig(corpus=str(tiny_corpus), sparse_mode="inference-free"), direct, tiny_corpus, show_progress=False)
@@ -96,7 +96,7 @@ def test_from_encoded_build_equals_direct_build(shards, tiny_corpus, tmp_path, s
 @pytest.mark.slow
 def test_shard_files(shards, tiny_corpus):
     """Shard i/n holds rows [i*N//n, (i+1)*N//n) as JsonVectorCollection lines, ids and float32 vectors."""
-    from retrieval.encode import SHARD_FILE, ShardManifest
+    from tandem.retrieval.encode import SHARD_FILE, ShardManifest
 
     folders = sorted(shards["two"].iterdir())
     assert [f.name for f in folders] == ["shard-00000-of-00002", "shard-00001-of-00002"]
@@ -205,7 +205,7 @@ def test_bad_shard_spec_is_one_line(tiny_corpus, tmp_path, capsys):
 
 
 def test_shard_ranges_are_contiguous_and_stable():
-    from retrieval.encode import ShardSpec
+    from tandem.retrieval.encode import ShardSpec
 
     for total in (1, 7, 100, 729_028):
         for count in (1, 2, 3, 8):
@@ -218,7 +218,7 @@ def test_shard_ranges_are_contiguous_and_stable():
 
 
 def test_no_shard_here_is_one_line(tmp_path):
-    from retrieval.encode import read_shards
+    from tandem.retrieval.encode import read_shards
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(TandemError, match="no encoded shard here") as info:
@@ -231,7 +231,7 @@ def test_no_shard_here_is_one_line(tmp_path):
 def test_vector_collection_indexes_in_anserini(shards, tmp_path):
     """The shard's JsonVectorCollection, quantised, is an Anserini impact index whose scores are the
     integer dot products of the quantised vectors."""
-    from index.lucene.impact import LuceneImpactSearcher, build_impact_index, quantize
+    from tandem.index.lucene.impact import LuceneImpactSearcher, build_impact_index, quantize
 
     scale = 100.0
     docs = []
@@ -255,7 +255,7 @@ def test_vector_collection_indexes_in_anserini(shards, tmp_path):
 @pytest.mark.slow
 def test_bf16_splade_equals_fp32(splade):
     """The screened bf16 projection + exact float32 rescoring gives the float32 vectors."""
-    from retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
 
     fast = SpladeEncoder(SpladeConfig(precision="bf16"))
     assert fast.settings()["precision"] == "bf16"
@@ -269,7 +269,7 @@ def test_bf16_screen_keeps_every_positive_term(splade):
     """Candidates of the bf16 screen include every term with a positive float32 weight, and few others."""
     import torch
 
-    from retrieval.vocab_screen import VocabScreen
+    from tandem.retrieval.vocab_screen import VocabScreen
 
     screen = VocabScreen(splade.model)
     for _, batch in splade.batches(TEXTS):
@@ -284,7 +284,7 @@ def test_bf16_screen_keeps_every_positive_term(splade):
 
 
 def test_padded_blocks_group_consecutive_texts():
-    from retrieval.vocab_screen import _padded_blocks
+    from tandem.retrieval.vocab_screen import _padded_blocks
 
     assert _padded_blocks([600, 300, 200, 100, 100, 100, 10], 512) == [[0], [1], [2, 3], [4, 5, 6]]
     assert _padded_blocks([], 512) == []
@@ -295,7 +295,7 @@ def test_unknown_precision_is_one_line(tiny_corpus, tmp_path, capsys):
 
     assert main(["index", "build", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "idx"), "--precision", "fp8"]) == 2
     assert "--precision" in capsys.readouterr().err
-    from retrieval.precision import check_precision
+    from tandem.retrieval.precision import check_precision
 
     with pytest.raises(TandemError, match="unknown precision 'fp16'"):
         check_precision("fp16")
@@ -305,8 +305,8 @@ def test_unknown_precision_is_one_line(tiny_corpus, tmp_path, capsys):
 def test_add_from_encoded_equals_add_from_text(tmp_path, capsys):
     """`index add --from-encoded` gives the segment and results `index add --corpus` gives; shards
     encoded with other settings than the index's are refused."""
-    from index.manifest import read_manifest
-    from retrieval.searcher import Searcher
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.searcher import Searcher
     from tandem.cli import main
 
     first = write_jsonl(tmp_path / "first.jsonl", TINY_DOCS[:3])
@@ -333,9 +333,9 @@ def test_add_from_encoded_equals_add_from_text(tmp_path, capsys):
 @pytest.mark.slow
 def test_interrupted_shard_resumes(tiny_corpus, tmp_path, monkeypatch):
     """An interrupted `encode` leaves no shard, keeps its finished chunks, and the rerun encodes only the rest."""
-    import retrieval.writer as writer
-    from retrieval.build import BuildConfig
-    from retrieval.encode import ShardSpec, encode_shard
+    from tandem.retrieval import writer
+    from tandem.retrieval.build import BuildConfig
+    from tandem.retrieval.encode import ShardSpec, encode_shard
 
     encode_chunk = writer._encode_chunk
     calls = []

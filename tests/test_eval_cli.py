@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from eval.metrics import evaluate
-from eval.runs import read_run
-from retrieval.datasets import load_split
-from retrieval.searcher import Searcher
+from tandem.eval.metrics import evaluate
+from tandem.eval.runs import read_run
+from tandem.retrieval.datasets import load_split
+from tandem.retrieval.searcher import Searcher
 from tandem.cli import main
 
 # every test here searches an index of 300 scifact documents with SPLADE, MiniLM and Lucene BM25 (built once, ~1.5 min)
@@ -60,8 +60,8 @@ def test_tune_fusion_refuses_test_and_saves_choice(scifact_subset, subset_index,
 
 def test_eval_uses_fusion_tuned_for_another_index(scifact_subset, subset_index, tmp_path, capsys):
     """--tuned-fusion-from: a collection without train/dev queries borrows another index's tuning."""
-    from eval.conditions import save_tuned_fusion
-    from retrieval.fusion import FusionConfig
+    from tandem.eval.conditions import save_tuned_fusion
+    from tandem.retrieval.fusion import FusionConfig
 
     root, _, _ = scifact_subset
     donor = tmp_path / "donor"
@@ -97,8 +97,8 @@ def test_eval_with_one_metric_other_than_ndcg(scifact_subset, subset_index, tmp_
 
 def test_tuned_fusion_matches_fuse(scifact_subset, subset_index):
     """The tuner's vectorised scoring gives the same ranking as the searcher's fuse()."""
-    from eval.tune import tune_fusion
-    from retrieval.fusion import FusionConfig
+    from tandem.eval.tune import tune_fusion
+    from tandem.retrieval.fusion import FusionConfig
 
     root, _, _ = scifact_subset
     eval_set = load_split(str(root), "train")

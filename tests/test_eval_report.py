@@ -5,11 +5,11 @@ import re
 import numpy as np
 import pytest
 
-from eval.formatting import Table, format_value
-from eval.harness import ConditionResult
-from eval.plots import axis_floor
-from eval.report import comparisons, markdown_table, report_tables, write_reports
-from eval.significance import holm, paired_t_test, permutation_test
+from tandem.eval.formatting import Table, format_value
+from tandem.eval.harness import ConditionResult
+from tandem.eval.plots import axis_floor
+from tandem.eval.report import comparisons, markdown_table, report_tables, write_reports
+from tandem.eval.significance import holm, paired_t_test, permutation_test
 
 QIDS = [f"q{i}" for i in range(8)]
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from eval.metrics import evaluate
-from eval.runs import read_run
-from index.errors import TandemError
+from tandem.eval.metrics import evaluate
+from tandem.eval.runs import read_run
+from tandem.index.errors import TandemError
 from tandem.cli import main
 
 from conftest import TINY_DOCS, write_jsonl
@@ -156,7 +156,7 @@ def test_eval_build_bm25_builds_only_bm25(tmp_path, capsys):
     assert main(["eval", "--dataset", str(dataset), "--index", str(index), "--modes", "bm25", "--build", "--latency-sample", "0", "-k", "10",
                  "--out", str(tmp_path / "out")]) == 0
     assert "tiny: building bm25 at" in capsys.readouterr().out
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     assert Searcher.open(index).retrievers == ["bm25"]
     results = json.loads((tmp_path / "out" / "metrics.json").read_text())["results"]

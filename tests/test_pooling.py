@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from index.errors import TandemError
-from retrieval.pooling import model_pooling, pool, splade_pool
+from tandem.index.errors import TandemError
+from tandem.retrieval.pooling import model_pooling, pool, splade_pool
 
 # two texts of 3 and 2 tokens (right padding), hidden size 2
 HIDDEN = torch.tensor([[[1.0, -2.0], [3.0, 0.0], [-1.0, 4.0]], [[2.0, 2.0], [0.0, -6.0], [9.0, 9.0]]])
@@ -47,7 +47,7 @@ def tiny_max_pooling_model(tmp_path_factory):
     """A random 1-layer BERT saved as a sentence-transformers folder that declares max pooling."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from retrieval.models import resolve_model
+    from tandem.retrieval.models import resolve_model
 
     folder = tmp_path_factory.mktemp("tiny-max-pooling")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6").location)
@@ -63,9 +63,9 @@ def tiny_max_pooling_model(tmp_path_factory):
 def test_max_pooling_model_is_trained_as_it_is_served(tiny_max_pooling_model):
     from transformers import AutoModel, AutoTokenizer
 
-    from retrieval.dense_encoder import DenseConfig, DenseEncoder
-    from retrieval.models import resolve_model
-    from retrieval.training.dense import student_embeddings
+    from tandem.retrieval.dense_encoder import DenseConfig, DenseEncoder
+    from tandem.retrieval.models import resolve_model
+    from tandem.retrieval.training.dense import student_embeddings
 
     texts = ["a short one", "a somewhat longer text about vitamin d and bone density", "paris"]
     ref = resolve_model(str(tiny_max_pooling_model))
@@ -81,7 +81,7 @@ def test_max_pooling_model_is_trained_as_it_is_served(tiny_max_pooling_model):
 
 
 def test_splade_training_forward_equals_the_serving_encoder(splade):
-    from retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
 
     texts = ["vitamin d", "the eiffel tower is a wrought-iron lattice tower in paris"]
     enc = splade.tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
@@ -100,9 +100,9 @@ def test_dense_training_keeps_the_declared_pooling(tiny_max_pooling_model, tiny_
     pooling, is served with it, and its weights moved."""
     from transformers import AutoModel
 
-    from retrieval.dense_encoder import DenseConfig, DenseEncoder
-    from retrieval.training.dense import DenseTrainConfig, train_dense
-    from retrieval.training.teacher import TeacherRecord, ensemble, write_teacher_file
+    from tandem.retrieval.dense_encoder import DenseConfig, DenseEncoder
+    from tandem.retrieval.training.dense import DenseTrainConfig, train_dense
+    from tandem.retrieval.training.teacher import TeacherRecord, ensemble, write_teacher_file
 
     doc_ids = ["d1", "d2", "d3", "d4", "d5"]
     records = []

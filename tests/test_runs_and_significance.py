@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eval.runs import read_run, write_run
-from eval.significance import compare, holm, paired_t_test, permutation_test
-from index.errors import InputError
+from tandem.eval.runs import read_run, write_run
+from tandem.eval.significance import compare, holm, paired_t_test, permutation_test
+from tandem.index.errors import InputError
 
 
 def test_run_round_trip_and_order(tmp_path):
@@ -50,8 +50,8 @@ def test_holm():
 
 def test_report_plots_skip_latency_when_none_was_measured():
     """--latency-sample 0 leaves latencies NaN: the report has no latency plot, and does not fail."""
-    from eval.harness import ConditionResult
-    from eval.report import plots
+    from tandem.eval.harness import ConditionResult
+    from tandem.eval.report import plots
 
     def result(dataset, condition, value, latency):
         return ConditionResult(dataset, "test", condition, 2, {"nDCG@10": value}, {"nDCG@10": {"q1": value, "q2": value}},

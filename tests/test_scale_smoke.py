@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # two measuring processes (numba kernels, imports
 
 def random_corpus(tmp_path: Path) -> tuple[sp.csr_matrix, Path]:
     from bench.scale_data import save_query_vectors
-    from index.sparse import SparseVector
+    from tandem.index.sparse import SparseVector
 
     rng = np.random.default_rng(0)
     base = sp.random(1_000, 2_000, density=0.02, format="csr", dtype=np.float32, random_state=1)

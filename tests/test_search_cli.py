@@ -19,9 +19,9 @@ def cli_json(capsys, *args: str) -> dict:
 def test_cli_json_is_the_rest_response(tiny_if_index, capsys):
     from starlette.testclient import TestClient
 
-    from retrieval.searcher import Searcher
-    from service.app import create_app
-    from service.schemas import HitOut, SearchResponse, TermOut
+    from tandem.retrieval.searcher import Searcher
+    from tandem.service.app import create_app
+    from tandem.service.schemas import HitOut, SearchResponse, TermOut
 
     cli = cli_json(capsys, "--index", str(tiny_if_index), QUERY, "-k", "3", "--mode", "sparse", "--explain")
     client = TestClient(create_app(Searcher.open(tiny_if_index)), base_url="http://localhost")
@@ -85,9 +85,9 @@ BM25_DOCS = [
 @pytest.mark.lucene
 @pytest.mark.slow
 def test_k1_and_b_at_search_time_score_as_a_searcher_opened_with_them(tmp_path, capsys):
-    from index.lucene.bm25 import LuceneBM25Searcher
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.searcher import Searcher
+    from tandem.index.lucene.bm25 import LuceneBM25Searcher
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.searcher import Searcher
 
     corpus = write_jsonl(tmp_path / "corpus.jsonl", BM25_DOCS)
     out = tmp_path / "bm25"

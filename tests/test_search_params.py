@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.errors import TandemError
-from retrieval.search_params import apply_parameters, parse_assignments, search_parameters
-from retrieval.searcher import Searcher
+from tandem.index.errors import TandemError
+from tandem.retrieval.search_params import apply_parameters, parse_assignments, search_parameters
+from tandem.retrieval.searcher import Searcher
 from tandem.cli import main
 
 

@@ -17,9 +17,9 @@ import scipy.sparse as sp
 
 pytest.importorskip("seismic", reason="pyseismic-lsr is not installed (pip install 'tandem-retrieval[seismic]')")
 
-from index.errors import IndexFormatError, TandemError  # noqa: E402
-from index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
-from retrieval.backends.seismic_sparse import (  # noqa: E402
+from tandem.index.errors import IndexFormatError, TandemError  # noqa: E402
+from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
+from tandem.retrieval.backends.seismic_sparse import (  # noqa: E402
     INDEX_FILE, ROWS_FILE, SearchParameters, SeismicConfig, SeismicSegment, write_seismic_segment)
 
 VOCAB = 400
@@ -137,7 +137,7 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path):
 
 
 def test_importing_retrieval_does_not_import_seismic():
-    code = "import sys, retrieval, retrieval.backends, retrieval.build; assert 'seismic' not in sys.modules, 'seismic imported'"
+    code = "import sys, tandem.retrieval, tandem.retrieval.backends, tandem.retrieval.build; assert 'seismic' not in sys.modules, 'seismic imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -149,7 +149,7 @@ TUNED = SeismicConfig(n_postings=500, summary_energy=0.5, query_cut=7, heap_fact
 def seismic_index(tmp_path_factory):
     """Inference-free tiny corpus in a seismic index with non-default settings."""
     from conftest import TINY_DOCS, write_jsonl
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     root = tmp_path_factory.mktemp("seismic")
     corpus = write_jsonl(root / "corpus.jsonl", TINY_DOCS)
@@ -161,9 +161,9 @@ def seismic_index(tmp_path_factory):
 
 @pytest.mark.slow
 def test_settings_round_trip_and_search_parameters(seismic_index):
-    from index.manifest import read_manifest
-    from retrieval.backends import backend
-    from retrieval.searcher import Searcher
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.backends import backend
+    from tandem.retrieval.searcher import Searcher
 
     manifest = read_manifest(seismic_index)
     component = manifest.component("sparse")
@@ -180,7 +180,7 @@ def test_settings_round_trip_and_search_parameters(seismic_index):
         assert retriever.search_parameters == {"query_cut": 7, "heap_factor": 0.95}
         with pytest.raises(TypeError):
             retriever.configure(k1=0.9)
-        from retrieval.search_params import apply_parameters, search_parameters
+        from tandem.retrieval.search_params import apply_parameters, search_parameters
 
         assert search_parameters(retriever) == {"query_cut": int, "heap_factor": float}
         with pytest.raises(TandemError, match="takes heap_factor, query_cut, not 'k1'"):
@@ -195,7 +195,7 @@ def test_settings_round_trip_and_search_parameters(seismic_index):
 
 @pytest.mark.slow
 def test_search_explain_and_cli_info(seismic_index, capsys):
-    from retrieval.searcher import Searcher
+    from tandem.retrieval.searcher import Searcher
     from tandem.cli import main
 
     with Searcher.open(seismic_index) as searcher:
@@ -216,9 +216,9 @@ def test_search_explain_and_cli_info(seismic_index, capsys):
 def test_deleted_documents_are_never_returned_and_compaction_keeps_the_rest(seismic_index, tmp_path):
     import shutil
 
-    from index.corpus import Document
-    from retrieval.searcher import Searcher
-    from retrieval.writer import IndexWriter
+    from tandem.index.corpus import Document
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
 
     root = tmp_path / "live"
     shutil.copytree(seismic_index, root)
@@ -250,10 +250,10 @@ MIN_RECALL_AT_10 = 0.985
 
 @pytest.mark.slow
 def test_recall_against_native_exact_on_scifact(data_dir, tmp_path):
-    from retrieval.datasets import read_queries
-    from retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
-    from retrieval.splade import SpladeConfig, SpladeEncoder
-    from index.sparse import stack_vectors
+    from tandem.retrieval.datasets import read_queries
+    from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.index.sparse import stack_vectors
 
     lines = (data_dir / "beir/scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:SCIFACT_DOCS]
     texts = [f"{r['title']} {r['text']}".strip() for r in map(json.loads, lines)]

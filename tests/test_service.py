@@ -4,7 +4,7 @@ import json
 import httpx
 import pytest
 
-from index.limits import MAX_QUERY_CHARS
+from tandem.index.limits import MAX_QUERY_CHARS
 from service_server import running_server
 
 

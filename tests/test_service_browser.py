@@ -41,7 +41,7 @@ def tiny_server(tiny_index):
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory):
     """An inference-free sparse index of PAGE_DOCS: the query's terms are exactly its word pieces."""
-    from retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.build import BuildConfig, build_index
 
     corpus = write_jsonl(tmp_path_factory.mktemp("page-corpus") / "corpus.jsonl", PAGE_DOCS)
     out = tmp_path_factory.mktemp("page-index") / "page"

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from service.pool import Deadline, RequestTimeout, SearchPool
-from service.snippets import MAX_SCAN_CHARS, highlights, query_words, snippet
+from tandem.service.pool import Deadline, RequestTimeout, SearchPool
+from tandem.service.snippets import MAX_SCAN_CHARS, highlights, query_words, snippet
 
 BUDGET_S = 1.0
 
@@ -22,9 +22,10 @@ def stuck_app(tiny_if_index, monkeypatch):
     released (as the old quadratic snippet code did on a huge document)."""
     from starlette.testclient import TestClient
 
-    import service.hits
-    from retrieval.searcher import Searcher
-    from service.app import ServiceSettings, create_app
+    import tandem.service.hits
+    from tandem import service
+    from tandem.retrieval.searcher import Searcher
+    from tandem.service.app import ServiceSettings, create_app
 
     release = threading.Event()
 
@@ -81,7 +82,7 @@ def test_stuck_requests_get_504_in_budget_while_health_answers_and_ready_says_sa
 
 def test_process_exits_with_a_search_thread_still_busy():
     # concurrent.futures.ThreadPoolExecutor would join its thread at exit and wait out the 60 s.
-    code = "import time; from service.pool import SearchPool; p = SearchPool(1); p.submit(time.sleep, 60); time.sleep(0.2); print(p.busy)"
+    code = "import time; from tandem.service.pool import SearchPool; p = SearchPool(1); p.submit(time.sleep, 60); time.sleep(0.2); print(p.busy)"
     t0 = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and result.stdout.strip() == "1"

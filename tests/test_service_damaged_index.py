@@ -1,9 +1,9 @@
 """A damaged index found while serving is the server's fault: 503 with the file named, not a 4xx."""
 from fastapi.testclient import TestClient
 
-from index.errors import IndexFormatError
-from retrieval.searcher import Searcher
-from service.app import ServiceSettings, create_app
+from tandem.index.errors import IndexFormatError
+from tandem.retrieval.searcher import Searcher
+from tandem.service.app import ServiceSettings, create_app
 
 
 def test_index_format_error_during_search_is_503(tiny_if_index, monkeypatch):

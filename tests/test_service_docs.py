@@ -8,7 +8,7 @@ import httpx
 import pytest
 from service_server import running_server
 
-from service.paths import without_server_paths
+from tandem.service.paths import without_server_paths
 
 
 def test_absolute_paths_become_relative_to_the_index_or_their_name(tmp_path):
@@ -32,8 +32,8 @@ def test_absolute_paths_become_relative_to_the_index_or_their_name(tmp_path):
 def test_word_pieces_map_to_the_query_words_they_come_from():
     from transformers import AutoTokenizer
 
-    from retrieval.models import resolve_model
-    from service.wordpieces import query_words_by_piece
+    from tandem.retrieval.models import resolve_model
+    from tandem.service.wordpieces import query_words_by_piece
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("splade-tiny").location)
     query = "Statins lower LDL-cholesterol; statins again"

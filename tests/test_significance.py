@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eval.significance import adjust, bonferroni, compare, holm, mean_difference, paired_t_test, permutation_test
-from index.errors import TandemError
+from tandem.eval.significance import adjust, bonferroni, compare, holm, mean_difference, paired_t_test, permutation_test
+from tandem.index.errors import TandemError
 
 
 def as_dict(values):
@@ -72,7 +72,7 @@ def test_permutation_test_exact_on_small_samples():
 
 
 def test_permutation_test_chunks_large_inputs(monkeypatch):
-    import eval.significance as significance
+    from tandem.eval import significance
 
     a, b = shifted(n=5000, shift=0.001, seed=4)  # 2,000 x 5,000 signs
     monkeypatch.setattr(significance, "_BLOCK", 100 * 5000)  # 20 chunks of 100 rows

@@ -3,7 +3,7 @@ import numpy as np
 import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st
 
-from index.sparse import SparseIndex, SparseVector, top_k, write_sparse_index
+from tandem.index.sparse import SparseIndex, SparseVector, top_k, write_sparse_index
 
 
 def brute_force(matrix: sp.csr_matrix, query: SparseVector, k: int):

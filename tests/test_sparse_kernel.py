@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st
 
-from index.errors import TandemError
-from index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
+from tandem.index.errors import TandemError
+from tandem.index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
 
 
 STRATEGIES = ("prune", "scan")  # SparseIndex.strategy: the two exact kernels

@@ -40,7 +40,7 @@ def test_expansion_terms_beyond_the_text(splade):
 
 
 def test_top_k_pruning_keeps_largest(splade):
-    from retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
 
     pruned_encoder = SpladeEncoder(SpladeConfig(top_k=5))
     text = "Plants convert sunlight into glucose."

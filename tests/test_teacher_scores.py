@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from index.errors import InputError, TandemError
-from retrieval.training.teacher import (
+from tandem.index.errors import InputError, TandemError
+from tandem.retrieval.training.teacher import (
     TeacherRecord, ensemble, ensemble_candidates, make_records, minmax_normalize, read_teacher_file, write_teacher_file,
 )
 

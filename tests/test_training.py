@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from index.errors import InputError
-from retrieval.training import losses
-from retrieval.training.teacher import TeacherRecord, ensemble, minmax_normalize, read_teacher_file, write_teacher_file
+from tandem.index.errors import InputError
+from tandem.retrieval.training import losses
+from tandem.retrieval.training.teacher import TeacherRecord, ensemble, minmax_normalize, read_teacher_file, write_teacher_file
 
 
 def test_flops_by_hand():
@@ -107,8 +107,8 @@ def tiny_training_setup(tmp_path_factory, tiny_corpus):
 
 @pytest.mark.slow
 def test_training_steps_reduce_loss_keep_weights_nonnegative_and_reload(tiny_training_setup, tiny_corpus, splade):
-    from retrieval.splade import SpladeConfig, SpladeEncoder
-    from retrieval.training.sparse import SparseTrainConfig, train_sparse
+    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
+    from tandem.retrieval.training.sparse import SparseTrainConfig, train_sparse
 
     root, teacher_file = tiny_training_setup
     out = root / "student"
@@ -134,7 +134,7 @@ def test_training_steps_reduce_loss_keep_weights_nonnegative_and_reload(tiny_tra
 
 @pytest.mark.slow
 def test_trainable_idf_is_saved_as_idf_json(tiny_training_setup, tiny_corpus):
-    from retrieval.training.sparse import SparseTrainConfig, train_sparse
+    from tandem.retrieval.training.sparse import SparseTrainConfig, train_sparse
 
     root, teacher_file = tiny_training_setup
     out = root / "student-idf"

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from retrieval.training import losses
+from tandem.retrieval.training import losses
 
 
 def test_flops_on_a_2x3_batch():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 from conftest import TINY_DOCS, write_jsonl
 
@@ -26,8 +26,8 @@ def tiny_beir(tmp_path_factory):
 
 
 def test_pseudo_queries_are_titles_or_first_sentences(tmp_path):
-    from retrieval.training.pseudo_queries import pseudo_queries, pseudo_query_text
-    from index.corpus import Document
+    from tandem.retrieval.training.pseudo_queries import pseudo_queries, pseudo_query_text
+    from tandem.index.corpus import Document
 
     assert pseudo_query_text(Document("a", "Vitamin D and bones", "Text.")) == "Vitamin D and bones"
     assert pseudo_query_text(Document("b", "", "Plants make glucose daily. Then more.")) == "Plants make glucose daily."
@@ -48,12 +48,12 @@ def test_dev_evaluation_matches_the_engine(tiny_beir, tmp_path):
     """nDCG@10 of the in-training dev evaluation equals `tandem eval` on an inference-free index."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.datasets import load_split
-    from retrieval.idf_query import document_frequencies, idf_from_df
-    from retrieval.models import load_pretrained, resolve_model
-    from retrieval.searcher import Searcher
-    from retrieval.training.validation import DevSet, evaluate_student
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.idf_query import document_frequencies, idf_from_df
+    from tandem.retrieval.models import load_pretrained, resolve_model
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.training.validation import DevSet, evaluate_student
 
     with pytest.raises(TandemError, match="test split"):
         DevSet.load(str(tiny_beir), "test")
@@ -81,9 +81,9 @@ def test_dev_evaluation_matches_the_engine(tiny_beir, tmp_path):
 def test_training_keeps_the_best_dev_checkpoint_and_can_freeze_vocab(tiny_beir, tmp_path):
     from transformers import AutoModelForMaskedLM
 
-    from retrieval.models import load_pretrained, resolve_model
-    from retrieval.training.sparse import SparseTrainConfig, frozen_vocab_parameters, train_sparse
-    from retrieval.training.teacher import TeacherRecord, ensemble, write_teacher_file
+    from tandem.retrieval.models import load_pretrained, resolve_model
+    from tandem.retrieval.training.sparse import SparseTrainConfig, frozen_vocab_parameters, train_sparse
+    from tandem.retrieval.training.teacher import TeacherRecord, ensemble, write_teacher_file
 
     records = []
     for i, (query, positive) in enumerate([("vitamin deficiency bones", "d3"), ("tower in paris", "d1"), ("plants make glucose", "d2"), ("programming typing", "d4")]):
@@ -114,8 +114,8 @@ def test_training_keeps_the_best_dev_checkpoint_and_can_freeze_vocab(tiny_beir, 
 
 
 def test_student_scale_multiplies_scores_in_every_ranking_loss():
-    from retrieval.training import losses
-    from retrieval.training.sparse import SparseTrainConfig, ranking_loss
+    from tandem.retrieval.training import losses
+    from tandem.retrieval.training.sparse import SparseTrainConfig, ranking_loss
 
     torch.manual_seed(0)
     queries, docs, teacher = torch.rand(2, 6), torch.rand(2, 3, 6), torch.tensor([[30.0, 10.0, 0.0], [0.0, 30.0, 15.0]])

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.checksums import sha256_file
-from index.errors import IndexFormatError
-from index.manifest import read_manifest, verify_checksums
-from retrieval.searcher import Searcher
+from tandem.index.checksums import sha256_file
+from tandem.index.errors import IndexFormatError
+from tandem.index.manifest import read_manifest, verify_checksums
+from tandem.retrieval.searcher import Searcher
 from tandem.cli import main
 
 from test_corrupt_index import write_format1_sparse
@@ -21,7 +21,7 @@ QUERIES = ["vitamin D and bone density", "Eiffel Tower in Paris", "cell energy A
 
 def write_format1_index(source: Path, out: Path) -> None:
     """The layout Tandem 0.1 wrote (docs.sqlite, sparse/, dense/, manifest.json format 1), from a format-2 index."""
-    from index.sparse import SparseIndex
+    from tandem.index.sparse import SparseIndex
 
     manifest = read_manifest(source)
     segment = source / "segments" / manifest.segments[0].name

@@ -13,7 +13,7 @@ to nothing are skipped by Anserini, as in pyserini.
 Search uses Anserini's ``SimpleSearcher`` (the class pyserini's ``LuceneSearcher`` wraps) through
 jnius, so pyserini itself is never imported here. The directory is a plain Anserini index::
 
-    python -m index.lucene.run pyserini.search.lucene --index DIR --bm25 --topics topics.tsv \\
+    python -m tandem.index.lucene.run pyserini.search.lucene --index DIR --bm25 --topics topics.tsv \\
         --output run.trec --hits 1000 --remove-query
 """
 from __future__ import annotations

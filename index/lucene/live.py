@@ -12,7 +12,7 @@ How documents are added. Anserini 1.7.1's ``IndexCollection`` parses ``-append``
 it always opens its ``IndexWriter`` with ``OpenMode.CREATE``, which would replace the index with
 just the new batch (checked in the jar's bytecode and by running it). So a batch is indexed by
 ``IndexCollection`` into a temporary index beside the target, with exactly the arguments of a full
-build (:func:`index.lucene.bm25.bm25_index_args`, :func:`index.lucene.impact.impact_index_args`),
+build (:func:`tandem.index.lucene.bm25.bm25_index_args`, :func:`tandem.index.lucene.impact.impact_index_args`),
 and its segments are copied into the target with ``IndexWriter.addIndexes(Directory...)``. The new
 documents are therefore analysed, weighted and normed by the same code and settings as a fresh
 build. Adding an id that is already present replaces it (update by id, as ``-uniqueDocid`` does
@@ -91,7 +91,7 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def append_bm25(index_dir: Path, docs: Iterable[Document], *, fields: str = "flat", store_raw: bool = False, threads: int = 2) -> int:
-    """Add (or replace, by id) documents in a BM25 index made by :func:`index.lucene.bm25.build_bm25_index`.
+    """Add (or replace, by id) documents in a BM25 index made by :func:`tandem.index.lucene.bm25.build_bm25_index`.
 
     ``fields`` and ``store_raw`` must be those the index was built with. Returns the number of
     distinct ids in the batch; documents whose text analyses to nothing are not indexed (as in a
@@ -111,7 +111,7 @@ def append_bm25(index_dir: Path, docs: Iterable[Document], *, fields: str = "fla
 
 def append_impact(index_dir: Path, doc_vectors: Iterable[tuple[str, dict[str, int]]], *, threads: int = 2) -> int:
     """Add (or replace, by id) ``(doc_id, {token: impact})`` pairs in an impact index made by
-    :func:`index.lucene.impact.build_impact_index`; returns the number of distinct ids in the batch.
+    :func:`tandem.index.lucene.impact.build_impact_index`; returns the number of distinct ids in the batch.
 
     Vectors are checked (positive int impacts, no whitespace in tokens) before the index is touched.
     """

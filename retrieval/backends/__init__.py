@@ -5,7 +5,7 @@ The manifest names each component's backend, so opening an index needs no if-cha
 """
 from __future__ import annotations
 
-from index.errors import IndexFormatError
+from tandem.index.errors import IndexFormatError
 
 from .base import Backend, EncodedDocs, SharedChange, WriteContext
 from .bmp_sparse import BmpBackend  # imports bmp only when a BMP index is written or opened

@@ -1,5 +1,5 @@
 """What a backend implements: write a component's files for new documents, apply deletions and
-compaction, and open a :class:`~retrieval.retriever.Retriever` over one commit.
+compaction, and open a :class:`~tandem.retrieval.retriever.Retriever` over one commit.
 
 Two kinds of storage, chosen per backend:
 
@@ -22,10 +22,10 @@ from typing import ClassVar, Literal, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from index.corpus import Document
-from index.errors import IndexFormatError
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
+from tandem.index.corpus import Document
+from tandem.index.errors import IndexFormatError
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot
 
 DocInput = Literal["sparse", "dense", "text"]
 
@@ -69,7 +69,7 @@ class Backend(ABC):
 
     # -- writing ------------------------------------------------------------------------------
     def settings_from(self, config) -> dict:
-        """This backend's own settings taken from a build config (``retrieval.build.BuildConfig``)."""
+        """This backend's own settings taken from a build config (``tandem.retrieval.build.BuildConfig``)."""
         return {}
 
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
@@ -116,7 +116,7 @@ class WriteContext:
     """What the writer knows while applying a change (models are loaded only if a backend asks)."""
 
     root: Path
-    encoders: "object"  # retrieval.writer.DocEncoders
+    encoders: "object"  # tandem.retrieval.writer.DocEncoders
     live_docs: list[Document] | None = None
     components: list[ComponentInfo] = field(default_factory=list)  # every component of the change (a store shared by several, e.g. Milvus, writes whole rows once)
     generation: int | None = None  # the generation this change will commit as

@@ -77,12 +77,12 @@ import scipy.sparse as sp
 from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from index.errors import IndexFormatError, TandemError
-from index.manifest import ComponentInfo
-from index.npy_files import check_npy
-from index.progress import progress
-from index.segments import IndexSnapshot, SegmentReader
-from index.sparse import SparseVector
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import ComponentInfo
+from tandem.index.npy_files import check_npy
+from tandem.index.progress import progress
+from tandem.index.segments import IndexSnapshot, SegmentReader
+from tandem.index.sparse import SparseVector
 
 from ..encoders import encoder_key
 from ..types import Ranking

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.dense import FILENAME, DenseIndex, FaissConfig, check_search_parameters, write_dense_index
-from index.errors import IndexFormatError, TandemError
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot, SegmentReader
+from tandem.index.dense import FILENAME, DenseIndex, FaissConfig, check_search_parameters, write_dense_index
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot, SegmentReader
 
 from ..encoders import dense_encoder, encoder_key
 from ..types import Ranking

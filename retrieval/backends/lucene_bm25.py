@@ -1,15 +1,15 @@
 """``lucene-bm25``: BM25 on Lucene (Anserini, as pyserini's BEIR runs), index-wide.
 
 Each change writes a new Lucene directory: hard links to the previous one's files, then Lucene's
-own add/delete (``index.lucene.live``), so readers of the old directory are never disturbed.
+own add/delete (``tandem.index.lucene.live``), so readers of the old directory are never disturbed.
 Compaction merges to one segment, which expunges deleted documents from the BM25 statistics.
 """
 from __future__ import annotations
 
 import time
 
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot
 
 from ..types import Ranking
 from .base import Backend, SharedChange, WriteContext
@@ -26,8 +26,8 @@ class LuceneBM25Backend(Backend):
         return {"fields": config.bm25_fields}
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        from index.lucene import live
-        from index.lucene.bm25 import build_bm25_index
+        from tandem.index.lucene import live
+        from tandem.index.lucene.bm25 import build_bm25_index
 
         fields = component.settings.get("fields", "flat")
         if change.previous_dir is None:
@@ -56,7 +56,7 @@ class LuceneBM25Retriever:
     tokenizer = None
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo) -> None:
-        from index.lucene.bm25 import DEFAULT_B, DEFAULT_K1, LuceneBM25Searcher
+        from tandem.index.lucene.bm25 import DEFAULT_B, DEFAULT_K1, LuceneBM25Searcher
 
         self.name = component.name
         s = component.settings

@@ -11,9 +11,9 @@ import os
 
 import scipy.sparse as sp
 
-from index.commits import link_tree
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
+from tandem.index.commits import link_tree
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot
 
 from ..encoders import encoder_key
 from ..types import Ranking
@@ -25,7 +25,7 @@ LUCENE_DIR = "lucene"
 
 def impact_vectors(docs: EncodedDocs, key: str, scale: float):
     """``(doc_id, {token: impact})`` pairs for Anserini, from the encoded documents."""
-    from index.lucene.impact import quantize
+    from tandem.index.lucene.impact import quantize
 
     matrix: sp.csr_matrix = docs.sparse[key]
     vocab = docs.tokenizers[key].convert_ids_to_tokens(list(range(matrix.shape[1])))
@@ -46,8 +46,8 @@ class LuceneImpactBackend(Backend):
         return {"scale": float(config.impact_scale)}
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        from index.lucene import live
-        from index.lucene.impact import build_impact_index
+        from tandem.index.lucene import live
+        from tandem.index.lucene.impact import build_impact_index
 
         settings = component.settings
         key = encoder_key("sparse", settings["encoder"])
@@ -89,7 +89,7 @@ class LuceneImpactRetriever(EncodingRetriever):
     backend = LuceneImpactBackend.name
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        from index.lucene.impact import LuceneImpactSearcher
+        from tandem.index.lucene.impact import LuceneImpactSearcher
 
         self.name = component.name
         self.settings = component.settings
@@ -104,7 +104,7 @@ class LuceneImpactRetriever(EncodingRetriever):
 
     def encode(self, queries: list[str]) -> list[dict[str, int]]:
         """Integer impacts ``{token: round(w * scale)}`` of each query's sparse vector."""
-        from index.lucene.impact import quantize
+        from tandem.index.lucene.impact import quantize
 
         tokenizer = self.tokenizer
         return [quantize(dict(zip(tokenizer.convert_ids_to_tokens(v.ids.tolist()), v.weights.tolist())), self.scale)

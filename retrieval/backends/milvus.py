@@ -1,7 +1,7 @@
 """``milvus-sparse``, ``milvus-dense`` (and ``milvus-bm25``): retrievers held in one Milvus collection.
 
 Design. Two backends, one per document input (the writer encodes what each backend's
-``doc_input`` asks), that share the index's collection (:mod:`index.milvus`: primary key = document
+``doc_input`` asks), that share the index's collection (:mod:`tandem.index.milvus`: primary key = document
 id, ``gen``, ``title``, ``text`` and one vector field per Milvus component). Storage is index-wide
 (``segment_local = False``, like ``lucene-bm25``): Tandem's segments keep the document store and the
 deletion bitmaps; Milvus keeps the vectors. Milvus 2.5's upsert needs every field of a row, so rows
@@ -56,10 +56,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.errors import IndexFormatError, TandemError
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
-from index.sparse import SparseVector
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot
+from tandem.index.sparse import SparseVector
 
 from ..encoders import dense_encoder, encoder_key
 from ..retriever import TermContribution
@@ -71,8 +71,8 @@ MILVUS_FILE = "milvus.json"
 
 
 def milvus_config(component: ComponentInfo):
-    """The component's :class:`index.milvus.MilvusConfig` (one line naming the manifest if absent)."""
-    from index.milvus import MilvusConfig
+    """The component's :class:`tandem.index.milvus.MilvusConfig` (one line naming the manifest if absent)."""
+    from tandem.index.milvus import MilvusConfig
 
     raw = component.settings.get("milvus")
     if not isinstance(raw, dict):
@@ -82,7 +82,7 @@ def milvus_config(component: ComponentInfo):
 
 def vector_field(component: ComponentInfo):
     """The component's field in the collection (``<name>_vector``) and its kind, from its backend."""
-    from index.milvus import VectorField
+    from tandem.index.milvus import VectorField
 
     kind = {MilvusSparseBackend.name: "sparse", MilvusBM25Backend.name: "bm25"}.get(component.backend, "dense")
     return VectorField(component=component.name, kind=kind, dim=int(component.settings["dim"]) if kind == "dense" else None)
@@ -101,7 +101,7 @@ def collection_group(component: ComponentInfo, components: list[ComponentInfo]) 
 
 def _rows(docs: EncodedDocs, group: list[ComponentInfo], generation: int):
     """One complete row per document: id, gen, title, text and every Milvus component's vector."""
-    from index.milvus import CONTENTS_FIELD, GEN_FIELD, ID_FIELD, TEXT_FIELD, TITLE_FIELD, clip_varchar
+    from tandem.index.milvus import CONTENTS_FIELD, GEN_FIELD, ID_FIELD, TEXT_FIELD, TITLE_FIELD, clip_varchar
 
     vectors = []
     with_contents = False
@@ -136,7 +136,7 @@ class MilvusBackend(Backend):
     def settings_from(self, config) -> dict:
         if config.milvus is None:
             raise TandemError(f"backend {self.name} needs a Milvus URI and collection", "--milvus-uri")
-        from index import milvus
+        from tandem.index import milvus
 
         resolved = config.milvus.resolved()
         milvus.connect(resolved.uri, resolved.token_env)  # unreachable: one line naming the URI, before any document is encoded
@@ -144,7 +144,7 @@ class MilvusBackend(Backend):
 
     # -- writing ------------------------------------------------------------------------------
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        from index import milvus
+        from tandem.index import milvus
 
         config = milvus_config(component)
         group = collection_group(component, context.components)
@@ -192,7 +192,7 @@ class MilvusBackend(Backend):
     def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
         milvus_config(component)
         if thorough:
-            from index import milvus
+            from tandem.index import milvus
 
             config = milvus_config(component)
             client = milvus.connect(config.uri, config.token_env)
@@ -211,9 +211,9 @@ class MilvusBackend(Backend):
 def _rebuilds_own_collection(stage_root: Path, config) -> bool:
     """Whether an existing collection of this name belongs to the index this build replaces: the index
     folder the build publishes to (``<parent>/.<name>.building/stage`` -> ``<parent>/<name>``, see
-    :class:`index.build_dir.StagingDir`) has a manifest whose Milvus components name the same URI and
+    :class:`tandem.index.build_dir.StagingDir`) has a manifest whose Milvus components name the same URI and
     collection, or a previous attempt of this build created it (marker in the build's work folder)."""
-    from index.manifest import read_manifest
+    from tandem.index.manifest import read_manifest
 
     stage_root = Path(stage_root)
     work = stage_root.parent
@@ -301,7 +301,7 @@ class MilvusRetriever(EncodingRetriever):
     rows of the snapshot's generation."""
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        from index import milvus
+        from tandem.index import milvus
 
         self.name = component.name
         self.snapshot = snapshot
@@ -315,14 +315,14 @@ class MilvusRetriever(EncodingRetriever):
 
     def search_data(self, data: list, k: int) -> list[Ranking]:
         """Top-``k`` per query (sparse dicts, dense lists or BM25 texts) among this commit's rows."""
-        from index import milvus
+        from tandem.index import milvus
 
         results = milvus.search(self.client, self.config, self.field, data, k, self.generation)
         return [dict(hits) for hits in results]
 
     def stored_vector(self, doc_id: str):
         """The vector Milvus holds for a live document of this snapshot (None if absent)."""
-        from index import milvus
+        from tandem.index import milvus
 
         if doc_id not in self.snapshot:
             return None
@@ -436,7 +436,7 @@ def milvus_hybrid_search(sparse: MilvusSparseRetriever, dense: MilvusDenseRetrie
     i.e. ranks in the thousands), while one query per request gives Tandem's rrf exactly."""
     from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
 
-    from index import milvus
+    from tandem.index import milvus
 
     if (sparse.config.uri, sparse.config.collection) != (dense.config.uri, dense.config.collection):
         raise TandemError("the sparse and dense retrievers are in different Milvus collections", "hybrid_search")

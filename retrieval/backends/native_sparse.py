@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from index.manifest import ComponentInfo
-from index.segments import IndexSnapshot
-from index.sparse_format import SparseIndexConfig
-from index.sparse import SparseVector, write_sparse_index
-from index.sparse_checks import TermChecks, open_checked
+from tandem.index.manifest import ComponentInfo
+from tandem.index.segments import IndexSnapshot
+from tandem.index.sparse_format import SparseIndexConfig
+from tandem.index.sparse import SparseVector, write_sparse_index
+from tandem.index.sparse_checks import TermChecks, open_checked
 
 from ..encoders import encoder_key
 from ..retriever import TermContribution

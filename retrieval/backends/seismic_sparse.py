@@ -56,11 +56,11 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from index.errors import IndexFormatError, TandemError
-from index.manifest import ComponentInfo
-from index.npy_files import check_npy
-from index.segments import IndexSnapshot, SegmentReader
-from index.sparse import SparseVector, matrix_stats
+from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.manifest import ComponentInfo
+from tandem.index.npy_files import check_npy
+from tandem.index.segments import IndexSnapshot, SegmentReader
+from tandem.index.sparse import SparseVector, matrix_stats
 
 from ..encoders import encoder_key
 from ..types import Ranking

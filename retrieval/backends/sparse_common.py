@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.corpus import Document
-from index.errors import IndexFormatError
-from index.npy_files import check_npy
-from index.sparse import SparseVector
+from tandem.index.corpus import Document
+from tandem.index.errors import IndexFormatError
+from tandem.index.npy_files import check_npy
+from tandem.index.sparse import SparseVector
 
 from ..encoders import saved_tokenizer, splade_encoder
 from ..idf_query import IdfQueryEncoder, document_frequencies, idf_from_df, load_idf_json

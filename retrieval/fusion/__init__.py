@@ -6,8 +6,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from index.errors import TandemError
-from retrieval.types import Component, Hit, Ranking
+from tandem.index.errors import TandemError
+from tandem.retrieval.types import Component, Hit, Ranking
 
 from .normalize import NORMALIZATIONS
 from .rrf import rrf

@@ -1,7 +1,7 @@
 """Reciprocal rank fusion (Cormack et al., SIGIR 2009): score(d) = sum_r w_r / (k + rank_r(d))."""
 from __future__ import annotations
 
-from retrieval.types import Ranking
+from tandem.retrieval.types import Ranking
 
 
 def rrf(rankings: dict[str, Ranking], weights: dict[str, float], k: float = 60.0) -> dict[str, dict[str, float]]:

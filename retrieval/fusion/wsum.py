@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retrieval.types import Ranking
+from tandem.retrieval.types import Ranking
 
 from .normalize import NORMALIZATIONS
 

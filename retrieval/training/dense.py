@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
-from index.corpus import read_corpus
+from tandem.index.corpus import read_corpus
 
 from ..models import load_pretrained, resolve_model
 from ..pooling import model_pooling, pool
@@ -47,7 +47,7 @@ class DenseTrainConfig(BaseModel):
 
 def student_embeddings(model, tokenizer, texts: list[str], pooling: str, max_length: int) -> torch.Tensor:
     """The training forward: L2-normalised pooled embeddings [N, H] with autograd, pooled exactly as
-    :class:`retrieval.dense_encoder.DenseEncoder` pools at serving time."""
+    :class:`tandem.retrieval.dense_encoder.DenseEncoder` pools at serving time."""
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     hidden = model(**enc).last_hidden_state
     return torch.nn.functional.normalize(pool(hidden, enc["attention_mask"], pooling), dim=-1)

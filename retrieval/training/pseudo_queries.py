@@ -10,7 +10,7 @@ import random
 import re
 from pathlib import Path
 
-from index.corpus import Document, read_corpus
+from tandem.index.corpus import Document, read_corpus
 
 from ..datasets import EvalSet, Query
 

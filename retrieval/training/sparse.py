@@ -18,8 +18,8 @@ import torch
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
-from index.corpus import read_corpus
-from index.errors import TandemError
+from tandem.index.corpus import read_corpus
+from tandem.index.errors import TandemError
 
 from ..idf_query import document_frequencies, idf_from_df
 from ..models import load_pretrained, resolve_model

@@ -25,7 +25,7 @@ Teacher-score file (JSONL, optionally gzip-compressed when the name ends in ``.g
   ...]}, "ensemble": [...], "positives": [...]}``, every list aligned with ``doc_ids``.
 
 ``write_teacher_file`` / ``read_teacher_file`` round-trip exactly (floats via their shortest repr).
-Malformed files raise ``index.errors.InputError`` (a ``TandemError``) whose ``where`` is ``path:line``.
+Malformed files raise ``tandem.index.errors.InputError`` (a ``TandemError``) whose ``where`` is ``path:line``.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.errors import InputError
+from tandem.index.errors import InputError
 
 FORMAT = "tandem-teacher-scores/1"
 NORMALIZATION = "min-max per query over the candidates; missing candidate = the teacher's minimum (0); constant scores = 0"
@@ -356,7 +356,7 @@ def mine_teacher_scores(searcher, eval_set, teachers: Sequence[str] = TEACHERS, 
     """
     import torch
 
-    from index.sparse import SparseVector
+    from tandem.index.sparse import SparseVector
 
     from ..retriever import supports
     from ..splade import SpladeConfig, SpladeEncoder

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from index.corpus import read_corpus
-from index.errors import TandemError
-from index.sparse import matrix_stats, stack_vectors
+from tandem.index.corpus import read_corpus
+from tandem.index.errors import TandemError
+from tandem.index.sparse import matrix_stats, stack_vectors
 
 from ..idf_query import IdfQueryEncoder
 from ..splade import SpladeConfig, SpladeEncoder

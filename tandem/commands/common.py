@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from index.errors import TandemError
+from tandem.index.errors import TandemError
 
 if TYPE_CHECKING:
-    from index.corpus import CorpusOptions
+    from tandem.index.corpus import CorpusOptions
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -74,7 +74,7 @@ def optional_model(value: str) -> str | None:
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--format``, ``--id-field``, ``--title-field``, ``--text-field`` and ``--allow-id-spaces``
     (how to read the corpus file); turn them into options with :func:`corpus_options_from_args`."""
-    from index.corpus import CORPUS_FORMATS, ID_FIELD_NAMES, TEXT_FIELD_NAMES, TITLE_FIELD_NAMES
+    from tandem.index.corpus import CORPUS_FORMATS, ID_FIELD_NAMES, TEXT_FIELD_NAMES, TITLE_FIELD_NAMES
 
     group = parser.add_argument_group("corpus format")
     group.add_argument(
@@ -93,8 +93,8 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def corpus_options_from_args(args: argparse.Namespace) -> CorpusOptions:
-    """The :class:`index.corpus.CorpusOptions` given by the flags of :func:`add_corpus_options`."""
-    from index.corpus import CorpusOptions
+    """The :class:`tandem.index.corpus.CorpusOptions` given by the flags of :func:`add_corpus_options`."""
+    from tandem.index.corpus import CorpusOptions
 
     flags = {"id_field": "--id-field", "title_field": "--title-field", "text_field": "--text-field"}
     for name, flag in flags.items():

@@ -1,4 +1,4 @@
-"""`tandem encode`: encode a corpus, or one shard of it, into vector files (see :mod:`retrieval.encode`)."""
+"""`tandem encode`: encode a corpus, or one shard of it, into vector files (see :mod:`tandem.retrieval.encode`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,9 +37,9 @@ def register(sub) -> None:
 
 
 def run_encode(args) -> int:
-    from retrieval.build import BuildConfig
-    from retrieval.datasets import resolve_corpus
-    from retrieval.encode import ShardSpec, encode_shard
+    from tandem.retrieval.build import BuildConfig
+    from tandem.retrieval.datasets import resolve_corpus
+    from tandem.retrieval.encode import ShardSpec, encode_shard
 
     spec = ShardSpec.parse(args.shard)
     corpus_path = resolve_corpus(args.corpus, args.data_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 from .common import add_data_dir, optional_model
 from .fuse_cmd import register as register_fuse
 
-MIN_COVERAGE = 0.5  # eval.coverage.MIN_COVERAGE, repeated here so that `tandem --help` imports nothing heavy
+MIN_COVERAGE = 0.5  # tandem.eval.coverage.MIN_COVERAGE, repeated here so that `tandem --help` imports nothing heavy
 BUILDABLE = {"sparse": "--sparse", "dense": "--dense", "bm25": "--bm25", "impact": "--sparse"}  # retriever -> build option
 
 
@@ -81,9 +81,9 @@ def _required_retrievers(args, conditions) -> set[str]:
 def _build_plan(args, dataset: str, index_dir: Path, corpus_path):
     """The :class:`BuildConfig` for a missing index (None if it exists), checked before any work:
     it builds what the requested conditions need (all of the build options without --modes)."""
-    from eval.conditions import parse_conditions
-    from index.errors import TandemError
-    from retrieval.build import BuildConfig
+    from tandem.eval.conditions import parse_conditions
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.build import BuildConfig
 
     if (index_dir / "manifest.json").is_file():
         return None
@@ -110,7 +110,7 @@ def _build_plan(args, dataset: str, index_dir: Path, corpus_path):
 
 def _ensure_index(args, dataset: str, index_dir: Path, corpus_path) -> None:
     """Build the index the requested conditions need if it is missing (the plan is checked first)."""
-    from retrieval.build import build_index
+    from tandem.retrieval.build import build_index
 
     config = _build_plan(args, dataset, index_dir, corpus_path)
     if config is not None:
@@ -120,8 +120,8 @@ def _ensure_index(args, dataset: str, index_dir: Path, corpus_path) -> None:
 
 
 def _parse_metrics(text: str) -> list[str]:
-    from eval.metrics import parse_metric
-    from index.errors import TandemError
+    from tandem.eval.metrics import parse_metric
+    from tandem.index.errors import TandemError
 
     metrics = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
     if not metrics:
@@ -132,7 +132,7 @@ def _parse_metrics(text: str) -> list[str]:
 
 
 def _judged_coverage(args, eval_set, searcher, index_dir: Path) -> float:
-    from eval.coverage import check_coverage, judged_documents_in_index
+    from tandem.eval.coverage import check_coverage, judged_documents_in_index
 
     coverage = judged_documents_in_index(eval_set.qrels, lambda doc_id: doc_id in searcher.docs)
     print(f"{eval_set.name}: {coverage.describe()}")
@@ -141,11 +141,11 @@ def _judged_coverage(args, eval_set, searcher, index_dir: Path) -> float:
 
 
 def run_eval(args) -> int:
-    from eval.conditions import parse_conditions, Condition
-    from eval.harness import evaluate_conditions
-    from index.errors import TandemError
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
+    from tandem.eval.conditions import parse_conditions, Condition
+    from tandem.eval.harness import evaluate_conditions
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
 
     metrics = _parse_metrics(args.metrics)
     if args.runs:
@@ -197,8 +197,8 @@ def _run_spec(spec: str) -> tuple[str, Path]:
 
 def read_named_runs(specs: list[str], where: str) -> dict[str, tuple[Path, dict]]:
     """``[NAME=]FILE`` specs -> ``name -> (file, run)``; names must be unique."""
-    from eval.runs import read_run
-    from index.errors import TandemError
+    from tandem.eval.runs import read_run
+    from tandem.index.errors import TandemError
 
     runs: dict[str, tuple[Path, dict]] = {}
     for spec in specs:
@@ -211,10 +211,10 @@ def read_named_runs(specs: list[str], where: str) -> dict[str, tuple[Path, dict]
 
 def run_eval_runs(args, metrics: list[str]) -> int:
     """`tandem eval --run FILE ... (--dataset D | --qrels FILE)`: score runs made elsewhere, same metrics and report."""
-    from eval.coverage import check_coverage, qrels_queries_in_run
-    from eval.harness import evaluate_runs
-    from index.errors import TandemError
-    from retrieval.datasets import load_split, read_qrels
+    from tandem.eval.coverage import check_coverage, qrels_queries_in_run
+    from tandem.eval.harness import evaluate_runs
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.datasets import load_split, read_qrels
 
     if args.build or args.index is not None or args.modes:
         raise TandemError("--run evaluates existing run files: --build, --index and --modes do not apply", "--run")
@@ -243,9 +243,9 @@ def run_eval_runs(args, metrics: list[str]) -> int:
 
 def _write_outputs(args, results, metrics: list[str], title: str, extra: dict, baseline: str | None = None) -> None:
     """metrics.json, results.md and report.html in --out, and a short summary on the terminal."""
-    from eval.formatting import format_value
-    from eval.harness import save_results
-    from eval.report import matrix_rows, write_reports
+    from tandem.eval.formatting import format_value
+    from tandem.eval.harness import save_results
+    from tandem.eval.report import matrix_rows, write_reports
 
     from ..tables import format_table
 
@@ -265,11 +265,11 @@ def _write_outputs(args, results, metrics: list[str], title: str, extra: dict, b
 
 
 def run_tune(args) -> int:
-    from eval.conditions import save_tuned_fusion
-    from eval.tune import tune_fusion
-    from retrieval.datasets import load_split
-    from retrieval.fusion import FusionConfig
-    from retrieval.searcher import FUSION_FILENAME, Searcher
+    from tandem.eval.conditions import save_tuned_fusion
+    from tandem.eval.tune import tune_fusion
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.fusion import FusionConfig
+    from tandem.retrieval.searcher import FUSION_FILENAME, Searcher
 
     from ..tables import format_table
 
@@ -308,7 +308,7 @@ def register_repro(sub) -> None:
 
 
 def run_repro(args) -> int:
-    from eval.repro import DEFAULT_MATRIX, load_matrix, run_matrix
+    from tandem.eval.repro import DEFAULT_MATRIX, load_matrix, run_matrix
 
     from ..tables import format_table
 

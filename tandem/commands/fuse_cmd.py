@@ -1,5 +1,5 @@
 """`tandem fuse`: fuse TREC run files made elsewhere (other indexes, other tools) into one run file,
-with the engine's fusion (:func:`retrieval.fusion.fuse`) and run writer (:func:`eval.runs.write_run`).
+with the engine's fusion (:func:`tandem.retrieval.fusion.fuse`) and run writer (:func:`tandem.eval.runs.write_run`).
 
     tandem fuse sparse=a.trec dense=b.trec --method wsum --weights sparse=0.4,dense=0.6 --out fused.trec
     tandem eval --run fused.trec --run a.trec --run b.trec --dataset scifact
@@ -29,9 +29,9 @@ def register(sub) -> None:
 
 
 def run_fuse(args) -> int:
-    from eval.run_fusion import check_weight_names, fuse_runs
-    from eval.runs import write_run
-    from retrieval.fusion import FusionConfig, override_fusion
+    from tandem.eval.run_fusion import check_weight_names, fuse_runs
+    from tandem.eval.runs import write_run
+    from tandem.retrieval.fusion import FusionConfig, override_fusion
 
     from .eval_cmd import read_named_runs
     from .search_cmd import FUSION_FLAGS, describe_fusion, fusion_overrides

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from index.dense import AUTO_HNSW_MIN_VECTORS, FaissConfig
+from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, FaissConfig
 
 from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
 
@@ -112,16 +112,16 @@ def register(sub) -> None:
 
 
 def run_build(args) -> int:
-    from index.errors import TandemError
-    from retrieval.build import BuildConfig, build_index
-    from retrieval.datasets import resolve_corpus
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import resolve_corpus
 
     for name in ("batch_size", "max_length"):
         if getattr(args, name) < 1:
             raise TandemError("must be at least 1", "--" + name.replace("_", "-"))
     shards = None
     if args.from_encoded:
-        from retrieval.encode import read_shards
+        from tandem.retrieval.encode import read_shards
 
         shards = read_shards(args.from_encoded)
     elif args.corpus is None:
@@ -147,7 +147,7 @@ def run_build(args) -> int:
 
 def _print_components(manifest, root: Path) -> None:
     """One row per retriever (size on disk over all segments and its shared files) and one for the documents."""
-    from retrieval.backends import BACKENDS
+    from tandem.retrieval.backends import BACKENDS
 
     from ..tables import format_table, human_bytes
 
@@ -165,8 +165,8 @@ def _print_components(manifest, root: Path) -> None:
 
 
 def run_info(args) -> int:
-    from index.errors import TandemError
-    from index.manifest import read_manifest
+    from tandem.index.errors import TandemError
+    from tandem.index.manifest import read_manifest
 
     from ..tables import format_table, human_bytes
 
@@ -178,7 +178,7 @@ def run_info(args) -> int:
         print(f"format       {manifest.format_version} (tandem {manifest.tandem_version}), generation {manifest.generation}, created {manifest.created_at}, updated {manifest.updated_at}")
         print(f"corpus       {manifest.corpus.source} ({manifest.corpus.num_docs:,} docs at build, sha256 {manifest.corpus.sha256[:12]}...)")
         print(f"documents    {manifest.num_docs:,} live in {len(manifest.segments)} segment(s), {sum(s.num_deleted for s in manifest.segments):,} deleted not yet compacted")
-        from retrieval.backends import BACKENDS
+        from tandem.retrieval.backends import BACKENDS
 
         rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c, manifest.segments) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
         print(format_table(["retriever", "backend", "shared size", "files", "details"], rows, align="llrrl"))
@@ -190,7 +190,7 @@ def run_info(args) -> int:
             if encoder:
                 print(f"{component.name} encoder: {json.dumps(encoder)}")
     if args.verify:
-        from retrieval.integrity import verify_index
+        from tandem.retrieval.integrity import verify_index
 
         _, bad = verify_index(args.index)
         if bad:
@@ -213,16 +213,16 @@ def _report(report) -> None:
 
 
 def run_add(args) -> int:
-    from index.corpus import read_corpus
-    from retrieval.writer import IndexWriter
+    from tandem.index.corpus import read_corpus
+    from tandem.retrieval.writer import IndexWriter
 
     if args.from_encoded:
-        from retrieval.encode import add_from_encoded
+        from tandem.retrieval.encode import add_from_encoded
 
         _report(add_from_encoded(args.index, args.from_encoded, args.corpus, corpus_options_from_args(args), wait=args.wait))
         return 0
     if args.corpus is None:
-        from index.errors import TandemError
+        from tandem.index.errors import TandemError
 
         raise TandemError("give the documents to add (or --from-encoded with `tandem encode` shards)", "--corpus")
     docs = read_corpus(args.corpus, options=corpus_options_from_args(args))
@@ -232,7 +232,7 @@ def run_add(args) -> int:
 
 def read_id_file(path: Path) -> list[str]:
     """One id per line (blank lines skipped); errors name the file and line."""
-    from index.errors import InputError
+    from tandem.index.errors import InputError
 
     try:
         raw = path.read_bytes()
@@ -252,7 +252,7 @@ def read_id_file(path: Path) -> list[str]:
 
 
 def run_delete(args) -> int:
-    from retrieval.writer import IndexWriter
+    from tandem.retrieval.writer import IndexWriter
 
     report = IndexWriter(args.index, wait=args.wait).delete(read_id_file(args.ids), strict=args.strict)
     _report(report)
@@ -262,7 +262,7 @@ def run_delete(args) -> int:
 
 
 def run_compact(args) -> int:
-    from retrieval.writer import IndexWriter
+    from tandem.retrieval.writer import IndexWriter
 
     _report(IndexWriter(args.index, wait=args.wait).compact())
     return 0
@@ -272,15 +272,15 @@ def _with_milvus(config, args):
     """``--backend milvus``: both vector retrievers in one Milvus collection (settings checked before any model loads)."""
     import re
 
-    from index.errors import TandemError
-    from index.milvus import MilvusConfig
+    from tandem.index.errors import TandemError
+    from tandem.index.milvus import MilvusConfig
 
     if not args.milvus_uri:
         raise TandemError("--backend milvus needs --milvus-uri (a local .db file for Milvus Lite, or http://host:19530)", "--milvus-uri")
     collection = args.milvus_collection or "tandem_" + re.sub(r"\W", "_", args.out.resolve().name)
     milvus = MilvusConfig(uri=args.milvus_uri, collection=collection, token_env=args.milvus_token_env, dense_index=args.milvus_dense_index,
                           nlist=args.milvus_nlist, nprobe=args.milvus_nprobe).resolved()
-    from index.milvus import connect
+    from tandem.index.milvus import connect
 
     connect(milvus.uri, milvus.token_env)  # unreachable: one line naming the URI before any model loads
     update = {"milvus": milvus}
@@ -290,7 +290,7 @@ def _with_milvus(config, args):
 
 
 def run_backends(args) -> int:
-    from retrieval.backends import BACKENDS
+    from tandem.retrieval.backends import BACKENDS
 
     from ..tables import format_table
 
@@ -300,7 +300,7 @@ def run_backends(args) -> int:
 
 
 def run_upgrade(args) -> int:
-    from retrieval.upgrade import upgrade_index
+    from tandem.retrieval.upgrade import upgrade_index
 
     manifest = upgrade_index(args.index, wait=args.wait)
     print(f"upgraded {args.index} to format {manifest.format_version}: {manifest.num_docs:,} documents, retrievers {', '.join(manifest.component_names)}")

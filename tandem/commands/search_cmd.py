@@ -4,7 +4,7 @@ Everything that can be checked before loading models is checked first (flags, th
 the run file's place), so bad input fails in a second with one line and leaves no file behind.
 pyserini's flag names are accepted where they mean the same (``--topics``, ``--output``,
 ``--hits``, ``--batch-size``, ``--threads``, BM25's ``--k1`` and ``--b``). ``--json`` prints the
-REST API's response model (:mod:`service.hits` builds the hits of both).
+REST API's response model (:mod:`tandem.service.hits` builds the hits of both).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def fusion_overrides(args) -> dict:
 
 def fusion_from_args(args, searcher):
     """The index's default fusion with the command-line overrides applied, checked as the REST API checks them."""
-    from retrieval.fusion import override_fusion
+    from tandem.retrieval.fusion import override_fusion
 
     def flag(field: str) -> str:
         return FUSION_FLAGS.get(field.split(".")[0], "--" + field.replace("_", "-"))
@@ -103,7 +103,7 @@ def describe_fusion(fusion, retrievers: list[str], overrides: dict) -> str:
 
 
 def run_search(args) -> int:
-    from index.errors import TandemError
+    from tandem.index.errors import TandemError
 
     if (args.query is None) == (args.queries is None):
         raise TandemError("give either a query text or --queries FILE", "search")
@@ -134,10 +134,10 @@ EXPLAIN_TERMS = 10  # terms per hit with --json --explain, as the REST API
 
 
 def search_response(result, docs: dict, k: int, explainer=None):
-    """The result as the REST API's :class:`service.schemas.SearchResponse` (same model, same field names)."""
-    from service.hits import QueryExplainer, hit_out
-    from service.schemas import SearchResponse
-    from service.snippets import query_words
+    """The result as the REST API's :class:`tandem.service.schemas.SearchResponse` (same model, same field names)."""
+    from tandem.service.hits import QueryExplainer, hit_out
+    from tandem.service.schemas import SearchResponse
+    from tandem.service.snippets import query_words
 
     words = query_words(result.query)
     terms = QueryExplainer(explainer, result.query) if explainer is not None else None
@@ -152,8 +152,8 @@ def search_response(result, docs: dict, k: int, explainer=None):
 
 def _open(args, overrides: dict):
     """Open the index, check --mode and the fusion overrides; say on stderr what fusion they lead to."""
-    from index.errors import TandemError
-    from retrieval.searcher import Searcher
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.searcher import Searcher
 
     searcher = Searcher.open(args.index)
     if args.mode is not None and args.mode not in searcher.modes:
@@ -163,7 +163,7 @@ def _open(args, overrides: dict):
     if args.k1 is not None or args.b is not None:
         configure_bm25(searcher, mode, fusion, args.k1, args.b)
     if args.param:
-        from retrieval.search_params import apply_parameters, parse_assignments
+        from tandem.retrieval.search_params import apply_parameters, parse_assignments
 
         apply_parameters(searcher, parse_assignments(args.param))
     if overrides:
@@ -179,9 +179,9 @@ def _open(args, overrides: dict):
 
 def configure_bm25(searcher, mode: str, fusion, k1: float | None, b: float | None) -> None:
     """Set k1/b on every retriever of ``mode`` that scores with BM25 (refused when there is none)."""
-    from index.errors import TandemError
-    from retrieval.search_params import search_parameters
-    from retrieval.searcher import HYBRID
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.search_params import search_parameters
+    from tandem.retrieval.searcher import HYBRID
 
     names = [n for n in (fusion.retrievers or searcher.retrievers) if n in searcher.retrievers] if mode == HYBRID else [mode]
     configurable = [searcher.retriever(n) for n in names if "k1" in search_parameters(searcher.retriever(n))]
@@ -205,7 +205,7 @@ def _print_hits(result, docs, explainer) -> None:
     print(f"query: {result.query!r}  mode: {result.mode}  ({result.timings_ms.get('total', 0):.1f} ms)")
     print(format_table(["rank", "doc id", "title", "score"] + [f"{n} rank" for n in names], rows, align="rllr" + "r" * len(names)))
     if explainer is not None:
-        from service.hits import QueryExplainer
+        from tandem.service.hits import QueryExplainer
 
         terms = QueryExplainer(explainer, result.query)
         print(f"matched {explainer.name} terms (term=contribution):")
@@ -219,10 +219,10 @@ def _run_file(args, overrides: dict) -> int:
     """Search every query of ``--queries`` in batches, streaming hits into the run file."""
     from contextlib import closing
 
-    from eval.harness import iter_search
-    from eval.runs import RunWriter
-    from index.errors import InputError
-    from retrieval.datasets import read_queries
+    from tandem.eval.harness import iter_search
+    from tandem.eval.runs import RunWriter
+    from tandem.index.errors import InputError
+    from tandem.retrieval.datasets import read_queries
 
     queries = read_queries(args.queries)  # every line checked (file:line) before models load
     if not queries:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from index.limits import MAX_QUERY_CHARS
+from tandem.index.limits import MAX_QUERY_CHARS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD_BINDS = ("0.0.0.0", "::", "")  # bind addresses meaning every interface
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def settings_from_env():
     """Worker processes rebuild their settings from the environment set by the parent."""
-    from service.app import ServiceSettings
+    from tandem.service.app import ServiceSettings
 
     key_env = os.environ.get("TANDEM_API_KEY_ENV")
     return ServiceSettings(
@@ -56,8 +56,8 @@ def settings_from_env():
 
 def allowed_hosts(args) -> list[str]:
     """The Host names the server accepts: --allowed-hosts, else loopback plus a specific --host."""
-    from index.errors import TandemError
-    from service.middleware import LOOPBACK_HOSTS, host_pattern_problem
+    from tandem.index.errors import TandemError
+    from tandem.service.middleware import LOOPBACK_HOSTS, host_pattern_problem
 
     if args.allowed_hosts is None:
         bound = f"[{args.host}]" if ":" in args.host else args.host
@@ -75,9 +75,9 @@ def app_factory():
     """Uvicorn factory: load the index named in TANDEM_INDEX (once per worker) and build the app."""
     import torch
 
-    from index.dense import set_search_threads
-    from retrieval.searcher import Searcher
-    from service.app import create_app
+    from tandem.index.dense import set_search_threads
+    from tandem.retrieval.searcher import Searcher
+    from tandem.service.app import create_app
 
     # Requests run in parallel in a pool of search threads (and maybe several worker processes): give
     # each the cores left per request, usually 1, so concurrent requests do not oversubscribe the CPU.
@@ -92,8 +92,8 @@ def app_factory():
 def run_serve(args) -> int:
     import uvicorn
 
-    from index.errors import TandemError
-    from index.manifest import read_manifest
+    from tandem.index.errors import TandemError
+    from tandem.index.manifest import read_manifest
 
     read_manifest(args.index)  # fail fast, with a clear error, before starting workers
     if args.api_key_env:

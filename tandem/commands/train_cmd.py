@@ -88,10 +88,10 @@ def _list(text: str | None) -> list[str] | None:
 
 
 def run_teachers(args) -> int:
-    from index.errors import TandemError
-    from retrieval.datasets import load_split
-    from retrieval.searcher import Searcher
-    from retrieval.training.teacher import mine_teacher_scores, write_teacher_file
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.datasets import load_split
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.training.teacher import mine_teacher_scores, write_teacher_file
 
     if args.split == "test":
         raise TandemError("refusing to build training data from the test split", "--split")
@@ -99,7 +99,7 @@ def run_teachers(args) -> int:
     if args.max_queries:
         eval_set.queries = eval_set.queries[: args.max_queries]
     if args.pseudo_queries:
-        from retrieval.training.pseudo_queries import with_pseudo_queries
+        from tandem.retrieval.training.pseudo_queries import with_pseudo_queries
 
         eval_set = with_pseudo_queries(eval_set, args.pseudo_queries, args.pseudo_seed)
     searcher = Searcher.open(args.index)
@@ -110,8 +110,8 @@ def run_teachers(args) -> int:
 
 
 def run_sparse(args) -> int:
-    from retrieval.datasets import resolve_corpus
-    from retrieval.training.sparse import SparseTrainConfig, train_sparse
+    from tandem.retrieval.datasets import resolve_corpus
+    from tandem.retrieval.training.sparse import SparseTrainConfig, train_sparse
 
     config = SparseTrainConfig(
         teacher_file=str(args.teacher_file), corpus=str(resolve_corpus(args.corpus, args.data_dir)), out=str(args.out), student=args.student,
@@ -128,8 +128,8 @@ def run_sparse(args) -> int:
 
 
 def run_dense(args) -> int:
-    from retrieval.datasets import resolve_corpus
-    from retrieval.training.dense import DenseTrainConfig, train_dense
+    from tandem.retrieval.datasets import resolve_corpus
+    from tandem.retrieval.training.dense import DenseTrainConfig, train_dense
 
     config = DenseTrainConfig(
         teacher_file=str(args.teacher_file), corpus=str(resolve_corpus(args.corpus, args.data_dir)), out=str(args.out), student=args.student,
