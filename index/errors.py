@@ -20,5 +20,10 @@ class InputError(TandemError):
     """A corpus, query or qrels file that cannot be read as given."""
 
 
+class BackendUnavailable(TandemError):
+    """The engine an index lives in (e.g. a Milvus server at ``where``) could not be reached or failed a
+    request: not the caller's input. The service answers 503 and recovers when the engine is back."""
+
+
 class IndexFormatError(TandemError):
     """A directory that is not a Tandem index, or one of an unsupported format."""

@@ -38,7 +38,7 @@ from typing import Iterable, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-from .errors import TandemError
+from .errors import BackendUnavailable, TandemError
 from .limits import MAX_DOC_ID_CHARS
 
 MAX_VARCHAR_BYTES = 65_535
@@ -48,7 +48,7 @@ COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 CONNECT_TIMEOUT = 10.0
 # Seconds a request may take, retries included (pymilvus otherwise retries 75 times: a search during an
 # outage took 211 s to fail, holding a service thread). Integers: pymilvus ignores a float timeout.
-READ_TIMEOUT = 15
+READ_TIMEOUT = 10  # at most the service's default request budget (10 s): an outage answers 503, not a late 504
 WRITE_TIMEOUT = 600
 SEARCH_BATCH = 128  # queries per search request (k=1000 answers stay a few MB)
 DenseIndexType = Literal["FLAT", "IVF_FLAT", "HNSW"]
@@ -105,7 +105,7 @@ class _NotMilvusLite(logging.Filter):
         return "milvus_lite" not in record.pathname
 
 
-class MilvusUnavailable(TandemError):
+class MilvusUnavailable(BackendUnavailable):
     """Milvus could not be reached or failed a request: not the caller's input (a server answers 503)."""
 
 

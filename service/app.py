@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tandem.index.errors import IndexFormatError, TandemError
+from tandem.index.errors import BackendUnavailable, IndexFormatError, TandemError
 from tandem.index.limits import MAX_DOC_ID_CHARS, MAX_QUERY_CHARS
 from tandem.index.manifest import TANDEM_VERSION
 from tandem.retrieval.fusion import FusionConfig, override_fusion
@@ -101,6 +101,8 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
     async def tandem_error(_: Request, exc: TandemError):
         if isinstance(exc, IndexFormatError):  # the index on disk is damaged: the server's fault, not the request's
             return error(503, None, f"the index cannot be read ({exc.where}: {exc.message}); run `tandem index info --verify`")
+        if isinstance(exc, BackendUnavailable):  # e.g. the Milvus server is down: retry later, the request was fine
+            return error(503, None, f"{exc.where}: {exc.message}" if exc.where else exc.message)
         return error(422 if exc.where else 400, exc.where, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -169,7 +171,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
             hits.append(out)
         return schemas.SearchResponse(query=result.query, mode=result.mode, k=k, hits=hits, timings_ms=result.timings_ms)
 
-    @app.post("/search", response_model=schemas.SearchResponse, responses=errors(400, 401, 413, 422, 504))
+    @app.post("/search", response_model=schemas.SearchResponse, responses=errors(400, 401, 413, 422, 503, 504))
     async def search(body: schemas.SearchRequest) -> schemas.SearchResponse:
         """Search with one query; hits carry each retriever's rank, score and contribution."""
         deadline = Deadline(settings.request_timeout_s)
@@ -185,7 +187,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
 
         return await run(work, deadline=deadline)
 
-    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses=errors(400, 401, 413, 422, 504))
+    @app.post("/search/batch", response_model=schemas.BatchSearchResponse, responses=errors(400, 401, 413, 422, 503, 504))
     async def search_batch(body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
         """Search many queries at once (batched query encoding)."""
         if len(body.queries) > settings.max_batch:
@@ -206,7 +208,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
 
         return await run(work, deadline=deadline)
 
-    @app.get("/documents/{doc_id:path}", response_model=schemas.DocumentOut, responses=errors(401, 404, 422, 504))
+    @app.get("/documents/{doc_id:path}", response_model=schemas.DocumentOut, responses=errors(401, 404, 422, 503, 504))
     async def document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.DocumentOut:
         """A document by id (a lookup key in the document store, never a file path); ids may contain '/'."""
         doc = await run(searcher.docs.get, doc_id)
@@ -244,7 +246,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
         """Run a change on the single writer thread (searches go on meanwhile); no time budget: changes finish."""
         return await asyncio.get_running_loop().run_in_executor(writer_pool, fn)
 
-    @app.post("/documents", response_model=schemas.ChangeOut, responses=errors(400, 401, 403, 413, 422))
+    @app.post("/documents", response_model=schemas.ChangeOut, responses=errors(400, 401, 403, 413, 422, 503))
     async def add_documents(body: schemas.AddDocumentsRequest) -> schemas.ChangeOut:
         """Add documents (BEIR style: _id, title, text) as one new commit; an id already in the index is replaced."""
         require_writable()
@@ -259,7 +261,7 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
             seen.add(doc.doc_id)
         return change_out(await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).add(docs)))
 
-    @app.delete("/documents/{doc_id:path}", response_model=schemas.ChangeOut, responses=errors(401, 403, 404, 422))
+    @app.delete("/documents/{doc_id:path}", response_model=schemas.ChangeOut, responses=errors(401, 403, 404, 422, 503))
     async def delete_document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.ChangeOut:
         """Delete one document by id (a new commit); 404 when the index has no such document."""
         require_writable()

@@ -11,7 +11,7 @@ ERROR_DESCRIPTIONS = {
     400: "bad request (for example a Host header the server does not accept: see --allowed-hosts)",
     401: "missing or wrong API key (when the server has one)", 403: "the server is read-only (start it with --writable)", 404: "no such document",
     413: "request body too large", 422: "invalid input; error.field names the field",
-    503: "still loading, every search thread is busy (saturated), or the index on disk is damaged",
+    503: "still loading, every search thread is busy (saturated), the index on disk is damaged, or the engine holding it (e.g. a Milvus server) is unreachable",
     504: "the request took longer than the server's time budget (--request-timeout)",
 }
 
