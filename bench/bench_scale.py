@@ -473,9 +473,9 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
                     merged.append(row)
                 elif "engines" not in row:
                     merged.append({**new, "measured_in": str(path)})
-                else:  # both measured some engines: the other run's measured engines are added (and win), each saying where it ran
+                else:  # both measured some engines: the other run's measured engines fill the gaps, each saying where it ran
                     for name, entry in new["engines"].items():
-                        if "search" in entry or name not in row["engines"] or "search" not in row["engines"][name]:
+                        if name not in row["engines"] or ("search" in entry and "search" not in row["engines"][name]):
                             row["engines"][name] = {**entry, "measured_in": str(path), "measured_at": new.get("started"),
                                                     "load_average": [new.get("load_average_start"), new.get("load_average_end")]}
                     merged.append(row)
