@@ -136,9 +136,6 @@ def wait_for(predicate, seconds: float) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs (1) a timeout and retry_times=0 on every pymilvus call in index/milvus.py, so a lost "
-                   "server fails within seconds instead of hanging (SIGSTOP) or retrying 210 s (killed), and (2) service/app.py "
-                   "answering MilvusUnavailable with 503 (it is a TandemError with where=URI, answered 422 today)")
 @pytest.mark.parametrize("outage", [signal.SIGSTOP, signal.SIGKILL], ids=["stopped", "killed"])
 def test_milvus_lost_mid_flight_answers_503_then_recovers(milvus_index, lite, outage):
     with server_process(replica(milvus_index, "replica-outage"), "--request-timeout", "20") as server:
