@@ -480,7 +480,13 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
                                                     "load_average": [new.get("load_average_start"), new.get("load_average_end")]}
                     merged.append(row)
             report["corpora"] = sorted(merged + list(done.values()), key=lambda r: (r["corpus"], r["num_docs"]))
-        for row in report["corpora"]:  # an engine a stopped run had not finished says so
+        from tandem.retrieval.build import BuildConfig
+
+        all_pkgsum = [e["name"] for e in pkgsum_engines(BuildConfig(corpus="x").sparse_weights)]
+        for row in report["corpora"]:  # an engine a stopped run had not finished, or not reached, says so
+            if row["corpus"] == "pkgsum" and "engines" in row:
+                for name in all_pkgsum:
+                    row["engines"].setdefault(name, {"skipped": "not measured: the runs at this size were stopped (time budget) before this engine"})
             for entry in row.get("engines", {}).values():
                 if "search" not in entry and "skipped" not in entry:
                     entry["skipped"] = "not measured: the run was stopped (time budget) before this engine finished"

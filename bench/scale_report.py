@@ -160,10 +160,14 @@ def evaluate_goals(report: dict) -> list[dict]:
                 approx[f"{name} on {row['corpus']} {row['num_docs']}"] = {"recall_at_10": entry.get("recall_at_10_vs_exact"), "speedup_p50_vs_exact": speed,
                                                                            "cpu_speedup_p50_vs_exact": round(exact_row["k10"]["cpu_p50_ms"] / entry["search"]["k10"]["cpu_p50_ms"], 2),
                                                                            "met": bool((entry.get("recall_at_10_vs_exact") or 0) >= 0.99 and speed >= 5.0)}
-    largest = {k: v for k, v in approx.items() if big_pkg and k.endswith(f"pkgsum {big_pkg['num_docs']}")}
+    sizes = [r["num_docs"] for r in pkg if any(k.endswith(f"pkgsum {r['num_docs']}") for k in approx)]
+    at = max(sizes) if sizes else None
+    largest = {k: v for k, v in approx.items() if at and k.endswith(f"pkgsum {at}")}
     met = any(v["met"] for v in largest.values()) if largest else None
-    goals.append(_goal(f"approximate sparse: recall@10 >= 0.99 vs exact at >= 5x exact speed (k=10 p50; some engine on {where_pkg})",
-                       largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met, all_sizes=approx))
+    goals.append(_goal(f"approximate sparse: recall@10 >= 0.99 vs exact at >= 5x exact speed (k=10 p50; some engine on the largest pkgsum size "
+                       f"where one was measured: {at})", largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met,
+                       met_on_cpu_time=any((v["recall_at_10"] or 0) >= 0.99 and v["cpu_speedup_p50_vs_exact"] >= 5.0 for v in largest.values()) if largest else None,
+                       all_sizes=approx))
 
     exact_size = big_pkg["engines"].get(EXACT, {}).get("size", {}) if big_pkg else {}
     impact_size = big_pkg["engines"].get("lucene-impact", {}).get("size", {}) if big_pkg else {}
