@@ -480,6 +480,8 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
                                                     "load_average": [new.get("load_average_start"), new.get("load_average_end")]}
                     merged.append(row)
             report["corpora"] = sorted(merged + list(done.values()), key=lambda r: (r["corpus"], r["num_docs"]))
+            report.setdefault("merged_runs", []).append({"file": str(path), "rows": [f"{r['corpus']} {r['num_docs']}" for r in other["corpora"] if "engines" in r],
+                                                         "environment": other["environment"], "settings": other["settings"]})
         from tandem.retrieval.build import BuildConfig
 
         all_pkgsum = [e["name"] for e in pkgsum_engines(BuildConfig(corpus="x").sparse_weights)]
@@ -490,8 +492,6 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
             for entry in row.get("engines", {}).values():
                 if "search" not in entry and "skipped" not in entry:
                     entry["skipped"] = "not measured: the run was stopped (time budget) before this engine finished"
-            report.setdefault("merged_runs", []).append({"file": str(path), "rows": [f"{r['corpus']} {r['num_docs']}" for r in other["corpora"] if "engines" in r],
-                                                         "environment": other["environment"], "settings": other["settings"]})
         if any(r["corpus"] == "synthetic-long" and "engines" in r for r in report["corpora"]) and base is None:
             base = scifact_base(args.scifact_index or args.work / "scifact-if")[0]
         load_end = report["environment"].get("load_average_end")

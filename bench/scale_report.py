@@ -221,36 +221,40 @@ def evaluate_goals(report: dict) -> list[dict]:
 
 
 def plot(report: dict, path: Path) -> None:
-    """p50 latency vs N per engine, log-log: k=10 and k=1000 panels; pkgsum solid, synthetic dashed."""
+    """p50 latency vs N per engine, log-log: k=10 and k=1000 columns, wall-clock (top) and thread CPU time (bottom)
+    rows; pkgsum solid, synthetic long documents dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), sharex=True)
     names = sorted({n for r in report.get("corpora", []) for n in r.get("engines", {})})
     colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
-    for ax, k in zip(axes, (10, 1000)):
-        for corpus, style in (("pkgsum", "-o"), ("synthetic-long", "--s")):
-            rows = _rows(report, corpus)
-            for name in names:
-                points = [(r["num_docs"], s[f"k{k}"]["p50_ms"]) for r in rows if (s := _search(r, name))]
-                if points:
-                    xs, ys = zip(*points)
-                    ax.plot(xs, ys, style, color=colours[name], label=f"{name} ({'pkgsum' if corpus == 'pkgsum' else 'synthetic long'})")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    for row_axes, (stat, label) in zip(axes, (("p50_ms", "wall-clock"), ("cpu_p50_ms", "thread CPU"))):
+        for ax, k in zip(row_axes, (10, 1000)):
+            for corpus, style in (("pkgsum", "-o"), ("synthetic-long", "--s")):
+                rows = _rows(report, corpus)
+                for name in names:
+                    points = [(r["num_docs"], s[f"k{k}"][stat]) for r in rows if (s := _search(r, name))]
+                    if points:
+                        xs, ys = zip(*points)
+                        ax.plot(xs, ys, style, color=colours[name], label=f"{name} ({'pkgsum' if corpus == 'pkgsum' else 'synthetic long'})")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_ylabel(f"p50 {label} ms (one thread)")
+            ax.set_title(f"k = {k}, {label}")
+            ax.grid(True, which="both", alpha=0.3)
+    for ax in axes[1]:
         ax.set_xlabel("documents")
-        ax.set_ylabel("p50 latency, ms (one thread)")
-        ax.set_title(f"k = {k}")
-        ax.grid(True, which="both", alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
+    handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     env = report.get("environment", {})
-    fig.suptitle(f"Tandem scale benchmark, commit {env.get('commit', '')[:8]}, load {env.get('load_average_start')} -> {env.get('load_average_end')}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.16, 1, 0.95))
+    fig.suptitle(f"Tandem scale benchmark, commit {env.get('commit', '')[:8]}, 2 shared cores, load {env.get('load_average_start')} -> "
+                 f"{env.get('load_average_end')}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.09, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
