@@ -82,15 +82,17 @@ def environment() -> dict:
 class LiteServer:
     """A Milvus Lite server for one section: its own database file and port, stopped at the end."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, fresh: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.db = folder / "milvus.db"
         self.port = port
         self.uri = f"http://127.0.0.1:{port}"
+        self.fresh = fresh
 
     def __enter__(self) -> "LiteServer":
-        for stale in (self.db, self.db.parent / f".{self.db.name}.lock"):
-            stale.unlink(missing_ok=True)  # a fresh database each run (files this bench created)
+        stale_files = (self.db, self.db.parent / f".{self.db.name}.lock") if self.fresh else (self.db.parent / f".{self.db.name}.lock",)
+        for stale in stale_files:
+            stale.unlink(missing_ok=True)  # a fresh database each run unless reused (files this bench created)
         done = subprocess.run([sys.executable, str(LAUNCHER), "--db", str(self.db), "--port", str(self.port)], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(done.stderr.strip())
@@ -269,6 +271,18 @@ def time_interleaved(retrievers: dict, texts: list[str], k: int, warmup: int = 2
     return out
 
 
+def load_collection(uri: str, collection: str, timeout: int = 3600) -> float:
+    """Load a collection into a restarted server (it rebuilds its in-memory indexes) within ``timeout``; seconds taken."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri, timeout=30, alias=f"bench-load-{collection}")
+    t0 = time.perf_counter()
+    client.load_collection(collection, timeout=timeout)
+    seconds = round(time.perf_counter() - t0, 1)
+    client.close()
+    return seconds
+
+
 def reused_native(index: Path, wait_seconds: float) -> dict:
     """A native index built elsewhere from the same shards and settings (e.g. by bench/bench_scale.py):
     waits up to ``wait_seconds`` for its manifest; its own recorded build time."""
@@ -282,7 +296,7 @@ def reused_native(index: Path, wait_seconds: float) -> dict:
 
 
 def scale(encoded: Path, sizes: list[int | None], work: Path, port: int, num_queries: int,
-          native_indexes: dict[str, Path] | None = None, wait_native: float = 0.0) -> dict:
+          native_indexes: dict[str, Path] | None = None, wait_native: float = 0.0, reuse_milvus: bool = False) -> dict:
     from tandem.retrieval.searcher import Searcher
 
     texts = msmarco_queries(num_queries)
@@ -294,10 +308,17 @@ def scale(encoded: Path, sizes: list[int | None], work: Path, port: int, num_que
         folder = work / "scale" / f"pkgsum-{label}"
         folder.mkdir(parents=True, exist_ok=True)
         common = ["--corpus", str(corpus), "--sparse-mode", "inference-free"]
-        with LiteServer(folder / "milvus-server", port) as lite:
+        reuse = reuse_milvus and (folder / "milvus" / "manifest.json").is_file() and (folder / "milvus-server" / "milvus.db").is_file()
+        with LiteServer(folder / "milvus-server", port, fresh=not reuse) as lite:
             idle = lite.memory_mb()
-            milvus = build(folder / "milvus", shard, [*common, "--backend", "milvus", "--milvus-uri", lite.uri,
-                                                      "--milvus-collection", f"bench_pkgsum_{label}"], folder / "build-milvus.log")
+            if reuse:  # built by an earlier run (same port: the index records the URI); its build time from that run's log
+                built = re.findall(r"built .*? in ([\d,.]+) s", (folder / "build-milvus.log").read_text(errors="replace"))
+                milvus = {"reused_from_earlier_run": True, "build_seconds": float(built[-1].replace(",", "")) if built else None,
+                          "local_bytes": folder_bytes(folder / "milvus"), "server_memory_note": "server restarted on the built database: no insert in this process",
+                          "load_after_restart_seconds": load_collection(lite.uri, f"bench_pkgsum_{label}")}
+            else:
+                milvus = build(folder / "milvus", shard, [*common, "--backend", "milvus", "--milvus-uri", lite.uri,
+                                                          "--milvus-collection", f"bench_pkgsum_{label}"], folder / "build-milvus.log")
             milvus["insert_docs_per_second"] = insert_rate(folder / "build-milvus.log")
             after_insert = lite.memory_mb()
             if native_indexes and label in native_indexes:
@@ -315,7 +336,7 @@ def scale(encoded: Path, sizes: list[int | None], work: Path, port: int, num_que
             for searcher in searchers.values():
                 searcher.close()
         milvus.update({"server_memory_mb": memory, "db_file_bytes": db_bytes, "db_bytes_per_doc": round(db_bytes / num_docs, 1),
-                       "build_docs_per_second": round(num_docs / milvus["build_seconds"], 1)})
+                       "build_docs_per_second": round(num_docs / milvus["build_seconds"], 1) if milvus["build_seconds"] else None})
         native.update({"build_docs_per_second": round(num_docs / native["build_seconds"], 1) if native["build_seconds"] else None,
                        "bytes_per_doc": round(native["local_bytes"] / num_docs, 1)})
         env["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -352,6 +373,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--native-index", action="append", default=[], metavar="SIZE=DIR",
                         help="scale: reuse a native index built elsewhere from the same shards with default settings (e.g. all=DIR)")
     parser.add_argument("--wait-native", type=float, default=0.0, help="seconds to wait for a --native-index still being built")
+    parser.add_argument("--reuse-milvus", action="store_true",
+                        help="scale: reuse a Milvus index and database an earlier run built under --work (same --port), instead of rebuilding")
     parser.add_argument("--queries", type=int, default=500, help="MS MARCO dev-small queries timed per engine and k (scale)")
     parser.add_argument("--work", type=Path, required=True, help="scratch folder for indexes, Milvus databases and logs (outside the project)")
     parser.add_argument("--port", type=int, default=19631, help="loopback port of the Milvus Lite servers")
@@ -370,7 +393,8 @@ def main(argv: list[str] | None = None) -> dict:
         report["scale"] = {}
         for size in sizes:
             native_indexes = {k: Path(v) for k, v in (item.split("=", 1) for item in args.native_index)}
-            report["scale"].update(scale(args.pkgsum_encoded, [size], args.work, args.port, args.queries, native_indexes, args.wait_native))
+            report["scale"].update(scale(args.pkgsum_encoded, [size], args.work, args.port, args.queries, native_indexes, args.wait_native,
+                                         args.reuse_milvus))
             write(report, args.out, "scale")
     print(f"wrote {args.out}")
     return report
