@@ -28,7 +28,9 @@ p50 / Seismic p50 in the same run, load 12-17 on 2 cores):
 - summary_energy 0.6, centroid_fraction 0.2: heap_factor 0.9 0.955 at 0.96x / 0.963 at 3.27x,
   heap_factor 0.7 0.980 at 0.70x / 0.989 at 1.87x;
 - summary_energy 0.8, centroid_fraction 0.2 (the defaults here), heap_factor 0.9: 0.993 at 0.59x /
-  0.994 at 2.56x; heap_factor 0.5: 0.995 at 0.22x / 0.997 at 0.64x.
+  0.994 at 2.56x; heap_factor 0.5: 0.995 at 0.22x / 0.997 at 0.64x; in a second run (run
+  ``seismic-more-search-settings``) heap_factor 1.0: 0.986 at 0.80x / 0.987 at 3.05x, and query_cut 8
+  with heap_factor 0.9: 0.990 at 0.67x / 0.992 at 2.95x.
 
 (query_cut 10; exact p50 0.12 ms at 100k, 0.70 ms at 729k). Summaries keeping 80% of each block's
 mass are what brings recall to 0.99 on these short documents; they cost index size (931 MB at 729k
