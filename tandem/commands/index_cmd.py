@@ -48,6 +48,9 @@ def register(sub) -> None:
     build.add_argument("--sparse-weights", default="float32", choices=["float32", "uint16", "uint8"],
                        help="native-sparse: precision of stored weights (uint16/uint8 quantise, with the scale and the largest error recorded)")
     build.add_argument("--sparse-forward", action="store_true", help="native-sparse: also store documents row-wise, for fast explanations on large indexes")
+    build.add_argument("--backend-option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
+                       help="a build or default search setting of a backend with its own settings, repeatable: "
+                            "seismic.summary_energy=0.8, seismic.heap_factor=0.9, bmp.block_size=8, bmp.alpha=1 (see each backend's docstring)")
     build.add_argument("--dense-backend", default="faiss", help="registered backend that holds the dense retriever (see `tandem index backends`)")
     build.add_argument("--backend", default="native", choices=["native", "milvus"],
                        help="milvus: the sparse and dense retrievers live in one Milvus collection (milvus-sparse, milvus-dense); native: --sparse-backend/--dense-backend")
@@ -119,6 +122,7 @@ def run_build(args) -> int:
     for name in ("batch_size", "max_length"):
         if getattr(args, name) < 1:
             raise TandemError("must be at least 1", "--" + name.replace("_", "-"))
+    with_backend_options(BuildConfig(corpus="-"), args.backend_option)  # bad options fail here, before the corpus is read
     shards = None
     if args.from_encoded:
         from tandem.retrieval.encode import read_shards
@@ -137,12 +141,40 @@ def run_build(args) -> int:
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
     )
+    if args.backend_option:
+        config = with_backend_options(config, args.backend_option)
     if args.backend == "milvus" or args.milvus_uri:
         config = _with_milvus(config, args)
     manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite, wait=args.wait)
     print(f"\nbuilt {args.out}: {manifest.num_docs:,} documents in {manifest.build_seconds:,.1f} s")
     _print_components(manifest, args.out)
     return 0
+
+
+BACKEND_OPTION_GROUPS = ("seismic", "bmp")  # BuildConfig fields holding a backend's own settings model
+
+
+def with_backend_options(config, items: list[str]):
+    """``config`` with ``BACKEND.KEY=VALUE`` settings applied to its backend settings models, each checked
+    by the model (unknown keys, types and ranges refused in one line naming the option)."""
+    from pydantic import ValidationError
+
+    from tandem.index.errors import TandemError
+    from tandem.retrieval.search_params import parse_assignments
+
+    update = {}
+    for group, values in parse_assignments(items, "--backend-option").items():
+        if group not in BACKEND_OPTION_GROUPS:
+            raise TandemError(f"no backend settings named {group!r} (choose {', '.join(BACKEND_OPTION_GROUPS)})", "--backend-option")
+        model = type(config).model_fields[group].annotation.__args__[0]  # SeismicConfig | None -> SeismicConfig
+        current = getattr(config, group) or model()
+        try:
+            update[group] = model.model_validate({**current.model_dump(), **values})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise TandemError(f"{group}.{key}: {first['msg']}", "--backend-option") from None
+    return config.model_copy(update=update)
 
 
 def _print_components(manifest, root: Path) -> None:
