@@ -14,7 +14,9 @@ even i, the reverse for odd i), one thread:
   `tandem index build --from-encoded`): per MS MARCO dev-small query, postings touched (sum over the
   query's terms of their posting-list lengths; the default exact kernel, ``strategy = "scan"``, scores
   every one of them, so postings scored = postings touched), end-to-end latency through the Retriever
-  interface (IDF query encoding + search) at k=10 and k=1000, wall and thread CPU; top-10 overlap between
+  interface (IDF query encoding + search) and at kernel level (``SparseIndex.search`` on the encoded query
+  vectors; the default scan kernel and the block-max MaxScore "prune" kernel) at k=10 and k=1000, wall and thread CPU, with a least-squares cost model ``CPU ms = fixed +
+  per-posting x postings touched`` (how much of the time the postings explain); top-10 overlap between
   the two models; document FLOPS, terms per document and index bytes from each index.
 - **synthetic long documents** (``--synthetic-sizes``; ``bench.synthetic`` resampled from each model's
   scifact vectors, ``--scifact-pair UNTRAINED STUDENT``): native sparse segments written by the product's
@@ -82,8 +84,8 @@ def latency_summary(wall_ms: list[float], cpu_ms: list[float]) -> dict:
             "cpu_p50_ms": r3(np.percentile(cpu, 50)), "cpu_p99_ms": r3(np.percentile(cpu, 99)), "queries": int(wall.size)}
 
 
-def interleaved(searches: dict, num: int, warm: range, k: int) -> tuple[dict, dict]:
-    """Time ``searches[name](i, k)`` for i < num, the models alternating which goes first; (latency summaries, results)."""
+def interleaved(searches: dict, num: int, warm: range, k: int) -> tuple[dict, tuple[dict, dict]]:
+    """Time ``searches[name](i, k)`` for i < num, the models alternating which goes first; (latency summaries, (results, CPU ms))."""
     names = list(searches)
     for i in warm:
         for name in names:
@@ -98,7 +100,7 @@ def interleaved(searches: dict, num: int, warm: range, k: int) -> tuple[dict, di
             cpu[name].append((time.thread_time() - c0) * 1000)
             wall[name].append((time.perf_counter() - w0) * 1000)
             results[name].append(out)
-    return {n: latency_summary(wall[n], cpu[n]) for n in names}, results
+    return {n: latency_summary(wall[n], cpu[n]) for n in names}, (results, cpu)
 
 
 def ratios(untrained: dict, student: dict) -> dict:
@@ -115,6 +117,35 @@ def top10_overlap(a: list[list], b: list[list]) -> float:
 def postings_touched(doc_freqs: list[np.ndarray], vectors: list) -> np.ndarray:
     """Per query: the lengths of its terms' posting lists, summed over terms and segments."""
     return np.asarray([sum(int(df[v.ids].sum()) for df in doc_freqs) for v in vectors], dtype=np.int64)
+
+
+def cost_model(touched: dict[str, np.ndarray], cpu_ms: dict[str, list[float]]) -> dict:
+    """Least-squares ``CPU ms = fixed + per_posting * postings touched`` over both models' queries: how much of a
+    query's time the postings explain (the rest is per-query work independent of them: query encoding, the
+    selection pass over the score buffer, which grows with the number of documents)."""
+    x = np.concatenate([touched[m] for m in MODELS]).astype(np.float64)
+    y = np.concatenate([np.asarray(cpu_ms[m]) for m in MODELS])
+    slope, fixed = np.polyfit(x, y, 1)
+    share = {m: r3(slope * touched[m].mean() / np.mean(cpu_ms[m])) for m in MODELS}
+    return {"fixed_ms": r3(fixed), "ns_per_posting": r3(slope * 1e6), "r2": r3(np.corrcoef(x, y)[0, 1] ** 2), "postings_share_of_mean_cpu": share}
+
+
+def kernel_latencies(indexes: dict, searches: dict, touched: dict, num: int, warm: range, label: str = "") -> dict:
+    """Interleaved kernel timings at each k with the default scan kernel (``k10``, ``k1000``) and with the
+    block-max MaxScore kernel (``prune_k10``, ``prune_k1000``), which skips postings that cannot reach the top k."""
+    out = {}
+    for strategy in ("scan", "prune"):
+        for index in indexes.values():
+            index.strategy = strategy
+        for k in KS:
+            stats, (_, cpu) = interleaved(searches, num, warm, k)
+            stats["untrained_over_student"] = ratios(stats["untrained"], stats["student"])
+            stats["cost_model"] = cost_model(touched, cpu)
+            out[f"k{k}" if strategy == "scan" else f"prune_k{k}"] = stats
+            print(f"[{label}] {strategy} k={k}: " + ", ".join(f"{m} CPU p50 {stats[m]['cpu_p50_ms']} ms p99 {stats[m]['cpu_p99_ms']} ms" for m in MODELS), flush=True)
+    for index in indexes.values():
+        index.strategy = "scan"
+    return out
 
 
 def touched_comparison(untrained: np.ndarray, student: np.ndarray) -> dict:
@@ -169,13 +200,19 @@ def run_pair(name: str, indexes: dict[str, Path], texts: list[str], num: int) ->
     searches = {m: (lambda i, k, r=retrievers[m]: list(r.search([texts[i]], k)[0])) for m in MODELS}
     row["latency_end_to_end"] = {}
     for k in KS:
-        stats, results = interleaved(searches, num, warm, k)
+        stats, (results, cpu) = interleaved(searches, num, warm, k)
         stats["untrained_over_student"] = ratios(stats["untrained"], stats["student"])
+        stats["cost_model"] = cost_model(touched, cpu)
         if k == 10:
             row["top10_overlap_student_vs_untrained"] = top10_overlap(results["untrained"], results["student"])
             row["empty_results"] = {m: int(sum(1 for x in results[m] if not x)) for m in MODELS}
         row["latency_end_to_end"][f"k{k}"] = stats
         print(f"[{name}] k={k}: " + ", ".join(f"{m} p50 {stats[m]['p50_ms']} ms p99 {stats[m]['p99_ms']} ms" for m in MODELS), flush=True)
+    # the same searches at kernel level (pre-encoded query vectors, one segment's SparseIndex.search): no query encoding
+    kernels = {m: retrievers[m].segments[0][1] for m in MODELS}
+    if all(len(retrievers[m].segments) == 1 for m in MODELS):
+        searches = {m: (lambda i, k, idx=kernels[m], vs=vectors[m]: idx.search(vs[i], k)[0].tolist()) for m in MODELS}
+        row["latency_kernel"] = kernel_latencies(kernels, searches, touched, num, range(min(WARMUP, num)), name)
     for s in searchers.values():
         s.close()
     return row
@@ -221,12 +258,7 @@ def run_synthetic(size: int, bases: dict[str, Path], texts: list[str], num: int,
     row["postings_touched"] = touched_comparison(touched["untrained"], touched["student"])
     warm = range(num, len(texts))
     searches = {m: (lambda i, k, idx=indexes[m], vs=vectors[m]: idx.search(vs[i], k)[0].tolist()) for m in MODELS}
-    row["latency_kernel"] = {}
-    for k in KS:
-        stats, results = interleaved(searches, num, warm, k)
-        stats["untrained_over_student"] = ratios(stats["untrained"], stats["student"])
-        row["latency_kernel"][f"k{k}"] = stats
-        print(f"[{row['corpus']}] k={k}: " + ", ".join(f"{m} p50 {stats[m]['p50_ms']} ms p99 {stats[m]['p99_ms']} ms" for m in MODELS), flush=True)
+    row["latency_kernel"] = kernel_latencies(indexes, searches, touched, num, warm, row["corpus"])
     del indexes
     for m in MODELS:
         shutil.rmtree(work / f"{label}-{size}-{m}", ignore_errors=True)  # created above by this script
