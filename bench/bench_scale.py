@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scale_data import encoding_record, pkgsum_prefix, save_query_vectors  # noqa: E402
-from bench.scale_report import dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
+from bench.scale_report import bytes_per_posting_table, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
 
 EXACT = "tandem-exact"
 APPROXIMATE_BACKENDS = ("seismic", "bmp")  # registered names of the approximate sparse backends
@@ -579,6 +579,7 @@ def finalise(report: dict, base, args, plot_too: bool = True) -> None:
         report["synthetic_5m"] = projection_5m(report["corpora"], base)
     report["environment"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["slopes"] = slopes(report)
+    report["bytes_per_posting"] = bytes_per_posting_table(report)
     report["goals"] = evaluate_goals(report)
     write(report, args.out)
     if args.plot and plot_too:

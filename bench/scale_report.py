@@ -102,6 +102,17 @@ def slopes(report: dict) -> dict:
     return out
 
 
+def bytes_per_posting_table(report: dict) -> dict:
+    """``{engine: {"<corpus> <N>": bytes per posting}}`` over every measured size (index files without the query side)."""
+    table: dict[str, dict[str, float]] = {}
+    for row in report.get("corpora", []):
+        for name, entry in row.get("engines", {}).items():
+            bpp = entry.get("size", {}).get("bytes_per_posting")
+            if bpp is not None:
+                table.setdefault(name, {})[f"{row['corpus']} {row['num_docs']}"] = bpp
+    return table
+
+
 def _goal(goal: str, measured, limit, met: bool | None, **detail) -> dict:
     return {"goal": goal, "measured": measured, "limit": limit, "met": met if met is not None else "not measured", **detail}
 

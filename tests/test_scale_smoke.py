@@ -89,3 +89,4 @@ def test_harness_on_10k_synthetic_documents(tmp_path):
         if goal["measured"] is None:
             assert goal["met"] == "not measured"
     assert report["slopes"]["synthetic-long"] == {"skipped": "needs two measured sizes from 100k up"}
+    assert report["bytes_per_posting"]["tandem-exact"] == {"synthetic-long 10000": exact["size"]["bytes_per_posting"]}
