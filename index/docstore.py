@@ -19,8 +19,10 @@ from .progress import progress
 FILENAME = "docs.sqlite"
 
 
-def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "", show_progress: bool = False, total: int | None = None) -> int:
-    """Write documents in order; row ``idx`` is the document's row in the segment.
+def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "", show_progress: bool = False, total: int | None = None,
+                   texts: bool = True) -> int:
+    """Write documents in order; row ``idx`` is the document's row in the segment. Without ``texts``
+    only ids are kept (the titles and texts live elsewhere: ``--docstore milvus``).
 
     ``show_progress`` shows the count of stored documents (no rate: the work is in SQLite's chunked inserts).
     """
@@ -32,12 +34,12 @@ def write_docstore(path: Path, docs: Iterable[Document], index_id: str = "", sho
         con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         con.execute("CREATE TABLE docs (idx INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT, text TEXT)")
         count = 0
-        rows = ((i, d.doc_id, d.title, d.text) for i, d in enumerate(docs))
+        rows = ((i, d.doc_id, d.title, d.text) if texts else (i, d.doc_id, None, None) for i, d in enumerate(docs))
         for chunk in _chunks(rows, 10_000):
             con.executemany("INSERT INTO docs VALUES (?, ?, ?, ?)", chunk)
             count += len(chunk)
             bar.update(len(chunk))
-        con.executemany("INSERT INTO meta VALUES (?, ?)", [("index_id", index_id), ("num_docs", str(count))])
+        con.executemany("INSERT INTO meta VALUES (?, ?)", [("index_id", index_id), ("num_docs", str(count)), ("texts", "stored" if texts else "external")])
         con.commit()
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:  # as an OSError, so that a full disk is reported as every other write's
@@ -74,6 +76,7 @@ class DocStore:
             self.doc_ids: list[str] = [row[0] for row in self._con.execute("SELECT doc_id FROM docs ORDER BY idx")]
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"document store unreadable: {exc}", str(self.path)) from None
+        self.external_texts = meta.get("texts") == "external"  # ids only: titles and texts are in the index's document source
         if expect_index_id is not None and meta.get("index_id") != expect_index_id:
             raise IndexFormatError("document store belongs to another index (index id differs from the manifest)", str(self.path))
         if expect_count is not None and len(self.doc_ids) != expect_count:

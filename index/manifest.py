@@ -18,7 +18,7 @@ import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -99,6 +99,7 @@ class Manifest(BaseModel):
     components: list[ComponentInfo] = Field(default_factory=list)
     segments: list[SegmentInfo] = Field(default_factory=list)
     next_segment: int = 1
+    docstore: Literal["sqlite", "milvus"] = "sqlite"  # where titles and texts live (milvus: the collection of its Milvus components)
     build_config: dict[str, Any] = Field(default_factory=dict, description="the settings the index was built with")
     history: list[HistoryEntry] = Field(default_factory=list)
 

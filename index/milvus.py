@@ -69,6 +69,7 @@ class MilvusConfig(BaseModel):
     bm25_k1: float = Field(default=0.9, gt=0)  # milvus-bm25: Anserini's BEIR values
     bm25_b: float = Field(default=0.4, ge=0, le=1)
     bm25_analyzer: str = "english"  # Milvus's built-in analyzer (standard tokenizer, lowercase, English stemmer and stop words)
+    documents: bool = False  # the collection is the index's document store (--docstore milvus): titles and texts kept whole
     insert_batch: int = Field(default=1000, ge=1)  # rows per insert/upsert request (Lite 2.5.1, 10k synthetic rows: 500-2000 ~1,000 rows/s, 5000 62 rows/s)
 
     def resolved(self) -> "MilvusConfig":
@@ -314,6 +315,19 @@ def check_ids_for(config: MilvusConfig, doc_ids: Iterable[str]) -> None:
                               "(it quotes ids unescaped); use a Milvus server, or ids without '", config.uri)
 
 
+def check_texts_for(config: MilvusConfig, docs: Iterable) -> None:
+    """With the collection as the document store, refuse (before anything is written) a title or text
+    longer than a VARCHAR holds: Milvus would keep it cut, and the index would lose the rest."""
+    if not config.documents:
+        return
+    for doc in docs:
+        for name, value in (("title", doc.title or ""), ("text", doc.text or "")):
+            size = len(value.encode("utf-8"))
+            if size > MAX_VARCHAR_BYTES:
+                raise TandemError(f"document {doc.doc_id!r}: its {name} has {size:,} bytes, more than the {MAX_VARCHAR_BYTES:,} a Milvus VARCHAR "
+                                  "holds; with --docstore milvus every title and text must fit (use --docstore sqlite)", config.uri)
+
+
 def quote(value: str) -> str:
     """A string literal for a Milvus filter expression."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -375,6 +389,23 @@ def fetch(client, config: MilvusConfig, doc_ids: Sequence[str], fields: Sequence
         return {}
     rows = call(config.uri, "query", client.query, config.collection, filter=ids_filter(doc_ids), output_fields=[ID_FIELD, *fields])
     return {row[ID_FIELD]: row for row in rows}
+
+
+class MilvusTexts:
+    """Titles and texts of an index whose document store is its Milvus collection (``--docstore milvus``):
+    the local per-segment stores keep ids and rows only, so `tandem serve` replicas need no copy of the texts."""
+
+    def __init__(self, config: MilvusConfig) -> None:
+        self.config = config
+
+    def fetch(self, doc_ids: Sequence[str], batch: int = 1000) -> dict[str, tuple[str, str]]:
+        """id -> (title, text) of the ids the collection holds."""
+        client = connect(self.config.uri, self.config.token_env)
+        out: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(doc_ids), batch):
+            rows = fetch(client, self.config, list(doc_ids[start : start + batch]), [TITLE_FIELD, TEXT_FIELD])
+            out.update((doc_id, (row.get(TITLE_FIELD) or "", row.get(TEXT_FIELD) or "")) for doc_id, row in rows.items())
+        return out
 
 
 def count_rows(client, config: MilvusConfig, generation: int | None = None) -> int:

@@ -62,6 +62,19 @@ class SegmentReader:
         return rows if self.deleted is None else rows[~self.deleted]
 
 
+def text_source(manifest: Manifest):
+    """Where an index keeps titles and texts when its segments' stores hold only ids: the Milvus
+    collection of its Milvus components (``docstore: milvus``); None for the local stores."""
+    if manifest.docstore == "sqlite":
+        return None
+    from .milvus import MilvusConfig, MilvusTexts
+
+    for component in manifest.components:
+        if isinstance(component.settings.get("milvus"), dict):
+            return MilvusTexts(MilvusConfig(**component.settings["milvus"]))
+    raise IndexFormatError("docstore is milvus but no component names a Milvus collection", "manifest.json")
+
+
 class IndexSnapshot:
     """One commit of an index opened for reading (holding a lease on it until :meth:`close`)."""
 
@@ -71,6 +84,7 @@ class IndexSnapshot:
         self.lease = lease
         self.segments: list[SegmentReader] = []
         self._where: dict[str, tuple[int, int]] = {}
+        self._texts = text_source(manifest)  # None: titles and texts are in the segments' stores
         check_sizes(self.root, manifest)  # a truncated or replaced file is refused here, naming it
         for s, info in enumerate(manifest.segments):
             path = segment_dir(self.root, info.name)
@@ -111,7 +125,16 @@ class IndexSnapshot:
 
     def get(self, doc_id: str) -> Document | None:
         where = self._where.get(doc_id)
-        return self.segments[where[0]].docs.get(doc_id) if where else None
+        if not where:
+            return None
+        return self._with_texts([self.segments[where[0]].docs.get(doc_id)])[0]
+
+    def _with_texts(self, docs: list[Document]) -> list[Document]:
+        """The documents with their titles and texts from the index's document source (when not stored locally)."""
+        if self._texts is None or not docs:
+            return docs
+        texts = self._texts.fetch([d.doc_id for d in docs])
+        return [Document(d.doc_id, *texts.get(d.doc_id, ("", ""))) for d in docs]
 
     def get_many(self, doc_ids: list[str]) -> dict[str, Document]:
         by_segment: dict[int, list[int]] = {}
@@ -121,7 +144,7 @@ class IndexSnapshot:
                 by_segment.setdefault(where[0], []).append(where[1])
         out = {}
         for s, rows in by_segment.items():
-            for doc in self.segments[s].docs.get_rows(rows):
+            for doc in self._with_texts(self.segments[s].docs.get_rows(rows)):
                 out[doc.doc_id] = doc
         return out
 
@@ -130,8 +153,14 @@ class IndexSnapshot:
         for seg in self.segments:
             rows = seg.live_rows()
             for start in range(0, len(rows), 1000):
-                yield from seg.docs.get_rows(rows[start : start + 1000].tolist())
+                yield from self._with_texts(seg.docs.get_rows(rows[start : start + 1000].tolist()))
 
     def close(self) -> None:
         if self.lease is not None:
             self.lease.release()
+
+    def __enter__(self) -> "IndexSnapshot":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

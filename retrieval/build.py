@@ -58,6 +58,7 @@ class BuildConfig(BaseModel):
     bmp: BmpConfig | None = None  # bmp sparse backend: block size and default search parameters (None: BmpConfig's defaults)
     seismic: SeismicConfig | None = None  # seismic sparse backend: build and default search parameters (None: SeismicConfig's defaults)
     milvus: MilvusConfig | None = None  # milvus-sparse / milvus-dense: URI, collection, token variable, dense index type
+    docstore: Literal["sqlite", "milvus"] = "sqlite"  # where titles and texts live: per-segment SQLite, or the Milvus collection
     lucene_impact: bool = False  # also index the sparse vectors in a Lucene impact index
     impact_scale: float = 100.0  # impacts are round(weight * scale)
     max_length: int = 256
@@ -83,6 +84,8 @@ class BuildConfig(BaseModel):
             raise TandemError("nothing to build: give --sparse, --dense or --bm25", "index build")
         if self.sparse_mode not in SPARSE_MODES:
             raise TandemError(f"unknown sparse mode {self.sparse_mode!r}", "--sparse-mode")
+        if self.docstore == "milvus" and (self.milvus is None or not self.milvus.documents):
+            raise TandemError("--docstore milvus keeps titles and texts in the Milvus collection: build with --backend milvus and --milvus-uri", "--docstore")
         for kind, name, flag in (("sparse", self.sparse_backend, "sparse"), ("dense", self.dense_backend, "dense"), ("text", self.bm25_backend, "bm25")):
             if name not in BACKENDS or BACKENDS[name].doc_input != kind:
                 choices = ", ".join(n for n, b in BACKENDS.items() if b.doc_input == kind)
@@ -150,12 +153,12 @@ def build_index(
         with StagingDir(out, corpus_sha) as staging:
             stage = staging.stage
             manifest = Manifest(corpus=CorpusInfo(source=str(corpus_path), sha256=corpus_sha, num_docs=len(docs), num_empty=stats.num_empty),
-                                components=components, build_config=config.model_dump(mode="json"))
+                                components=components, build_config=config.model_dump(mode="json"), docstore=config.docstore)
             if shards is not None:
                 encoded = shards.encoded_docs(docs, show_progress=show_progress)
             else:
                 encoded = DocEncoders(components).encode(docs, cache_dir=staging.cache, chunk_size=config.chunk_size, show_progress=show_progress)
-            segment = stage_segment(stage, new_segment_name(manifest), encoded, components, manifest.index_id, show_progress)
+            segment = stage_segment(stage, new_segment_name(manifest), encoded, components, manifest.index_id, show_progress, texts=config.docstore == "sqlite")
             components = apply_shared(stage, stage, components, 1, lambda prev, new: SharedChange(None, new, added=encoded), WriteContext(stage, None))
             manifest = manifest.model_copy(update={"segments": [segment], "components": components, "next_segment": 2,
                                                    "build_seconds": round(time.perf_counter() - started, 2)})

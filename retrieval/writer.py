@@ -131,11 +131,13 @@ def new_shared_dir(component: ComponentInfo, generation: int) -> str:
     return f"{COMPONENTS}/{component.name}/g{generation:06d}-{uuid.uuid4().hex[:6]}"
 
 
-def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Sequence[ComponentInfo], index_id: str, show_progress: bool = False) -> SegmentInfo:
-    """Write a segment (document store + every segment-local component) below ``stage_root``."""
+def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Sequence[ComponentInfo], index_id: str, show_progress: bool = False,
+                  texts: bool = True) -> SegmentInfo:
+    """Write a segment (document store + every segment-local component) below ``stage_root``; without
+    ``texts`` the store keeps ids only (the index's titles and texts live in its Milvus collection)."""
     seg_dir = stage_root / SEGMENTS / name
     seg_dir.mkdir(parents=True)
-    docstore.write_docstore(seg_dir / docstore.FILENAME, docs.docs, index_id, show_progress=show_progress, total=len(docs.docs))
+    docstore.write_docstore(seg_dir / docstore.FILENAME, docs.docs, index_id, show_progress=show_progress, total=len(docs.docs), texts=texts)
     stats = {}
     for component in components:
         engine = backend(component.backend)
@@ -151,7 +153,7 @@ def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, componen
     """One segment holding the live rows of every segment of ``snapshot``, in index order."""
     seg_dir = stage_root / SEGMENTS / name
     seg_dir.mkdir(parents=True)
-    docstore.write_docstore(seg_dir / docstore.FILENAME, live_docs, snapshot.manifest.index_id)
+    docstore.write_docstore(seg_dir / docstore.FILENAME, live_docs, snapshot.manifest.index_id, texts=snapshot.manifest.docstore == "sqlite")
     stats = {}
     for component in components:
         engine = backend(component.backend)
@@ -292,7 +294,7 @@ class IndexWriter:
             encode_seconds = time.perf_counter() - t0
             replaced = [d.doc_id for d in docs if d.doc_id in snapshot]
             generation = manifest.generation + 1
-            segment = stage_segment(stage, new_segment_name(manifest), encoded, manifest.components, manifest.index_id)
+            segment = stage_segment(stage, new_segment_name(manifest), encoded, manifest.components, manifest.index_id, texts=manifest.docstore == "sqlite")
             components = apply_shared(stage, self.root, manifest.components, generation,
                                       lambda prev, new: SharedChange(prev, new, added=encoded, deleted_ids=replaced), WriteContext(self.root, None))
             crash_point("add:staged")

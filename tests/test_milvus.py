@@ -417,3 +417,59 @@ def test_milvus_bm25_scores_by_the_bm25_formula_and_follows_deletes(tmp_path):
     assert list(rankings(index, ["zebra"], "bm25")[0]) == ["z1"]
     with pytest.raises(TandemError, match="multifield needs lucene-bm25"):
         build_index(config.model_copy(update={"bm25_fields": "multifield"}), tmp_path / "idx2", corpus, log=lambda _: None, show_progress=False)
+
+
+@pytest.mark.slow
+def test_docstore_in_milvus_serves_titles_and_texts_and_keeps_only_ids_locally(pair, scifact):
+    """--docstore milvus: the segments' stores keep ids only; documents, hits and a compaction read the
+    texts from the collection; a text longer than a VARCHAR is refused before anything is written."""
+    import sqlite3
+
+    from tandem.index.corpus import Document
+    from tandem.index.dense import FaissConfig
+    from tandem.index.milvus import MAX_VARCHAR_BYTES, MilvusConfig
+    from tandem.index.segments import IndexSnapshot
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.encode import add_from_encoded
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
+
+    native, _ = pair
+    root = scifact["root"]
+    config = BuildConfig(corpus=str(root / "built.jsonl"), faiss=FaissConfig(type="flat"), from_encoded=[str(root / "enc-built")],
+                         sparse_backend="milvus-sparse", dense_backend="milvus-dense", docstore="milvus",
+                         milvus=MilvusConfig(uri=str(root / "lite.db"), collection="docs_in_milvus", documents=True))
+    out = root / "docs_in_milvus"
+    build_index(config, out, root / "built.jsonl", log=lambda _: None, show_progress=False)
+    stores = list(out.glob("segments/*/docs.sqlite"))
+    with sqlite3.connect(stores[0]) as con:
+        assert con.execute("SELECT count(*), count(title), count(text) FROM docs").fetchone() == (N_BUILT, 0, 0)
+    ids = [d["_id"] for d in scifact["built"]]
+    with IndexSnapshot.open(out) as remote, IndexSnapshot.open(native) as local:
+        assert remote.manifest.docstore == "milvus" and local.manifest.docstore == "sqlite"
+        assert remote.get_many(ids) == local.get_many(ids)
+        assert remote.get(ids[5]) == local.get(ids[5]) and remote.get(ids[5]).text
+    with Searcher.open(out) as searcher:
+        hits = searcher.batch_search(scifact["queries"][:5], k=3, mode="hybrid")
+    assert all(h.hits for h in hits)
+
+    add_from_encoded(out, [root / "enc-added"], show_progress=False)  # 30 new and one replaced document
+    IndexWriter(out, show_progress=False).compact()
+    replaced = scifact["replaced"]
+    with IndexSnapshot.open(out) as snapshot:
+        assert len(snapshot.manifest.segments) == 1 and snapshot.num_docs == N_BUILT + N_ADDED
+        assert snapshot.get(replaced["_id"]) == Document(replaced["_id"], replaced["title"], replaced["text"])
+        assert sum(1 for d in snapshot if d.text) == sum(1 for d in scifact["built"] + scifact["added"] if d["text"])
+
+    huge = Document("huge", "", "x" * (MAX_VARCHAR_BYTES + 1))
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(TandemError, match="more than the 65,535 a Milvus VARCHAR holds"):
+        IndexWriter(out, show_progress=False).add([huge])
+    assert (out / "manifest.json").read_bytes() == before
+
+
+def test_docstore_milvus_needs_the_milvus_backend():
+    from tandem.retrieval.build import BuildConfig
+
+    with pytest.raises(TandemError, match="--docstore milvus keeps titles and texts in the Milvus collection"):
+        BuildConfig(corpus="c", docstore="milvus").check()

@@ -156,6 +156,7 @@ class MilvusBackend(Backend):
             fields = [vector_field(c) for c in group]
             if change.previous_dir is None:
                 milvus.check_ids_for(config, change.added.doc_ids)
+                milvus.check_texts_for(config, change.added.docs)
                 milvus.create_collection(client, config, fields, replace=_rebuilds_own_collection(context.root, config))
                 try:
                     record["rows_written"] = milvus.write_rows(client, config, _rows(change.added, group, generation), len(change.added.docs), upsert=False)["rows"]
@@ -170,6 +171,7 @@ class MilvusBackend(Backend):
                     milvus.delete_ids(client, config, list(change.deleted_ids))
                 if change.added is not None:  # replaced ids are overwritten by the upsert
                     milvus.check_ids_for(config, change.added.doc_ids)
+                    milvus.check_texts_for(config, change.added.docs)
                     milvus.write_rows(client, config, _rows(change.added, group, generation), len(change.added.docs), upsert=True, show_progress=len(change.added.docs) > 5000)
                 if change.merge:
                     record["compaction"] = milvus.compact(client, config)

@@ -54,6 +54,9 @@ def register(sub) -> None:
     build.add_argument("--dense-backend", default="faiss", help="registered backend that holds the dense retriever (see `tandem index backends`)")
     build.add_argument("--backend", default="native", choices=["native", "milvus"],
                        help="milvus: the sparse and dense retrievers live in one Milvus collection (milvus-sparse, milvus-dense); native: --sparse-backend/--dense-backend")
+    build.add_argument("--docstore", default="sqlite", choices=["sqlite", "milvus"],
+                       help="where titles and texts live: sqlite (per segment, in the index folder) or milvus (the collection of --backend milvus, "
+                            "so `tandem serve` replicas need no copy of the texts; each title and text must fit a Milvus VARCHAR, 65,535 bytes)")
     build.add_argument("--milvus-uri", default=None, help="Milvus: a local file ending in .db (Milvus Lite) or http(s)://host:19530 (a Milvus server)")
     build.add_argument("--milvus-collection", default=None, help="Milvus collection name (default: tandem_<name of --out>)")
     build.add_argument("--milvus-token-env", default=None, metavar="VAR", help="environment variable holding the Milvus token (the name is recorded, never the token)")
@@ -139,7 +142,7 @@ def run_build(args) -> int:
         bm25=args.bm25, bm25_fields=args.bm25_fields, bm25_backend=args.bm25_backend, sparse_backend=args.sparse_backend, dense_backend=args.dense_backend,
         sparse_weights=args.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
-        precision=args.precision, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
+        precision=args.precision, docstore=args.docstore, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
     )
     if args.backend_option:
         config = with_backend_options(config, args.backend_option)
@@ -311,7 +314,7 @@ def _with_milvus(config, args):
         raise TandemError("--backend milvus needs --milvus-uri (a local .db file for Milvus Lite, or http://host:19530)", "--milvus-uri")
     collection = args.milvus_collection or "tandem_" + re.sub(r"\W", "_", args.out.resolve().name)
     milvus = MilvusConfig(uri=args.milvus_uri, collection=collection, token_env=args.milvus_token_env, dense_index=args.milvus_dense_index,
-                          nlist=args.milvus_nlist, nprobe=args.milvus_nprobe).resolved()
+                          nlist=args.milvus_nlist, nprobe=args.milvus_nprobe, documents=args.docstore == "milvus").resolved()
     from tandem.index.milvus import connect
 
     connect(milvus.uri, milvus.token_env)  # unreachable: one line naming the URI before any model loads
