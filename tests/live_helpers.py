@@ -19,7 +19,7 @@ from tandem.index.manifest import read_manifest
 
 from conftest import REPO, write_jsonl
 
-TOLERANCE = 1e-6
+TOLERANCE = 1e-5  # relative (for scores above 1): float32 sums of the same ~10-30 terms in another order differ by ~10 ulps (seen: 1.3e-6)
 
 BASE = [
     Document("b00", "Vitamin D", "Vitamin D deficiency is associated with low bone density in older adults."),
@@ -71,12 +71,13 @@ def build(corpus: Path, out: Path, dense: str | None = None, **settings) -> Path
 
 
 def assert_same_rankings(actual: list[dict[str, float]], expected: list[dict[str, float]], queries: Sequence[str], what: str) -> None:
-    """Per query: identical ids in identical order, scores within ``TOLERANCE``."""
+    """Per query: identical ids in identical order, scores within ``TOLERANCE`` (relative above 1)."""
     assert len(actual) == len(expected) == len(queries)
     for query, got, want in zip(queries, actual, expected):
         assert list(got) == list(want), f"{what}, query {query!r}: ids {list(got)} != {list(want)}"
-        diff = np.abs(np.array(list(got.values()), dtype=np.float64) - np.array(list(want.values()), dtype=np.float64))
-        assert diff.size == 0 or diff.max() <= TOLERANCE, f"{what}, query {query!r}: scores differ by {diff.max():.3g}"
+        want_scores = np.array(list(want.values()), dtype=np.float64)
+        diff = np.abs(np.array(list(got.values()), dtype=np.float64) - want_scores) / np.maximum(1.0, np.abs(want_scores))
+        assert diff.size == 0 or diff.max() <= TOLERANCE, f"{what}, query {query!r}: scores differ by {diff.max():.3g} (relative)"
 
 
 def on_disk_garbage(root: Path) -> list[str]:
