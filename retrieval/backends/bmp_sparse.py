@@ -88,7 +88,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
+from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
 
 INDEX_FILE = "index.bmp"
 CONFIG_FILE = "bmp_config.json"
@@ -177,13 +177,7 @@ class BmpBackend(Backend):
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""
-        if change.previous_dir is None:
-            settings = component.settings
-            tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
-            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
-            write_query_side(change.new_dir, tokenizer, weights)
-            return {"idf_source": source}
-        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+        return apply_query_side_change(component.settings, change)
 
     # -- checking and reading -----------------------------------------------------------------
     def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:

@@ -65,7 +65,7 @@ from ..encoders import dense_encoder, encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext
-from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
+from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
 
 MILVUS_FILE = "milvus.json"
 
@@ -243,13 +243,7 @@ class MilvusSparseBackend(MilvusBackend):
     required_settings = MilvusBackend.required_settings + ("mode",)
 
     def write_local(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        if change.previous_dir is None:  # a new index: tokenizer and IDF table, as native-sparse
-            settings = component.settings
-            tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
-            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
-            write_query_side(change.new_dir, tokenizer, weights)
-            return {"idf_source": source}
-        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+        return apply_query_side_change(component.settings, change)  # tokenizer and IDF table, as native-sparse
 
     def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
         check_query_side(component.settings, snapshot.root / component.shared_dir)

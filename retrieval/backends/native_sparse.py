@@ -16,7 +16,7 @@ from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
-from .sparse_common import SparseQueryEncoder, check_query_side, initial_idf, update_query_side, write_query_side
+from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
 
 
 class NativeSparseBackend(Backend):
@@ -39,14 +39,7 @@ class NativeSparseBackend(Backend):
         return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component))
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        if change.previous_dir is None:  # a new index: tokenizer and IDF table
-            settings = component.settings
-            key = encoder_key("sparse", settings["encoder"])
-            tokenizer = change.added.tokenizers[key]
-            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
-            write_query_side(change.new_dir, tokenizer, weights)
-            return {"idf_source": source}
-        return update_query_side(component.settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+        return apply_query_side_change(component.settings, change)
 
     def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
         for seg in snapshot.segments:

@@ -86,3 +86,17 @@ def update_query_side(settings: dict, previous_dir: Path, new_dir: Path, merge: 
     vocab_size = int(settings["encoder"]["vocab_size"])
     write_query_side(new_dir, tokenizer, corpus_idf(tokenizer, vocab_size, live_docs or []))
     return {"idf_docs": len(live_docs or [])}
+
+
+def apply_query_side_change(settings: dict, change) -> dict | None:
+    """The sparse query side (tokenizer, IDF table) of an index-wide change (a ``SharedChange``): written
+    for a new index under the IDF policy of :func:`initial_idf`, then kept, or recomputed over the live
+    documents by a merge (:func:`update_query_side`); returns the settings to record, or None."""
+    from tandem.retrieval.encoders import encoder_key
+
+    if change.previous_dir is None:
+        tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
+        weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
+        write_query_side(change.new_dir, tokenizer, weights)
+        return {"idf_source": source}
+    return update_query_side(settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
