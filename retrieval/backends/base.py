@@ -150,6 +150,16 @@ def segment_component_dir(snapshot_or_root, segment_name: str, component: str) -
     return root / "segments" / segment_name / component
 
 
+def live_top_k(seg, rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
+    """A segment's ranked ``rows`` (fetched as top ``k + seg.num_deleted``, so that deletions cannot
+    leave fewer than ``k``) without its deleted rows, cut to ``k``, as (doc ids, scores)."""
+    if seg.deleted is not None and rows.size:
+        keep = ~seg.deleted[rows]
+        rows, scores = rows[keep], scores[keep]
+    ids = seg.docs.doc_ids
+    return [ids[r] for r in rows[:k]], scores[:k]
+
+
 def merge_top_k(parts: list[tuple[list[str], np.ndarray]], k: int) -> dict[str, float]:
     """Merge per-segment ranked lists (ids, scores; each best first) into the overall top-k.
 

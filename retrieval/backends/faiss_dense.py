@@ -18,7 +18,7 @@ from tandem.index.segments import IndexSnapshot, SegmentReader
 
 from ..encoders import dense_encoder, encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, EncodingRetriever, merge_top_k
+from .base import Backend, EncodedDocs, EncodingRetriever, live_top_k, merge_top_k
 
 
 class FaissBackend(Backend):
@@ -159,12 +159,8 @@ class FaissRetriever(EncodingRetriever):
         for q in range(len(vectors)):
             parts = []
             for seg, rows, scores in per_segment:
-                r, s = rows[q], scores[q]
-                keep = r >= 0
-                if seg.deleted is not None:
-                    keep &= ~seg.deleted[np.where(r >= 0, r, 0)]
-                r, s = r[keep][:k], s[keep][:k]
-                parts.append(([seg.docs.doc_ids[i] for i in r], s))
+                found = rows[q] >= 0  # FAISS marks missing results -1
+                parts.append(live_top_k(seg, rows[q][found], scores[q][found], k))
             out.append(merge_top_k(parts, k))
         return out
 

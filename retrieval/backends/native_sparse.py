@@ -15,7 +15,7 @@ from tandem.index.sparse_checks import TermChecks, open_checked
 from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
-from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
 from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
 
 
@@ -102,12 +102,7 @@ class NativeSparseRetriever(EncodingRetriever):
         parts = []
         for (seg, index), checks in zip(self.segments, self._term_checks):
             checks.check(vector.ids)
-            rows, scores = index.search(vector, k + seg.num_deleted)
-            if seg.deleted is not None and rows.size:
-                keep = ~seg.deleted[rows]
-                rows, scores = rows[keep], scores[keep]
-            ids = seg.docs.doc_ids
-            parts.append(([ids[r] for r in rows[:k]], scores[:k]))
+            parts.append(live_top_k(seg, *index.search(vector, k + seg.num_deleted), k))
         return merge_top_k(parts, k)
 
     def doc_vector(self, doc_id: str) -> SparseVector | None:

@@ -66,7 +66,7 @@ from tandem.index.sparse import SparseVector, matrix_stats
 
 from ..encoders import encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
+from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
 from .native_sparse import NativeSparseRetriever
 from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
 
@@ -374,12 +374,7 @@ class SeismicRetriever(EncodingRetriever):
         params = params or self._params
         parts = []
         for seg, segment in self.segments:
-            rows, scores = segment.search(vector, k + seg.num_deleted, params)
-            if seg.deleted is not None and rows.size:
-                keep = ~seg.deleted[rows]
-                rows, scores = rows[keep], scores[keep]
-            ids = seg.docs.doc_ids
-            parts.append(([ids[r] for r in rows[:k]], scores[:k]))
+            parts.append(live_top_k(seg, *segment.search(vector, k + seg.num_deleted, params), k))
         return merge_top_k(parts, k)
 
     def doc_vector(self, doc_id: str) -> SparseVector | None:
