@@ -88,7 +88,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
 
 INDEX_FILE = "index.bmp"
 CONFIG_FILE = "bmp_config.json"
@@ -464,7 +464,7 @@ class BmpSegment:
         return rows[order], scores[order]
 
 
-class BmpRetriever(EncodingRetriever):
+class BmpRetriever(SparseQuerySide, EncodingRetriever):
     """Sparse dot-product search through every segment's BMP index, skipping deleted rows; candidates are
     scored exactly on the stored float32 vectors. Queries are encoded as for native-sparse
     (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
@@ -487,16 +487,6 @@ class BmpRetriever(EncodingRetriever):
             (seg, BmpSegment(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
 
     @property
-    def query_encoder(self) -> SparseQueryEncoder:
-        if self._encoder is None:
-            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
-        return self._encoder
-
-    @property
-    def tokenizer(self):
-        return self.query_encoder.tokenizer
-
-    @property
     def search_parameters(self) -> dict:
         """The search parameters in use: ``{"alpha": ..., "beta": ..., "candidates": ...}``."""
         return {key: getattr(self._params, key) for key in SEARCH_KEYS}
@@ -515,9 +505,6 @@ class BmpRetriever(EncodingRetriever):
                 first = exc.errors()[0]
                 raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
             self._params = SearchParameters(checked.alpha, checked.beta, checked.candidates)
-
-    def encode(self, queries: list[str]) -> list[SparseVector]:
-        return self.query_encoder.encode(queries)
 
     def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
         params = self._params

@@ -65,7 +65,7 @@ from ..encoders import dense_encoder, encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext
-from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
 
 MILVUS_FILE = "milvus.json"
 
@@ -329,7 +329,7 @@ class MilvusRetriever(EncodingRetriever):
         self.client = None
 
 
-class MilvusSparseRetriever(MilvusRetriever):
+class MilvusSparseRetriever(SparseQuerySide, MilvusRetriever):
     """Sparse dot product in Milvus; the query encoder (IDF table or SPLADE) is the index's."""
 
     backend = MilvusSparseBackend.name
@@ -338,19 +338,6 @@ class MilvusSparseRetriever(MilvusRetriever):
         super().__init__(snapshot, component, device)
         self._shared = snapshot.root / component.shared_dir
         self._encoder: SparseQueryEncoder | None = None
-
-    @property
-    def query_encoder(self) -> SparseQueryEncoder:
-        if self._encoder is None:
-            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
-        return self._encoder
-
-    @property
-    def tokenizer(self):
-        return self.query_encoder.tokenizer
-
-    def encode(self, queries: list[str]) -> list[SparseVector]:
-        return self.query_encoder.encode(queries)
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         data = [dict(zip(np.asarray(v.ids).tolist(), np.asarray(v.weights, dtype=np.float32).tolist())) for v in vectors]

@@ -16,7 +16,7 @@ from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
-from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
 
 
 class NativeSparseBackend(Backend):
@@ -67,7 +67,7 @@ def _index_config(component: ComponentInfo) -> SparseIndexConfig:
     return SparseIndexConfig(**component.settings.get("index", {}))
 
 
-class NativeSparseRetriever(EncodingRetriever):
+class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
     """Exact sparse dot-product search over every segment, skipping deleted rows."""
 
     backend = NativeSparseBackend.name
@@ -81,19 +81,6 @@ class NativeSparseRetriever(EncodingRetriever):
         self._encoder: SparseQueryEncoder | None = None
         self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
         self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use
-
-    @property
-    def query_encoder(self) -> SparseQueryEncoder:
-        if self._encoder is None:
-            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
-        return self._encoder
-
-    @property
-    def tokenizer(self):
-        return self.query_encoder.tokenizer
-
-    def encode(self, queries: list[str]) -> list[SparseVector]:
-        return self.query_encoder.encode(queries)
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         return [self.search_vector(v, k) for v in vectors]

@@ -68,7 +68,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
 
 INDEX_PREFIX = "seismic"  # Seismic appends ".index.seismic"
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"
@@ -305,7 +305,7 @@ class SeismicSegment:
         return rows, scores
 
 
-class SeismicRetriever(EncodingRetriever):
+class SeismicRetriever(SparseQuerySide, EncodingRetriever):
     """Approximate sparse dot-product search over every segment's Seismic index, skipping deleted rows.
 
     Queries are encoded as for native-sparse (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
@@ -326,16 +326,6 @@ class SeismicRetriever(EncodingRetriever):
             (seg, SeismicSegment(seg.path / component.name, seg.info.num_docs).load()) for seg in snapshot.segments]
 
     @property
-    def query_encoder(self) -> SparseQueryEncoder:
-        if self._encoder is None:
-            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
-        return self._encoder
-
-    @property
-    def tokenizer(self):
-        return self.query_encoder.tokenizer
-
-    @property
     def search_parameters(self) -> dict:
         """The search parameters in use: ``{"query_cut": ..., "heap_factor": ...}``."""
         return {"query_cut": self._params.query_cut, "heap_factor": self._params.heap_factor}
@@ -353,9 +343,6 @@ class SeismicRetriever(EncodingRetriever):
                 first = exc.errors()[0]
                 raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
             self._params = SearchParameters(checked.query_cut, checked.heap_factor)
-
-    def encode(self, queries: list[str]) -> list[SparseVector]:
-        return self.query_encoder.encode(queries)
 
     def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
         params = self._params

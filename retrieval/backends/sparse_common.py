@@ -45,6 +45,30 @@ class SparseQueryEncoder:
         return self.encoder.encode(list(queries))
 
 
+class SparseQuerySide:
+    """What every retriever of SPLADE vectors shares on the query side: its :class:`SparseQueryEncoder`,
+    opened on first use from ``self.settings`` and the component's shared folder ``self._shared``
+    (on ``self._device``), its tokenizer, and ``encode`` (query texts -> sparse vectors)."""
+
+    settings: dict
+    _shared: Path
+    _device: str = "cpu"
+    _encoder: "SparseQueryEncoder | None" = None
+
+    @property
+    def query_encoder(self) -> "SparseQueryEncoder":
+        if self._encoder is None:
+            self._encoder = SparseQueryEncoder(self.settings, self._shared, self._device)
+        return self._encoder
+
+    @property
+    def tokenizer(self):
+        return self.query_encoder.tokenizer
+
+    def encode(self, queries: list[str]) -> list[SparseVector]:
+        return self.query_encoder.encode(queries)
+
+
 def check_query_side(settings: dict, shared_dir: Path) -> None:
     """The tokenizer folder is there, and an inference-free IDF table is complete with one float32 weight
     per vocabulary entry (header only; one line naming the file otherwise)."""
