@@ -88,7 +88,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
 
 INDEX_FILE = "index.bmp"
 CONFIG_FILE = "bmp_config.json"
@@ -198,13 +198,10 @@ class BmpBackend(Backend):
         exact = " = safe pruning of 8-bit scores" if c.alpha == 1 and c.beta == 1 else ""
         text = (f"{s.get('mode')}, BMP block-max pruning (block {c.block_size}{', compressed ranges' if c.compress_range else ''}; "
                 f"alpha {c.alpha:g}, beta {c.beta:g}{exact}; {c.candidates:g}x k candidates rescored in float32)")
-        stats = [seg.stats.get(component.name, {}) for seg in segments]
-        postings = sum(int(st.get("num_postings", 0)) for st in stats)
-        docs = sum(int(st.get("num_docs", 0)) for st in stats)
-        if docs:
-            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
-            if len(stats) == 1:
-                text += f", 8-bit scale {stats[0].get('scale', 0):.4g}"
+        summary, stats = postings_summary(component, segments)
+        text += summary
+        if summary and len(stats) == 1:
+            text += f", 8-bit scale {stats[0].get('scale', 0):.4g}"
         return text
 
 

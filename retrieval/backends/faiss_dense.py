@@ -16,9 +16,10 @@ from tandem.index.errors import IndexFormatError, TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot, SegmentReader
 
-from ..encoders import dense_encoder, encoder_key
+from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, live_top_k, merge_top_k
+from .dense_common import DenseQuerySide
 
 
 class FaissBackend(Backend):
@@ -108,7 +109,7 @@ def check_similarities(rows: np.ndarray, scores: np.ndarray, path: Path) -> None
                                "(`tandem index info --verify` checks every file)", str(path))
 
 
-class FaissRetriever(EncodingRetriever):
+class FaissRetriever(DenseQuerySide, EncodingRetriever):
     """Inner-product search over every segment's FAISS index, skipping deleted rows."""
 
     backend = FaissBackend.name
@@ -120,17 +121,6 @@ class FaissRetriever(EncodingRetriever):
         self._device = device
         self.segments = [(seg, open_segment(seg, component)) for seg in snapshot.segments]
         self._unit_vectors = bool(self.settings["encoder"].get("normalize", True))
-
-    @property
-    def encoder(self):
-        return dense_encoder(self.settings["encoder"], self._device)
-
-    @property
-    def tokenizer(self):
-        return self.encoder.tokenizer
-
-    def encode(self, queries: list[str]) -> np.ndarray:
-        return self.encoder.encode_queries(list(queries))
 
     def configure(self, *, ef_search: int | None = None, nprobe: int | None = None) -> None:
         """Search-time parameters for every segment from now on (None keeps the current value):

@@ -61,10 +61,11 @@ from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse import SparseVector
 
-from ..encoders import dense_encoder, encoder_key
+from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext
+from .dense_common import DenseQuerySide
 from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
 
 MILVUS_FILE = "milvus.json"
@@ -362,21 +363,10 @@ class MilvusSparseRetriever(SparseQuerySide, MilvusRetriever):
         return NativeSparseRetriever.explain(self, query, doc_id, top, query_vector)
 
 
-class MilvusDenseRetriever(MilvusRetriever):
+class MilvusDenseRetriever(DenseQuerySide, MilvusRetriever):
     """Inner product of the query embedding and the stored vectors in Milvus."""
 
     backend = MilvusDenseBackend.name
-
-    @property
-    def encoder(self):
-        return dense_encoder(self.settings["encoder"], self._device)
-
-    @property
-    def tokenizer(self):
-        return self.encoder.tokenizer
-
-    def encode(self, queries: list[str]) -> np.ndarray:
-        return self.encoder.encode_queries(list(queries))
 
     def search_encoded(self, vectors: np.ndarray, k: int) -> list[Ranking]:
         return self.search_data(np.asarray(vectors, dtype=np.float32).tolist(), k)

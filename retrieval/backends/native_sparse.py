@@ -16,7 +16,7 @@ from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
 
 
 class NativeSparseBackend(Backend):
@@ -51,14 +51,10 @@ class NativeSparseBackend(Backend):
 
     def describe(self, component: ComponentInfo, segments=()) -> str:
         s = component.settings
-        stats = [seg.stats.get(component.name, {}) for seg in segments]
-        postings = sum(int(st.get("num_postings", 0)) for st in stats)
-        docs = sum(int(st.get("num_docs", 0)) for st in stats)
-        text = f"{s.get('mode')}, native inverted index"
-        if docs:
-            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
-            if len(stats) == 1:
-                text += f", FLOPS {stats[0].get('flops', 0):.2f}"
+        summary, stats = postings_summary(component, segments)
+        text = f"{s.get('mode')}, native inverted index{summary}"
+        if summary and len(stats) == 1:
+            text += f", FLOPS {stats[0].get('flops', 0):.2f}"
         return text
 
 

@@ -68,7 +68,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
+from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
 
 INDEX_PREFIX = "seismic"  # Seismic appends ".index.seismic"
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"
@@ -190,12 +190,7 @@ class SeismicBackend(Backend):
         c = SeismicConfig(**s.get("seismic", {}))
         text = (f"{s.get('mode')}, Seismic approximate (n_postings {c.n_postings}, centroid_fraction {c.centroid_fraction:g}, "
                 f"summary_energy {c.summary_energy:g}, max_fraction {c.max_fraction:g}; query_cut {c.query_cut}, heap_factor {c.heap_factor:g})")
-        stats = [seg.stats.get(component.name, {}) for seg in segments]
-        postings = sum(int(st.get("num_postings", 0)) for st in stats)
-        docs = sum(int(st.get("num_docs", 0)) for st in stats)
-        if docs:
-            text += f", {postings:,} postings, {postings / docs:.1f} terms/doc"
-        return text
+        return text + postings_summary(component, segments)[0]
 
 
 def write_seismic_segment(seg_dir: Path, matrix: sp.csr_matrix, config: SeismicConfig) -> dict:

@@ -124,3 +124,12 @@ def apply_query_side_change(settings: dict, change) -> dict | None:
         write_query_side(change.new_dir, tokenizer, weights)
         return {"idf_source": source}
     return update_query_side(settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
+
+
+def postings_summary(component, segments) -> tuple[str, list[dict]]:
+    """``", N postings, T terms/doc"`` over the segments' recorded statistics of ``component`` ("" for no
+    documents), and those statistics (per segment), for `tandem index info` lines."""
+    stats = [seg.stats.get(component.name, {}) for seg in segments]
+    postings = sum(int(st.get("num_postings", 0)) for st in stats)
+    docs = sum(int(st.get("num_docs", 0)) for st in stats)
+    return (f", {postings:,} postings, {postings / docs:.1f} terms/doc" if docs else ""), stats
