@@ -66,7 +66,7 @@ from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext
 from .dense_common import DenseQuerySide
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side
+from .sparse_common import SparseQuerySide, apply_query_side_change, check_query_side
 
 MILVUS_FILE = "milvus.json"
 
@@ -337,8 +337,7 @@ class MilvusSparseRetriever(SparseQuerySide, MilvusRetriever):
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
         super().__init__(snapshot, component, device)
-        self._shared = snapshot.root / component.shared_dir
-        self._encoder: SparseQueryEncoder | None = None
+        self._open_query_side(snapshot, component, device)
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         data = [dict(zip(np.asarray(v.ids).tolist(), np.asarray(v.weights, dtype=np.float32).tolist())) for v in vectors]

@@ -16,7 +16,7 @@ from ..encoders import encoder_key
 from ..retriever import TermContribution
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
+from .sparse_common import SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
 
 
 class NativeSparseBackend(Backend):
@@ -69,12 +69,7 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
     backend = NativeSparseBackend.name
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        self.name = component.name
-        self.snapshot = snapshot
-        self.settings = component.settings
-        self._shared = snapshot.root / component.shared_dir
-        self._device = device
-        self._encoder: SparseQueryEncoder | None = None
+        self._open_query_side(snapshot, component, device)
         self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
         self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use
 

@@ -68,7 +68,7 @@ from ..encoders import encoder_key
 from ..types import Ranking
 from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
 from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQueryEncoder, SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
+from .sparse_common import SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
 
 INDEX_PREFIX = "seismic"  # Seismic appends ".index.seismic"
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"
@@ -308,12 +308,7 @@ class SeismicRetriever(SparseQuerySide, EncodingRetriever):
     backend = SeismicBackend.name
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        self.name = component.name
-        self.snapshot = snapshot
-        self.settings = component.settings
-        self._shared = snapshot.root / component.shared_dir
-        self._device = device
-        self._encoder: SparseQueryEncoder | None = None
+        self._open_query_side(snapshot, component, device)
         config = _config(component)
         self._params = SearchParameters(config.query_cut, config.heap_factor)
         self._configure_lock = threading.Lock()

@@ -55,6 +55,15 @@ class SparseQuerySide:
     _device: str = "cpu"
     _encoder: "SparseQueryEncoder | None" = None
 
+    def _open_query_side(self, snapshot, component, device: str) -> None:
+        """The retriever's name, commit and settings, and where its query side is (opened on first use)."""
+        self.name = component.name
+        self.snapshot = snapshot
+        self.settings = component.settings
+        self._shared = snapshot.root / component.shared_dir
+        self._device = device
+        self._encoder = None
+
     @property
     def query_encoder(self) -> "SparseQueryEncoder":
         if self._encoder is None:
