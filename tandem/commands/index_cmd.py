@@ -125,7 +125,7 @@ def run_build(args) -> int:
     for name in ("batch_size", "max_length"):
         if getattr(args, name) < 1:
             raise TandemError("must be at least 1", "--" + name.replace("_", "-"))
-    with_backend_options(BuildConfig(corpus="-"), args.backend_option)  # bad options fail here, before the corpus is read
+    options = with_backend_options(BuildConfig(corpus="-"), args.backend_option)  # bad options fail here, before the corpus is read
     shards = None
     if args.from_encoded:
         from tandem.retrieval.encode import read_shards
@@ -143,9 +143,8 @@ def run_build(args) -> int:
         sparse_weights=args.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, docstore=args.docstore, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
+        seismic=options.seismic, bmp=options.bmp,
     )
-    if args.backend_option:
-        config = with_backend_options(config, args.backend_option)
     if args.backend == "milvus" or args.milvus_uri:
         config = _with_milvus(config, args)
     manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite, wait=args.wait)
