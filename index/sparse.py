@@ -221,7 +221,21 @@ class SparseIndex:
             indptr, terms, weights = self.forward
             start, end = int(indptr[doc_idx]), int(indptr[doc_idx + 1])
             return SparseVector(np.asarray(terms[start:end]), self._weights(weights[start:end]))
-        terms, posts = doc_postings(self.postings, int(doc_idx))
+        terms, posts = doc_postings(self.postings, int(doc_idx), np.arange(self.vocab_size, dtype=np.int64))
+        return SparseVector(terms.astype(np.int32), self._weights(np.asarray(self.postings.weights)[posts]))
+
+    def doc_terms(self, doc_idx: int, term_ids: np.ndarray) -> SparseVector:
+        """The document's weights for ``term_ids`` only (the ones it contains, ascending): what an
+        explanation needs, found from the postings of those terms alone (no forward copy needed)."""
+        if not 0 <= doc_idx < self.num_docs:
+            raise IndexError(f"document {doc_idx} outside 0..{self.num_docs - 1}")
+        wanted = np.unique(np.asarray(term_ids, dtype=np.int64))
+        wanted = wanted[(wanted >= 0) & (wanted < self.vocab_size)]
+        if self.forward is not None:
+            full = self.doc_vector(doc_idx)
+            keep = np.isin(full.ids, wanted)
+            return SparseVector(full.ids[keep], full.weights[keep])
+        terms, posts = doc_postings(self.postings, int(doc_idx), wanted)
         return SparseVector(terms.astype(np.int32), self._weights(np.asarray(self.postings.weights)[posts]))
 
     def doc_matrix(self) -> sp.csr_matrix:

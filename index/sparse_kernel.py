@@ -369,13 +369,14 @@ def decode_all(P):
 
 
 @njit(cache=True)
-def doc_postings(P, doc):
-    """(term ids, posting indices) of one document, terms ascending: the derived forward row."""
-    num_terms = P.offsets.size - 1
-    terms = np.empty(num_terms, np.int64)
-    posts = np.empty(num_terms, np.int64)
+def doc_postings(P, doc, terms):
+    """(term ids, posting indices) of one document among ``terms`` (ascending in, ascending out): the
+    derived forward row (all terms) or the part an explanation needs (the query's terms)."""
+    out_terms = np.empty(terms.size, np.int64)
+    posts = np.empty(terms.size, np.int64)
     c = 0
-    for t in range(num_terms):
+    for i in range(terms.size):
+        t = terms[i]
         lo = P.block_offsets[t]
         hi = P.block_offsets[t + 1]
         while lo < hi:
@@ -398,11 +399,11 @@ def doc_postings(P, doc):
                 cur += _gap(P, s, o, j)
             if cur >= doc:
                 if cur == doc:
-                    terms[c] = t
+                    out_terms[c] = t
                     posts[c] = p0 + j
                     c += 1
                 break
-    return terms[:c], posts[:c]
+    return out_terms[:c], posts[:c]
 
 
 # ---------------------------------------------------------------------------------------------

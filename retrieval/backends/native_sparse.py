@@ -91,10 +91,11 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
 
     def explain(self, query: str, doc_id: str, top: int = 10, query_vector: SparseVector | None = None) -> list[TermContribution]:
         """The sparse terms a query and a document share, by contribution to the score."""
-        dvec = self.doc_vector(doc_id)
-        if dvec is None:
+        where = self.snapshot.locate(doc_id)
+        if where is None:
             return []
         qvec = query_vector if query_vector is not None else self.encode([query])[0]
+        dvec = self.segments[where[0]][1].doc_terms(where[1], qvec.ids)  # the query's terms only: fast without a forward copy
         common, qi, di = np.intersect1d(qvec.ids, dvec.ids, assume_unique=True, return_indices=True)
         contrib = qvec.weights[qi].astype(np.float64) * dvec.weights[di]
         order = np.argsort(-contrib, kind="stable")[:top]
