@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -75,20 +74,18 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.index.errors import IndexFormatError, TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.npy_files import check_npy
 from tandem.index.progress import progress
-from tandem.index.segments import IndexSnapshot, SegmentReader
+from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse import SparseVector
 
-from ..encoders import encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, merge_top_k
-from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
+from .base import merge_top_k
+from .per_segment_sparse import PerSegmentSparseBackend, PerSegmentSparseRetriever, PerSegmentSparseSegment, import_engine
 
 INDEX_FILE = "index.bmp"
 CONFIG_FILE = "bmp_config.json"
@@ -128,9 +125,6 @@ class BmpConfig(BaseModel):
     candidates: float = Field(2.0, ge=1, le=100)
 
 
-SEARCH_KEYS = ("alpha", "beta", "candidates")
-
-
 @dataclass(frozen=True)
 class SearchParameters:
     """What one BMP search uses (replaced as a whole by ``configure``: concurrent searches see one consistent set)."""
@@ -142,67 +136,7 @@ class SearchParameters:
 
 def load_bmp():
     """The ``bmp`` module, or one line saying how to install it."""
-    try:
-        import bmp
-    except ImportError:
-        raise TandemError(f"the bmp backend needs the bmp package: {INSTALL_HINT}", "bmp") from None
-    return bmp
-
-
-def _config(component: ComponentInfo) -> BmpConfig:
-    return BmpConfig(**component.settings.get("bmp", {}))
-
-
-class BmpBackend(Backend):
-    name = "bmp"
-    doc_input = "sparse"
-    segment_local = True
-    description = "BMP block-max pruning on 8-bit weights, candidates rescored exactly (approximate top-k, bmp)"
-    required_settings = ("mode", "bmp", "encoder.model", "encoder.max_length")
-    has_shared_dir = True
-
-    # -- writing ------------------------------------------------------------------------------
-    def settings_from(self, config) -> dict:
-        return {"bmp": (getattr(config, "bmp", None) or BmpConfig()).model_dump()}
-
-    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
-        matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
-        return write_bmp_segment(seg_dir, matrix, _config(component))
-
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        vocab_size = int(component.settings["encoder"]["vocab_size"])
-        matrices = [BmpSegment(path).doc_matrix(rows) for path, rows in parts]
-        matrix = sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
-        return write_bmp_segment(seg_dir, matrix, _config(component))
-
-    def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""
-        return apply_query_side_change(component.settings, change)
-
-    # -- checking and reading -----------------------------------------------------------------
-    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
-        for seg in snapshot.segments:
-            segment = BmpSegment(seg.path / component.name, seg.info.num_docs)
-            if thorough:
-                segment.check_data()
-                segment.load()
-        check_query_side(component.settings, snapshot.root / component.shared_dir)
-
-    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "BmpRetriever":
-        return BmpRetriever(snapshot, component, device)
-
-    def describe(self, component: ComponentInfo, segments=()) -> str:
-        """E.g. ``inference-free, BMP block-max pruning (block 8, compressed ranges; alpha 0.9, beta 1; 2x k candidates rescored in float32), 3,625,320 postings, 36.3 terms/doc, 8-bit scale 43.1``."""
-        s = component.settings
-        c = BmpConfig(**s.get("bmp", {}))
-        exact = " = safe pruning of 8-bit scores" if c.alpha == 1 and c.beta == 1 else ""
-        text = (f"{s.get('mode')}, BMP block-max pruning (block {c.block_size}{', compressed ranges' if c.compress_range else ''}; "
-                f"alpha {c.alpha:g}, beta {c.beta:g}{exact}; {c.candidates:g}x k candidates rescored in float32)")
-        summary, stats = postings_summary(component, segments)
-        text += summary
-        if summary and len(stats) == 1:
-            text += f", 8-bit scale {stats[0].get('scale', 0):.4g}"
-        return text
+    return import_engine("bmp", "bmp", "the bmp package", INSTALL_HINT)
 
 
 # -- one segment ----------------------------------------------------------------------------------
@@ -337,7 +271,7 @@ def _rescore(indptr, terms, weights, rows, query_dense):  # pragma: no cover - c
     return out
 
 
-class BmpSegment:
+class BmpSegment(PerSegmentSparseSegment):
     """One segment's BMP files, checked on opening (headers only; BMP's index is loaded by :meth:`load`)."""
 
     def __init__(self, path: Path, num_docs: int | None = None) -> None:
@@ -383,6 +317,11 @@ class BmpSegment:
         if not np.isfinite(np.asarray(self.weights)).all():
             raise IndexFormatError("a weight is not finite", str(self.path / FORWARD_FILES["weights"]))
 
+    def verify(self) -> None:
+        """What ``tandem index info --verify`` reads: every forward array (:meth:`check_data`) and BMP's index (:meth:`load`)."""
+        self.check_data()
+        self.load()
+
     def load(self) -> "BmpSegment":
         """Load BMP's index into memory (once; refused in one line when BMP cannot read it)."""
         if self.searcher is not None or not self.num_docs:
@@ -403,9 +342,11 @@ class BmpSegment:
         start, end = int(self.indptr[row]), int(self.indptr[row + 1])
         return SparseVector(self.terms[start:end].astype(np.int32), np.asarray(self.weights[start:end]))
 
-    def doc_matrix(self, rows: np.ndarray) -> sp.csr_matrix:
-        """The float32 vectors of ``rows`` (in that order) as a CSR matrix, for compaction."""
-        full = sp.csr_matrix((np.asarray(self.weights), np.asarray(self.terms), np.asarray(self.indptr)), shape=(self.num_docs, self.vocab_size))
+    def doc_matrix(self, rows: np.ndarray, vocab_size: int | None = None) -> sp.csr_matrix:
+        """The float32 vectors of ``rows`` (in that order) as a CSR matrix of ``vocab_size`` columns (default:
+        the segment's vocabulary), for compaction."""
+        shape = (self.num_docs, vocab_size or self.vocab_size)
+        full = sp.csr_matrix((np.asarray(self.weights), np.asarray(self.terms), np.asarray(self.indptr)), shape=shape)
         return full[np.asarray(rows, dtype=np.int64)]
 
     def candidates(self, ids: np.ndarray, weights: np.ndarray, k: int, params: SearchParameters) -> np.ndarray:
@@ -461,54 +402,28 @@ class BmpSegment:
         return rows[order], scores[order]
 
 
-class BmpRetriever(SparseQuerySide, EncodingRetriever):
+class BmpRetriever(PerSegmentSparseRetriever):
     """Sparse dot-product search through every segment's BMP index, skipping deleted rows; candidates are
     scored exactly on the stored float32 vectors. Queries are encoded as for native-sparse
     (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
 
-    backend = BmpBackend.name
+    backend = "bmp"
+    settings_key = "bmp"
+    config_class = BmpConfig
+    parameters_class = SearchParameters
+    segment_class = BmpSegment
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        self._open_query_side(snapshot, component, device)
-        config = _config(component)
-        self._params = SearchParameters(config.alpha, config.beta, config.candidates)
-        self._configure_lock = threading.Lock()
+        super().__init__(snapshot, component, device)
         self._vocab_size = int(self.settings["encoder"]["vocab_size"])
         self._scratch = threading.local()
-        self.segments: list[tuple[SegmentReader, BmpSegment]] = [
-            (seg, BmpSegment(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
-
-    @property
-    def search_parameters(self) -> dict:
-        """The search parameters in use: ``{"alpha": ..., "beta": ..., "candidates": ...}``."""
-        return {key: getattr(self._params, key) for key in SEARCH_KEYS}
 
     def configure(self, *, alpha: float | None = None, beta: float | None = None, candidates: float | None = None) -> None:
         """Search-time parameters for the following searches (None keeps the current value): ``alpha``
         (0 < a <= 1; 1 = exact block-max pruning, lower stops earlier: faster, may miss documents),
         ``beta`` (0 < b <= 1: fraction of the query terms BMP uses, largest weights first) and
         ``candidates`` (>= 1: BMP returns candidates x k documents, all scored exactly)."""
-        with self._configure_lock:
-            merged = {**self.search_parameters, **{key: value for key, value in
-                                                   {"alpha": alpha, "beta": beta, "candidates": candidates}.items() if value is not None}}
-            try:
-                checked = BmpConfig(**merged)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
-            self._params = SearchParameters(checked.alpha, checked.beta, checked.candidates)
-
-    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
-        params = self._params
-        out = super().search(queries, k, timings=timings)
-        if timings is not None:
-            for key in SEARCH_KEYS:
-                timings[f"{self.name}_{key}"] = float(getattr(params, key))
-        return out
-
-    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
-        params = self._params
-        return [self.search_vector(v, k, params) for v in vectors]
+        self._reconfigure(alpha=alpha, beta=beta, candidates=candidates)
 
     def _query_dense(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """This thread's vocabulary-sized query buffer holding the query (the caller zeroes it again)."""
@@ -539,15 +454,21 @@ class BmpRetriever(SparseQuerySide, EncodingRetriever):
         finally:
             dense[all_ids] = 0.0
 
-    def doc_vector(self, doc_id: str) -> SparseVector | None:
-        """The document's stored float32 vector, or None for an unknown id."""
-        where = self.snapshot.locate(doc_id)
-        if where is None:
-            return None
-        return self.segments[where[0]][1].vector(where[1])
 
-    # The same term-level explanation as native-sparse, over the stored vectors (doc_vector above).
-    explain = NativeSparseRetriever.explain
+class BmpBackend(PerSegmentSparseBackend):
+    name = "bmp"
+    description = "BMP block-max pruning on 8-bit weights, candidates rescored exactly (approximate top-k, bmp)"
+    retriever_class = BmpRetriever
 
-    def close(self) -> None:
-        self.segments = []
+    write_matrix = staticmethod(write_bmp_segment)
+
+    def describe_engine(self, config: BmpConfig) -> str:
+        """E.g. ``BMP block-max pruning (block 8, compressed ranges; alpha 0.9, beta 1; 2x k candidates rescored in float32)``."""
+        c = config
+        exact = " = safe pruning of 8-bit scores" if c.alpha == 1 and c.beta == 1 else ""
+        return (f"BMP block-max pruning (block {c.block_size}{', compressed ranges' if c.compress_range else ''}; "
+                f"alpha {c.alpha:g}, beta {c.beta:g}{exact}; {c.candidates:g}x k candidates rescored in float32)")
+
+    def describe_statistics(self, stats: list[dict]) -> str:
+        """The 8-bit scale of a one-segment index (e.g. ``, 8-bit scale 43.1``)."""
+        return f", 8-bit scale {stats[0].get('scale', 0):.4g}" if len(stats) == 1 else ""

@@ -56,19 +56,15 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tandem.index.errors import IndexFormatError, TandemError
-from tandem.index.manifest import ComponentInfo
 from tandem.index.npy_files import check_npy
-from tandem.index.segments import IndexSnapshot, SegmentReader
 from tandem.index.sparse import SparseVector, matrix_stats
 
-from ..encoders import encoder_key
 from ..types import Ranking
-from .base import Backend, EncodedDocs, EncodingRetriever, SharedChange, WriteContext, live_top_k, merge_top_k
-from .native_sparse import NativeSparseRetriever
-from .sparse_common import SparseQuerySide, apply_query_side_change, check_query_side, postings_summary
+from .base import live_top_k, merge_top_k
+from .per_segment_sparse import PerSegmentSparseBackend, PerSegmentSparseRetriever, PerSegmentSparseSegment, import_engine
 
 INDEX_PREFIX = "seismic"  # Seismic appends ".index.seismic"
 INDEX_FILE = INDEX_PREFIX + ".index.seismic"
@@ -116,11 +112,7 @@ class SearchParameters:
 
 def load_seismic():
     """The ``seismic`` module of pyseismic-lsr, or one line saying how to install it."""
-    try:
-        import seismic
-    except ImportError:
-        raise TandemError(f"the seismic backend needs pyseismic-lsr: {INSTALL_HINT}", "seismic") from None
-    return seismic
+    return import_engine("seismic", "seismic", "pyseismic-lsr", INSTALL_HINT)
 
 
 _REDIRECT_LOCK = threading.Lock()  # one redirection at a time: nested ones in two threads could leave fd 1 on stderr
@@ -141,56 +133,6 @@ def _stdout_to_stderr():
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
-
-
-def _config(component: ComponentInfo) -> SeismicConfig:
-    return SeismicConfig(**component.settings.get("seismic", {}))
-
-
-class SeismicBackend(Backend):
-    name = "seismic"
-    doc_input = "sparse"
-    segment_local = True
-    description = "Seismic (approximate top-k, pyseismic-lsr)"
-    required_settings = ("mode", "seismic", "encoder.model", "encoder.max_length")
-    has_shared_dir = True
-
-    # -- writing ------------------------------------------------------------------------------
-    def settings_from(self, config) -> dict:
-        return {"seismic": (getattr(config, "seismic", None) or SeismicConfig()).model_dump()}
-
-    def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
-        matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
-        return write_seismic_segment(seg_dir, matrix, _config(component))
-
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        vocab_size = int(component.settings["encoder"]["vocab_size"])
-        matrices = [SeismicSegment(path).doc_matrix(rows, vocab_size) for path, rows in parts]
-        matrix = sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
-        return write_seismic_segment(seg_dir, matrix, _config(component))
-
-    def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
-        """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""
-        return apply_query_side_change(component.settings, change)
-
-    # -- checking and reading -----------------------------------------------------------------
-    def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
-        for seg in snapshot.segments:
-            segment = SeismicSegment(seg.path / component.name, seg.info.num_docs)
-            if thorough:
-                segment.load()
-        check_query_side(component.settings, snapshot.root / component.shared_dir)
-
-    def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> "SeismicRetriever":
-        return SeismicRetriever(snapshot, component, device)
-
-    def describe(self, component: ComponentInfo, segments=()) -> str:
-        """E.g. ``inference-free, Seismic approximate (n_postings 3500, ...; query_cut 10, heap_factor 0.9), 3,600,000 postings, 36.0 terms/doc``."""
-        s = component.settings
-        c = SeismicConfig(**s.get("seismic", {}))
-        text = (f"{s.get('mode')}, Seismic approximate (n_postings {c.n_postings}, centroid_fraction {c.centroid_fraction:g}, "
-                f"summary_energy {c.summary_energy:g}, max_fraction {c.max_fraction:g}; query_cut {c.query_cut}, heap_factor {c.heap_factor:g})")
-        return text + postings_summary(component, segments)[0]
 
 
 def write_seismic_segment(seg_dir: Path, matrix: sp.csr_matrix, config: SeismicConfig) -> dict:
@@ -218,7 +160,7 @@ def write_seismic_segment(seg_dir: Path, matrix: sp.csr_matrix, config: SeismicC
             "build_threads": config.build_threads or os.cpu_count()}
 
 
-class SeismicSegment:
+class SeismicSegment(PerSegmentSparseSegment):
     """One segment's Seismic files, checked on opening (the index itself is loaded by :meth:`load`)."""
 
     def __init__(self, path: Path, num_docs: int | None = None) -> None:
@@ -254,6 +196,10 @@ class SeismicSegment:
         self.index = index
         self._string_dtype = seismic.get_seismic_string()
         return self
+
+    def verify(self) -> None:
+        """What ``tandem index info --verify`` reads: the whole Seismic index, loaded (see :meth:`load`)."""
+        self.load()
 
     def position(self, row: int) -> int | None:
         """Seismic's number for a segment row (None: the row has no terms, Seismic does not hold it)."""
@@ -300,51 +246,26 @@ class SeismicSegment:
         return rows, scores
 
 
-class SeismicRetriever(SparseQuerySide, EncodingRetriever):
+class SeismicRetriever(PerSegmentSparseRetriever):
     """Approximate sparse dot-product search over every segment's Seismic index, skipping deleted rows.
 
-    Queries are encoded as for native-sparse (:class:`SparseQueryEncoder`: IDF table or SPLADE)."""
+    Queries are encoded as for native-sparse (:class:`SparseQueryEncoder`: IDF table or SPLADE);
+    ``doc_vector`` and explanations read Seismic's stored float16 weights."""
 
-    backend = SeismicBackend.name
+    backend = "seismic"
+    settings_key = "seismic"
+    config_class = SeismicConfig
+    parameters_class = SearchParameters
+    segment_class = SeismicSegment
 
-    def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
-        self._open_query_side(snapshot, component, device)
-        config = _config(component)
-        self._params = SearchParameters(config.query_cut, config.heap_factor)
-        self._configure_lock = threading.Lock()
-        self.segments: list[tuple[SegmentReader, SeismicSegment]] = [
-            (seg, SeismicSegment(seg.path / component.name, seg.info.num_docs).load()) for seg in snapshot.segments]
-
-    @property
-    def search_parameters(self) -> dict:
-        """The search parameters in use: ``{"query_cut": ..., "heap_factor": ...}``."""
-        return {"query_cut": self._params.query_cut, "heap_factor": self._params.heap_factor}
+    def _open_segment(self, path: Path, num_docs: int) -> SeismicSegment:
+        return SeismicSegment(path, num_docs).load()
 
     def configure(self, *, query_cut: int | None = None, heap_factor: float | None = None) -> None:
         """Search-time parameters for the following searches (None keeps the current value): ``query_cut``
         (>= 1: query terms scanned, largest weights first) and ``heap_factor`` (0 < h <= 1: lower skips
         fewer blocks, closer to exact and slower). ``tandem search --param sparse.heap_factor=0.8``."""
-        with self._configure_lock:
-            merged = {**self.search_parameters, **{key: value for key, value in
-                                                   {"query_cut": query_cut, "heap_factor": heap_factor}.items() if value is not None}}
-            try:
-                checked = SeismicConfig(**merged)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
-            self._params = SearchParameters(checked.query_cut, checked.heap_factor)
-
-    def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:
-        params = self._params
-        out = super().search(queries, k, timings=timings)
-        if timings is not None:
-            timings[f"{self.name}_query_cut"] = float(params.query_cut)
-            timings[f"{self.name}_heap_factor"] = float(params.heap_factor)
-        return out
-
-    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
-        params = self._params
-        return [self.search_vector(v, k, params) for v in vectors]
+        self._reconfigure(query_cut=query_cut, heap_factor=heap_factor)
 
     def search_vector(self, vector: SparseVector, k: int, params: SearchParameters | None = None) -> Ranking:
         """One query's top-k over all segments (``params``: the current search parameters by default)."""
@@ -354,15 +275,16 @@ class SeismicRetriever(SparseQuerySide, EncodingRetriever):
             parts.append(live_top_k(seg, *segment.search(vector, k + seg.num_deleted, params), k))
         return merge_top_k(parts, k)
 
-    def doc_vector(self, doc_id: str) -> SparseVector | None:
-        """The document's vector as Seismic stores it (float16 weights), or None for an unknown id."""
-        where = self.snapshot.locate(doc_id)
-        if where is None:
-            return None
-        return self.segments[where[0]][1].vector(where[1])
 
-    # The same term-level explanation as native-sparse, over Seismic's stored vectors (doc_vector above).
-    explain = NativeSparseRetriever.explain
+class SeismicBackend(PerSegmentSparseBackend):
+    name = "seismic"
+    description = "Seismic (approximate top-k, pyseismic-lsr)"
+    retriever_class = SeismicRetriever
 
-    def close(self) -> None:
-        self.segments = []
+    write_matrix = staticmethod(write_seismic_segment)
+
+    def describe_engine(self, config: SeismicConfig) -> str:
+        """E.g. ``Seismic approximate (n_postings 3500, ...; query_cut 10, heap_factor 0.9)``."""
+        c = config
+        return (f"Seismic approximate (n_postings {c.n_postings}, centroid_fraction {c.centroid_fraction:g}, "
+                f"summary_energy {c.summary_energy:g}, max_fraction {c.max_fraction:g}; query_cut {c.query_cut}, heap_factor {c.heap_factor:g})")
