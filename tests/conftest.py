@@ -100,3 +100,13 @@ def scifact_subset(data_dir, tmp_path_factory):
     queries = read_queries(data_dir / "beir/scifact/queries.jsonl", all_qids)
     write_jsonl(root / "queries.jsonl", [{"_id": q.query_id, "text": q.text} for q in queries])
     return root, test_qrels, ids
+
+
+@pytest.fixture(scope="session")
+def encoded_scifact(data_dir, tmp_path_factory):
+    """All of BEIR scifact encoded once per session by the default sparse encoder of ``tandem index build``
+    (an :class:`scifact_encoded.EncodedCorpus`: shard folder, vectors, texts, tokenizer); shared by the
+    slow tests that need real SPLADE vectors."""
+    from scifact_encoded import encode_corpus
+
+    return encode_corpus(data_dir / "beir/scifact/corpus.jsonl", tmp_path_factory.mktemp("scifact-encoded"))

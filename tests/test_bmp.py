@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,36 +19,15 @@ import scipy.sparse as sp
 pytest.importorskip("bmp", reason="bmp is not installed (pip install 'tandem-retrieval[bmp]')")
 
 from tandem.index.errors import IndexFormatError, TandemError  # noqa: E402
-from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
+from tandem.index.sparse import SparseVector  # noqa: E402
 from tandem.retrieval.backends.bmp_sparse import (  # noqa: E402
     CONFIG_FILE, FORWARD_FILES, INDEX_FILE, MAX_DOC_SUM, BmpConfig, BmpSegment, SearchParameters, quantisation_scale,
     query_levels, write_bmp_segment)
 
-VOCAB = 400
+from sparse_engine_helpers import (  # noqa: E402
+    VOCAB, add_delete_compact, assert_importing_tandem_leaves_out, build_tiny_index, random_docs, random_queries)
+
 EXACT = SearchParameters(alpha=1.0, beta=1.0, candidates=1.0)
-
-
-def random_docs(num: int, seed: int = 0, terms_per_doc: int = 20) -> sp.csr_matrix:
-    """SPLADE-like documents: ~``terms_per_doc`` terms each from a Zipf-skewed vocabulary, positive weights."""
-    rng = np.random.default_rng(seed)
-    rows, cols, vals = [], [], []
-    popularity = 1.0 / np.arange(1, VOCAB + 1) ** 0.8
-    popularity /= popularity.sum()
-    for r in range(num):
-        terms = np.unique(rng.choice(VOCAB, size=terms_per_doc, p=popularity))
-        rows += [r] * terms.size
-        cols += terms.tolist()
-        vals += rng.gamma(2.0, 0.6, terms.size).tolist()
-    return sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(num, VOCAB))
-
-
-def random_queries(num: int, seed: int = 1, terms: int = 6) -> list[SparseVector]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(num):
-        ids = np.unique(rng.integers(0, VOCAB, terms)).astype(np.int32)
-        out.append(SparseVector(ids, rng.uniform(0.5, 3.0, ids.size).astype(np.float32)))
-    return out
 
 
 def dense_query(vector: SparseVector) -> np.ndarray:
@@ -186,8 +162,7 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path):
 
 
 def test_importing_retrieval_does_not_import_bmp():
-    code = "import sys, tandem.retrieval, tandem.retrieval.backends, tandem.retrieval.build; assert 'bmp' not in sys.modules, 'bmp imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_importing_tandem_leaves_out("bmp")
 
 
 # -- an index through the writer, the searcher and the CLI ---------------------------------------
@@ -197,15 +172,7 @@ TUNED = BmpConfig(block_size=4, alpha=0.9, beta=1.0, candidates=3.0)
 @pytest.fixture(scope="module")
 def bmp_index(tmp_path_factory):
     """Inference-free tiny corpus in a bmp index with non-default settings."""
-    from conftest import TINY_DOCS, write_jsonl
-    from tandem.retrieval.build import BuildConfig, build_index
-
-    root = tmp_path_factory.mktemp("bmp")
-    corpus = write_jsonl(root / "corpus.jsonl", TINY_DOCS)
-    out = root / "index"
-    build_index(BuildConfig(corpus=str(corpus), dense=None, sparse_backend="bmp", bmp=TUNED), out, corpus,
-                log=lambda _: None, show_progress=False)
-    return out
+    return build_tiny_index(tmp_path_factory.mktemp("bmp"), sparse_backend="bmp", bmp=TUNED)
 
 
 @pytest.mark.slow
@@ -256,13 +223,20 @@ def test_search_explain_and_cli_info(bmp_index, capsys):
     assert response["timings_ms"]["sparse_beta"] == 0.5
 
 
+@pytest.fixture(scope="module")
+def native_float32_index(tmp_path_factory):
+    """The same tiny corpus in a native-sparse index keeping the encoder's float32 weights exactly."""
+    return build_tiny_index(tmp_path_factory.mktemp("native-float32"), sparse_weights="float32")
+
+
 @pytest.mark.slow
-def test_scores_equal_native_exact_on_the_tiny_corpus(bmp_index, tiny_if_index):
-    """Same vectors, same IDF table: BMP's candidates rescored in float32 give the native engine's scores."""
+def test_scores_equal_native_exact_on_the_tiny_corpus(bmp_index, native_float32_index):
+    """Same vectors, same IDF table: BMP's candidates rescored in float32 give the native engine's scores
+    (float32 weights: the native default stores uint8)."""
     from tandem.retrieval.searcher import Searcher
 
     queries = ["vitamin bone density", "tower in paris", "plants sunlight glucose", "programming language"]
-    with Searcher.open(bmp_index) as ours, Searcher.open(tiny_if_index) as native:
+    with Searcher.open(bmp_index) as ours, Searcher.open(native_float32_index) as native:
         for query in queries:
             got = [(h.doc_id, h.score) for h in ours.search(query, k=5, mode="sparse").hits]
             want = [(h.doc_id, h.score) for h in native.search(query, k=5, mode="sparse").hits]
@@ -272,27 +246,13 @@ def test_scores_equal_native_exact_on_the_tiny_corpus(bmp_index, tiny_if_index):
 
 @pytest.mark.slow
 def test_deleted_documents_are_never_returned_and_compaction_keeps_the_rest(bmp_index, tmp_path):
-    from tandem.index.corpus import Document
-    from tandem.retrieval.searcher import Searcher
-    from tandem.retrieval.writer import IndexWriter
-
-    root = tmp_path / "live"
-    shutil.copytree(bmp_index, root)
-    writer = IndexWriter(root, show_progress=False)
-    writer.add([Document("d7", "Bones", "Calcium and vitamin D keep bones dense."), Document("d8", "", "")])
-    writer.delete(["d3"])
-    query = "vitamin bone density calcium"
-    with Searcher.open(root) as searcher:
-        assert len(searcher.snapshot.segments) == 2
-        before = [(h.doc_id, h.score) for h in searcher.search(query, k=10, mode="sparse").hits]
-        assert "d7" in dict(before) and "d3" not in dict(before)
-    report = writer.compact()
-    assert report.num_segments == 1
-    with Searcher.open(root) as searcher:
-        after = [(h.doc_id, h.score) for h in searcher.search(query, k=10, mode="sparse").hits]
-        assert [d for d, _ in after] == [d for d, _ in before]
-        assert searcher.retriever("sparse").doc_vector("d3") is None
-        assert searcher.retriever("sparse").search_parameters == {"alpha": 0.9, "beta": 1.0, "candidates": 3.0}
+    live = add_delete_compact(bmp_index, tmp_path)
+    hits = [d for d, _ in live.before]
+    assert live.segments_before == 2 and "d7" in hits and "d3" not in hits
+    assert live.segments_after == 1
+    assert [d for d, _ in live.after] == hits
+    assert live.deleted_vector_after is None
+    assert live.parameters_after == {"alpha": 0.9, "beta": 1.0, "candidates": 3.0}
 
 
 # -- recall against the native exact engine on real SPLADE vectors --------------------------------
@@ -305,33 +265,22 @@ MIN_RECALL_AT_10 = 0.99
 
 
 @pytest.mark.slow
-def test_recall_against_native_exact_on_scifact(data_dir, tmp_path):
-    from tandem.index.sparse import stack_vectors
-    from tandem.retrieval.datasets import read_queries
-    from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
-    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
+def test_recall_against_native_exact_on_scifact(encoded_scifact, data_dir, tmp_path):
+    from scifact_encoded import idf_queries, recall_at_10
 
-    lines = (data_dir / "beir/scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:SCIFACT_DOCS]
-    texts = [f"{r['title']} {r['text']}".strip() for r in map(json.loads, lines)]
-    encoder = SpladeEncoder(SpladeConfig(model="splade-tiny", max_length=256))
-    matrix = stack_vectors(encoder.encode(texts), encoder.vocab_size)
-    df, n = document_frequencies(encoder.tokenizer, texts, encoder.vocab_size)
-    query_encoder = IdfQueryEncoder(encoder.tokenizer, idf_from_df(df, n))
-    queries = [q for q in query_encoder.encode([q.text for q in read_queries(data_dir / "beir/scifact/queries.jsonl")]) if q.nnz]
-
-    write_sparse_index(tmp_path / "native", matrix)
-    exact = SparseIndex(tmp_path / "native")
+    matrix = encoded_scifact.matrix[:SCIFACT_DOCS]
+    queries = idf_queries(encoded_scifact, SCIFACT_DOCS, data_dir / "beir/scifact/queries.jsonl")
     write_bmp_segment(tmp_path / "bmp", matrix, BmpConfig())
     segment = BmpSegment(tmp_path / "bmp", SCIFACT_DOCS).load()
     defaults = BmpConfig()
     params = SearchParameters(defaults.alpha, defaults.beta, defaults.candidates)
-    recalls = []
-    for vector in queries:
-        truth, _ = exact.search(vector, 10)
-        dense = np.zeros(encoder.vocab_size)
+    dense = np.zeros(encoded_scifact.vocab_size)
+
+    def search(vector: SparseVector) -> np.ndarray:
+        dense[:] = 0.0
         dense[vector.ids] = vector.weights
-        found, _ = segment.top_k(vector.ids.astype(np.int64), vector.weights, dense, 10, params)
-        recalls.append(np.intersect1d(truth, found).size / max(truth.size, 1))
-    recall = float(np.mean(recalls))
+        return segment.top_k(vector.ids.astype(np.int64), vector.weights, dense, 10, params)[0]
+
+    recall = recall_at_10(matrix, queries, search, tmp_path / "native")
     print(f"scifact {SCIFACT_DOCS} docs, {len(queries)} queries, defaults {defaults}: recall@10 {recall:.4f}")
     assert recall >= MIN_RECALL_AT_10

@@ -309,8 +309,11 @@ def test_impact_index_is_searchable_by_pyserini_cli(impact_index, tmp_path):
 
 
 @pytest.mark.slow
-def test_impact_backend_agrees_with_native_sparse_on_scifact(data_dir, tmp_path):
-    """Top-10 overlap >= 0.98 and nDCG@10 within 0.002 between Lucene impact and native sparse."""
+def test_impact_backend_agrees_with_native_sparse_on_scifact(encoded_scifact, data_dir, tmp_path):
+    """Top-10 overlap >= 0.98 and nDCG@10 within 0.002 between Lucene impact and native sparse.
+
+    Both are built from the session's scifact vectors (``encoded_scifact``: the default encoder's, read
+    from its `tandem encode` shard), so no model runs here."""
     from tandem.eval.metrics import evaluate
     from tandem.retrieval.build import BuildConfig, build_index
     from tandem.retrieval.datasets import load_split
@@ -318,7 +321,8 @@ def test_impact_backend_agrees_with_native_sparse_on_scifact(data_dir, tmp_path)
 
     eval_set = load_split("scifact", "test", data_dir)
     out = tmp_path / "scifact"
-    build_index(BuildConfig(corpus="scifact", dense=None, lucene_impact=True), out, eval_set.corpus_path, log=lambda _: None)
+    config = BuildConfig(corpus="scifact", dense=None, lucene_impact=True, from_encoded=[str(encoded_scifact.shard)])
+    build_index(config, out, eval_set.corpus_path, log=lambda _: None, show_progress=False)
     searcher = Searcher.open(out)
     texts = [q.text for q in eval_set.queries]
     runs = {}

@@ -8,8 +8,6 @@ recall@10 against the native exact engine on real SPLADE vectors of scifact docu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,38 +16,15 @@ import scipy.sparse as sp
 pytest.importorskip("seismic", reason="pyseismic-lsr is not installed (pip install 'tandem-retrieval[seismic]')")
 
 from tandem.index.errors import IndexFormatError, TandemError  # noqa: E402
-from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
+from tandem.index.sparse import SparseVector  # noqa: E402
 from tandem.retrieval.backends.seismic_sparse import (  # noqa: E402
     INDEX_FILE, ROWS_FILE, SearchParameters, SeismicConfig, SeismicSegment, write_seismic_segment)
 
-VOCAB = 400
+from sparse_engine_helpers import (  # noqa: E402
+    VOCAB, add_delete_compact, assert_importing_tandem_leaves_out, build_tiny_index, random_docs, random_queries)
+
 # Seismic scores on float16 copies of the document weights (relative error <= 2**-11 per weight).
 FLOAT16_RELATIVE = 2.0 ** -10
-
-
-def random_docs(num: int, seed: int = 0, empty_rows: tuple[int, ...] = ()) -> sp.csr_matrix:
-    """SPLADE-like documents: ~20 terms each from a Zipf-skewed vocabulary, positive weights."""
-    rng = np.random.default_rng(seed)
-    rows, cols, vals = [], [], []
-    popularity = 1.0 / np.arange(1, VOCAB + 1) ** 0.8
-    popularity /= popularity.sum()
-    for r in range(num):
-        if r in empty_rows:
-            continue
-        terms = np.unique(rng.choice(VOCAB, size=20, p=popularity))
-        rows += [r] * terms.size
-        cols += terms.tolist()
-        vals += rng.gamma(2.0, 0.6, terms.size).tolist()
-    return sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(num, VOCAB))
-
-
-def random_queries(num: int, seed: int = 1) -> list[SparseVector]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(num):
-        ids = np.unique(rng.integers(0, VOCAB, 6)).astype(np.int32)
-        out.append(SparseVector(ids, rng.uniform(0.5, 3.0, ids.size).astype(np.float32)))
-    return out
 
 
 def exact_top(matrix: sp.csr_matrix, vector: SparseVector, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +112,7 @@ def test_damaged_files_are_refused_naming_the_file(tmp_path):
 
 
 def test_importing_retrieval_does_not_import_seismic():
-    code = "import sys, tandem.retrieval, tandem.retrieval.backends, tandem.retrieval.build; assert 'seismic' not in sys.modules, 'seismic imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_importing_tandem_leaves_out("seismic")
 
 
 # -- an index through the writer, the searcher and the CLI ---------------------------------------
@@ -148,15 +122,7 @@ TUNED = SeismicConfig(n_postings=500, summary_energy=0.5, query_cut=7, heap_fact
 @pytest.fixture(scope="module")
 def seismic_index(tmp_path_factory):
     """Inference-free tiny corpus in a seismic index with non-default settings."""
-    from conftest import TINY_DOCS, write_jsonl
-    from tandem.retrieval.build import BuildConfig, build_index
-
-    root = tmp_path_factory.mktemp("seismic")
-    corpus = write_jsonl(root / "corpus.jsonl", TINY_DOCS)
-    out = root / "index"
-    build_index(BuildConfig(corpus=str(corpus), dense=None, sparse_backend="seismic", seismic=TUNED), out, corpus,
-                log=lambda _: None, show_progress=False)
-    return out
+    return build_tiny_index(tmp_path_factory.mktemp("seismic"), sparse_backend="seismic", seismic=TUNED)
 
 
 @pytest.mark.slow
@@ -214,29 +180,13 @@ def test_search_explain_and_cli_info(seismic_index, capsys):
 
 @pytest.mark.slow
 def test_deleted_documents_are_never_returned_and_compaction_keeps_the_rest(seismic_index, tmp_path):
-    import shutil
-
-    from tandem.index.corpus import Document
-    from tandem.retrieval.searcher import Searcher
-    from tandem.retrieval.writer import IndexWriter
-
-    root = tmp_path / "live"
-    shutil.copytree(seismic_index, root)
-    writer = IndexWriter(root, show_progress=False)
-    writer.add([Document("d7", "Bones", "Calcium and vitamin D keep bones dense."), Document("d8", "", "")])
-    writer.delete(["d3"])
-    query = "vitamin bone density calcium"
-    with Searcher.open(root) as searcher:
-        assert len(searcher.snapshot.segments) == 2
-        hits = [h.doc_id for h in searcher.search(query, k=10, mode="sparse").hits]
-        assert "d7" in hits and "d3" not in hits
-    report = writer.compact()
-    assert report.num_segments == 1
-    with Searcher.open(root) as searcher:
-        after = [h.doc_id for h in searcher.search(query, k=10, mode="sparse").hits]
-        assert sorted(after) == sorted(hits)
-        assert searcher.retriever("sparse").doc_vector("d3") is None
-        assert searcher.retriever("sparse").search_parameters == {"query_cut": 7, "heap_factor": 0.8}
+    live = add_delete_compact(seismic_index, tmp_path)
+    hits = [d for d, _ in live.before]
+    assert live.segments_before == 2 and "d7" in hits and "d3" not in hits
+    assert live.segments_after == 1
+    assert sorted(d for d, _ in live.after) == sorted(hits)
+    assert live.deleted_vector_after is None
+    assert live.parameters_after == {"query_cut": 7, "heap_factor": 0.8}
 
 
 # -- recall against the native exact engine on real SPLADE vectors --------------------------------
@@ -249,31 +199,15 @@ MIN_RECALL_AT_10 = 0.985
 
 
 @pytest.mark.slow
-def test_recall_against_native_exact_on_scifact(data_dir, tmp_path):
-    from tandem.retrieval.datasets import read_queries
-    from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
-    from tandem.retrieval.splade import SpladeConfig, SpladeEncoder
-    from tandem.index.sparse import stack_vectors
+def test_recall_against_native_exact_on_scifact(encoded_scifact, data_dir, tmp_path):
+    from scifact_encoded import idf_queries, recall_at_10
 
-    lines = (data_dir / "beir/scifact/corpus.jsonl").read_text(encoding="utf-8").splitlines()[:SCIFACT_DOCS]
-    texts = [f"{r['title']} {r['text']}".strip() for r in map(json.loads, lines)]
-    encoder = SpladeEncoder(SpladeConfig(model="splade-tiny", max_length=256))
-    matrix = stack_vectors(encoder.encode(texts), encoder.vocab_size)
-    df, n = document_frequencies(encoder.tokenizer, texts, encoder.vocab_size)
-    query_encoder = IdfQueryEncoder(encoder.tokenizer, idf_from_df(df, n))
-    queries = [q for q in query_encoder.encode([q.text for q in read_queries(data_dir / "beir/scifact/queries.jsonl")]) if q.nnz]
-
-    write_sparse_index(tmp_path / "native", matrix)
-    exact = SparseIndex(tmp_path / "native")
+    matrix = encoded_scifact.matrix[:SCIFACT_DOCS]
+    queries = idf_queries(encoded_scifact, SCIFACT_DOCS, data_dir / "beir/scifact/queries.jsonl")
     write_seismic_segment(tmp_path / "seismic", matrix, SeismicConfig())
     segment = SeismicSegment(tmp_path / "seismic", SCIFACT_DOCS).load()
     defaults = SeismicConfig()
     params = SearchParameters(defaults.query_cut, defaults.heap_factor)
-    recalls = []
-    for vector in queries:
-        truth, _ = exact.search(vector, 10)
-        found, _ = segment.search(vector, 10, params)
-        recalls.append(np.intersect1d(truth, found).size / max(truth.size, 1))
-    recall = float(np.mean(recalls))
+    recall = recall_at_10(matrix, queries, lambda vector: segment.search(vector, 10, params)[0], tmp_path / "native")
     print(f"scifact {SCIFACT_DOCS} docs, {len(queries)} queries: recall@10 {recall:.4f}")
     assert recall >= MIN_RECALL_AT_10
