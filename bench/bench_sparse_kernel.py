@@ -46,9 +46,10 @@ import scipy.sparse as sp  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.synthetic import synthetic_long_docs  # noqa: E402
 from tandem.index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index  # noqa: E402
+from tandem.index.sparse_kernel import PRUNE_DOCS_PER_K  # noqa: E402
 
-KS = (10, 1000)
-STRATEGIES = ("scan", "prune")  # SparseIndex.strategy: the two exact kernels (scan is the default)
+KS = (10, 100, 1000)
+STRATEGIES = ("scan", "prune")  # SparseIndex.strategy: the two exact kernels ("auto", the default, picks one by k and N)
 LAYOUTS = ("packed", "aligned")  # SparseIndexConfig.layout (packed is the default)
 LUCENE_DOC_ID_FILES = (".fdt", ".fdx", ".fdm", ".dvd", ".dvm")  # stored fields and doc values: the doc ids
 
@@ -192,7 +193,11 @@ def run_corpus(name: str, csc: sp.csc_matrix, queries: list[SparseVector], args,
             for strategy in args.strategies:
                 index.strategy = strategy
                 for k in KS:
+                    index.counters[:] = 0
                     stats, results = latencies(index.search, queries, k)
+                    if strategy == "prune":  # per timed query (the warm-up query included in the sums)
+                        stats["windows_skipped_per_query"], stats["candidates_per_query"], stats["blocks_probed_per_query"] = (
+                            round(float(c) / len(queries), 1) for c in index.counters)
                     if repeat == 0:
                         old = row["numpy"][f"k{k}"]
                         stats["speedup_p50_vs_numpy"] = round(old["p50_ms"] / stats["p50_ms"], 2)
@@ -204,6 +209,7 @@ def run_corpus(name: str, csc: sp.csc_matrix, queries: list[SparseVector], args,
                         stats["same_ranking_as_numpy"] = round(float(np.mean(same)), 4)
                         stats["overlap_with_numpy"] = round(float(np.mean(overlap)), 4)
                         entry[f"{strategy}_k{k}"] = stats
+                        entry[f"auto_k{k}"] = "prune" if index.num_docs >= PRUNE_DOCS_PER_K * k else "scan"  # the default's choice
                         entry[f"{strategy}_k{k}"]["repeats"] = []
                         stats = dict(stats)
                     entry[f"{strategy}_k{k}"]["repeats"].append({key: stats[key] for key in ("p50_ms", "p99_ms", "cpu_p50_ms", "cpu_p99_ms")})
@@ -240,6 +246,34 @@ def packed_vs_aligned(row: dict, args) -> dict:
     return out
 
 
+def slopes(rows: list[dict], args) -> dict:
+    """Log-log slope of p50 latency (CPU and wall, per setting, strategy and k) from the smallest to the
+    largest size of each corpus family measured (pkgsum prefixes; synthetic sizes from 100k up)."""
+    families: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["corpus"].startswith("pkgsum-") and "resampled" not in row["corpus"]:
+            families["pkgsum"].append(row)
+        elif row["corpus"].startswith("synthetic-") and row["num_docs"] >= 100_000:
+            families["synthetic"].append(row)
+    out = {}
+    for family, members in families.items():
+        if len(members) < 2:
+            continue
+        small, large = min(members, key=lambda r: r["num_docs"]), max(members, key=lambda r: r["num_docs"])
+        entry = {"from_docs": small["num_docs"], "to_docs": large["num_docs"],
+                 "postings_per_query_slope": round(float(np.log(large["avg_postings_per_query"] / small["avg_postings_per_query"]) / np.log(large["num_docs"] / small["num_docs"])), 3)}
+        for setting in small["kernel"]:
+            for key in small["kernel"][setting]:
+                if not isinstance(small["kernel"][setting][key], dict) or "cpu_p50_ms" not in small["kernel"][setting][key]:
+                    continue
+                a, b = small["kernel"][setting][key], large["kernel"][setting][key]
+                ratio = np.log(large["num_docs"] / small["num_docs"])
+                entry[f"{setting}/{key}"] = {"cpu": round(float(np.log(b["cpu_p50_ms"] / a["cpu_p50_ms"]) / ratio), 3),
+                                             "wall": round(float(np.log(b["p50_ms"] / a["p50_ms"]) / ratio), 3)}
+        out[family] = entry
+    return out
+
+
 def environment() -> dict:
     root = Path(__file__).resolve().parents[1]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
@@ -264,6 +298,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="synthetic long-document corpora (the scifact size is scifact itself)")
     parser.add_argument("--pkgsum-docs", type=int, default=100_000)
     parser.add_argument("--pkgsum-cache", type=Path, default=Path("/tmp/tandem-pkgsum-splade-100k.npz"))
+    parser.add_argument("--pkgsum-full-index", type=Path, default=None,
+                        help="also a larger pkgsum sparse segment folder (e.g. all 729k documents, float32) with its query side "
+                             "(query_weights.npy) in --pkgsum-full-query-side: its documents are re-indexed in every setting")
+    parser.add_argument("--pkgsum-full-query-side", type=Path, default=None, help="folder with that index's query_weights.npy (IDF)")
     parser.add_argument("--pkgsum-resampled", type=int, nargs="*", default=[],
                         help="also resample the encoded pkgsum prefix to these sizes (bench.synthetic): short documents at full-corpus scale")
     parser.add_argument("--queries", type=int, default=500, help="MS MARCO dev queries timed per setting")
@@ -287,6 +325,11 @@ def main(argv: list[str] | None = None) -> None:
         queries = idf_queries(tokenizer, idf, texts)
         tokens = tokenizer.convert_ids_to_tokens(list(range(matrix.shape[1])))
         report["corpora"].append(run_corpus(f"pkgsum-{args.pkgsum_docs // 1000}k", matrix.tocsc(), queries, args, args.work, tokens))
+        if args.pkgsum_full_index is not None:
+            full = SparseIndex(args.pkgsum_full_index)
+            idf = np.load((args.pkgsum_full_query_side or args.pkgsum_full_index) / "query_weights.npy")
+            report["corpora"].append(run_corpus(f"pkgsum-{full.num_docs // 1000}k", full.doc_matrix().tocsc(), idf_queries(tokenizer, idf, texts), args, args.work))
+            del full
         for size in args.pkgsum_resampled:
             report["corpora"].append(run_corpus(f"pkgsum-resampled-{size // 1000}k", synthetic_long_docs(matrix, size), queries, args, args.work))
 
@@ -306,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         report["corpora"].append(row)
         del csc
 
+    report["slopes"] = slopes(report["corpora"], args)
     report["environment"]["load_average_end"] = os.getloadavg()
     report["environment"]["process_cpu_s"] = round(time.process_time() - t_start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from .sparse_format import (
 )
 from .sparse_kernel import (
     PROBE_RATIO,
+    PRUNE_DOCS_PER_K,
     WINDOW,
     accumulate,
     decode_all,
@@ -134,8 +135,8 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
 class SparseIndex:
     """Exact top-k retrieval over a memory-mapped, block-compressed inverted index.
 
-    ``search`` runs a compiled kernel (``tandem.index.sparse_kernel``; ``strategy`` "scan" or "prune",
-    block-max MaxScore) and returns exactly what ``scores`` + ``top_k`` return, scores bit for
+    ``search`` runs a compiled kernel (``tandem.index.sparse_kernel``; ``strategy`` "auto", "scan"
+    or "prune": windowed block-max MaxScore) and returns exactly what ``scores`` + ``top_k`` return, scores bit for
     bit. Scores sum the query terms' contributions ``stored weight * (query weight * scale)`` in
     float64, terms in descending order of their upper bound (ties by term id).
     """
@@ -163,11 +164,15 @@ class SparseIndex:
             self.term_max[nonempty] = np.maximum.reduceat(np.asarray(self.postings.block_max), block_offsets[nonempty])
         self._prunable = info.min_weight >= 0
         self.window = WINDOW  # doc ids scored together by the pruning kernel (a multiple of 64)
-        # Exact kernel: "scan" (every posting of the query terms, ~1.3 ns each, then one selection
-        # pass) or "prune" (block-max MaxScore). Measured on 20k-1M docs (bench/results/
-        # sparse_kernel.json) scanning is as fast or faster with a 2-3x lower p99, so it is the default.
-        self.strategy: Literal["scan", "prune"] = "scan"
-        self._scratch = threading.local()  # per-thread zeroed score buffer for the scan kernel
+        # Exact kernel: "prune" (windowed block-max MaxScore: cost follows the postings it touches),
+        # "scan" (every posting of the query terms into an N-long score array, then one pass over it)
+        # or "auto": prune when num_docs >= PRUNE_DOCS_PER_K * k, else scan, whose N-long pass is
+        # cheap there next to the postings (bench/results/sparse_kernel.json: CPU p50 of pruning vs
+        # scanning lower at 1M docs for k=10 and 100, not at 100k docs for k=100 and 1000 nor at 1M
+        # for k=1000). Negative weights always scan (no upper bounds).
+        self.strategy: Literal["auto", "scan", "prune"] = "auto"
+        self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
+        self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (all threads)
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, multipliers = query weight * scale) in scoring order, zero weights dropped."""
@@ -197,8 +202,10 @@ class SparseIndex:
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if self.strategy == "prune" and self._prunable and bool((mult > 0).all()):
-            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, self.window, PROBE_RATIO)
+        prune = self.strategy == "prune" or (self.strategy == "auto" and self.num_docs >= PRUNE_DOCS_PER_K * k)
+        if prune and self._prunable and bool((mult > 0).all()):
+            acc, bits, cand = self._window_buffers()
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, acc, bits, cand, self.counters)
         else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
             buffer = getattr(self._scratch, "scores", None)
             if buffer is None:
@@ -206,6 +213,17 @@ class SparseIndex:
             scores, docs = scan_top_k(self.postings, terms, mult, int(k), buffer)
         order = np.lexsort((docs, -scores))
         return docs[order], scores[order]
+
+    def _window_buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's (accumulator, touched bitmap, candidates) for the pruning kernel, sized by
+        ``self.window`` (at most the documents rounded up to 64); the first two stay all zero."""
+        window = min(int(self.window), (self.num_docs + 63) // 64 * 64)
+        if window <= 0 or window % 64:
+            raise TandemError(f"search window must be a positive multiple of 64 (got {self.window})", "sparse index")
+        buffers = getattr(self._scratch, "window", None)
+        if buffers is None or buffers[0].size != window:
+            buffers = self._scratch.window = (np.zeros(window, np.float64), np.zeros(window // 64, np.uint64), np.empty(window, np.int64))
+        return buffers
 
     def _weights(self, stored: np.ndarray) -> np.ndarray:
         stored = np.asarray(stored)

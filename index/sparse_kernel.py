@@ -18,16 +18,22 @@ stored as gaps in one of two layouts (``Postings.packed``, per index):
   scifact-like long documents, at the aligned layout's scan speed (bench/results/sparse_kernel.json).
 
 Two exact top-k searches. ``scan_top_k`` accumulates every posting of the query terms into a
-dense score array and selects in one pass (the default: fastest measured on 20k-1M documents).
-``search_top_k`` is window-level block-max MaxScore: documents are visited in ascending windows
-of ``WINDOW`` ids; per window each query term's upper bound is the largest block maximum
-overlapping the window. The leading terms whose bounds can still lift a document above the
-current k-th score are *essential*: they are accumulated term-at-a-time into the window (and so
-are the next terms while their postings in the window are few compared with the documents they
-would be probed for); the remaining (low-bound) terms are only probed, in order, for documents
-whose partial score plus the remaining bounds can still beat the k-th score. Documents that beat
-it go to a candidate buffer, cut back to the k best (raising the threshold) when full and once
-per window.
+dense score array (one float64 per document) and selects in one pass over it: no bounds, so it
+also serves negative weights, but a query costs time in proportion to N besides its postings.
+``search_top_k`` is windowed block-max MaxScore: documents are visited in ascending windows of
+``WINDOW`` ids whose float64 accumulator stays in the L2 cache. Per window each query term's upper
+bound is the largest block maximum overlapping the window; a window whose summed bounds cannot
+beat the current k-th score is skipped without decoding. The leading terms whose bounds can still
+lift a document above the k-th score are *essential*: their postings in the window are scattered
+into the accumulator (each touched document marked in a bitmap). Touched documents whose partial
+score plus the remaining bounds can beat it become candidates; each remaining term then adds its
+weights to them, term by term, decoding only blocks whose doc range holds a candidate that the
+block maximum can still lift over the k-th score (a term whose window postings are few next to
+the candidates is scattered whole instead), and candidates that can no longer make it are dropped
+after each term. The survivors go to a k-entry heap, whose worst score is the threshold from then
+on. Before the first window the threshold starts at a score k documents are known to reach (the
+k-th largest block maximum of one term). Selection and clearing read only the marked documents,
+so a query costs in proportion to the postings it touches, not to N.
 
 Both sum a document's contributions with query terms in one *canonical order* (descending
 global upper bound, then term id), the order ``accumulate`` uses, so every returned score is
@@ -46,8 +52,9 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 BLOCK = 128  # postings per block
-WINDOW = 16384  # default documents per search window (a multiple of 64)
-PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x touched docs
+WINDOW = 32768  # default documents per search window (a multiple of 64): a 256 KiB float64 accumulator
+PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x candidates
+PRUNE_DOCS_PER_K = 2000  # SparseIndex strategy 'auto': the pruning kernel when num_docs >= this x k, else the scan
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.
 _SLACK = 1.0 + 1e-9
@@ -228,21 +235,25 @@ def _unpack(g8, o, nbits, mask, j):
     return np.int64(_bits_at(g8, pos) & mask)
 
 
-SCATTER, MARK = 0, 1  # what _packed_block does with each posting
+SCATTER, MARK, DECODE = 0, 1, 2  # what _packed_block / _block do with each posting
 
 
 @njit(cache=True, inline="always")
-def _emit(mode, out, bits, w, j, d, m):
-    out[d] += np.float64(w[j]) * m
-    if mode == MARK:  # a window's accumulator: also mark d touched
-        bits[d >> np.uint64(6)] |= np.uint64(1) << (d & np.uint64(63))
+def _emit(mode, out, bits, dst, w, j, d, m):
+    if mode == DECODE:  # doc id into dst[j]
+        dst[j] = d
+    else:
+        out[d] += np.float64(w[j]) * m
+        if mode == MARK:  # a window's accumulator: also mark d touched
+            bits[d >> np.uint64(6)] |= np.uint64(1) << (np.uint64(d) & np.uint64(63))
 
 
 @njit(cache=True, inline="always")
-def _packed_block(mode, P, b, p0, cnt, doc, m, out, bits):
+def _packed_block(mode, P, b, p0, cnt, doc, m, out, bits, dst):
     """Decode packed block b (first posting p0, cnt postings, doc base ``doc``) and add each
-    posting's weight * m to ``out`` at its doc id; with ``mode`` MARK (a constant at each call
-    site, so the test is compiled away) also set the doc's bit in ``bits``.
+    posting's weight * m to ``out`` at its doc id (SCATTER), also setting the doc's bit in ``bits``
+    (MARK), or write the doc ids to ``dst`` (DECODE); ``mode`` is a constant at each call site, so
+    the test is compiled away.
 
     Unsigned doc and stream arithmetic (a base of -1 wraps and comes back): no wraparound
     checks; up to four values decoded from one 64-bit load."""
@@ -262,13 +273,13 @@ def _packed_block(mode, P, b, p0, cnt, doc, m, out, bits):
         while j + np.uint64(3) < n:
             x = _bits_at(g8, pos)
             d += (x & mask) + one
-            _emit(mode, out, bits, w, j, d, m)
+            _emit(mode, out, bits, dst, w, j, d, m)
             d += ((x >> nbits) & mask) + one
-            _emit(mode, out, bits, w, j + one, d, m)
+            _emit(mode, out, bits, dst, w, j + one, d, m)
             d += ((x >> n2) & mask) + one
-            _emit(mode, out, bits, w, j + np.uint64(2), d, m)
+            _emit(mode, out, bits, dst, w, j + np.uint64(2), d, m)
             d += ((x >> n3) & mask) + one
-            _emit(mode, out, bits, w, j + np.uint64(3), d, m)
+            _emit(mode, out, bits, dst, w, j + np.uint64(3), d, m)
             pos += n4
             j += np.uint64(4)
     elif nbits <= np.uint64(28):
@@ -276,14 +287,14 @@ def _packed_block(mode, P, b, p0, cnt, doc, m, out, bits):
         while j + one < n:
             x = _bits_at(g8, pos)
             d += (x & mask) + one
-            _emit(mode, out, bits, w, j, d, m)
+            _emit(mode, out, bits, dst, w, j, d, m)
             d += ((x >> nbits) & mask) + one
-            _emit(mode, out, bits, w, j + one, d, m)
+            _emit(mode, out, bits, dst, w, j + one, d, m)
             pos += n2
             j += np.uint64(2)
     while j < n:
         d += (_bits_at(g8, pos) & mask) + one
-        _emit(mode, out, bits, w, j, d, m)
+        _emit(mode, out, bits, dst, w, j, d, m)
         pos += nbits
         j += one
 
@@ -413,7 +424,8 @@ def doc_postings(P, doc, terms):
 @njit(cache=True)
 def accumulate(P, terms, mult, out):
     """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
-    no_bits = np.zeros(1, np.uint64)  # the bitmap argument of _packed_block, unused when scattering
+    no_bits = np.zeros(1, np.uint64)  # the bitmap / doc-id arguments of _packed_block, unused when scattering
+    no_docs = np.zeros(1, np.int64)
     for i in range(terms.size):
         t = terms[i]
         m = mult[i]
@@ -422,7 +434,7 @@ def accumulate(P, terms, mult, out):
             w = P.weights[p0:p0 + cnt]
             s = P.shift[b]
             if P.packed:
-                _packed_block(SCATTER, P, b, p0, cnt, doc, m, out, no_bits)
+                _packed_block(SCATTER, P, b, p0, cnt, doc, m, out, no_bits, no_docs)
             elif s == 0:
                 g8 = P.gaps8[P.data_off[b]:]
                 for j in range(cnt):
@@ -438,15 +450,6 @@ def accumulate(P, terms, mult, out):
                 for j in range(cnt):
                     doc += np.int64(g32[j])
                     out[doc] += np.float64(w[j]) * m
-
-
-@njit(cache=True, inline="always")
-def _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos):
-    """Make block b of term t (query position i) the decoded one in buf[i], cursor at its start."""
-    if dec_b[i] != b:
-        dec_p0[i], dec_cnt[i] = _decode(P, t, b, buf[i])
-        dec_b[i] = b
-        pos[i] = 0
 
 
 @njit(cache=True)
@@ -470,75 +473,6 @@ def _compact(cs, cd, c, k, theta):
             cd[w] = cd[j]
             w += 1
     return w, kth
-
-
-@njit(cache=True, inline="always")
-def _mark(acc, bits, x, c):
-    acc[x] += c
-    bits[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
-
-
-@njit(cache=True, inline="always")
-def _accumulate_block(P, t, b, m, ws, acc, bits):
-    """Add a whole block (all its docs inside the window starting at ws), decoding as it goes."""
-    p0, cnt, doc = _block_start(P, t, b)
-    w = P.weights[p0:p0 + cnt]
-    s = P.shift[b]
-    doc -= ws
-    if P.packed:
-        _packed_block(MARK, P, b, p0, cnt, doc, m, acc, bits)
-    elif s == 0:
-        g8 = P.gaps8[P.data_off[b]:]
-        for j in range(cnt):
-            doc += np.int64(g8[j])
-            _mark(acc, bits, doc, np.float64(w[j]) * m)
-    elif s == 1:
-        g16 = P.gaps16[P.data_off[b] >> 1:]
-        for j in range(cnt):
-            doc += np.int64(g16[j])
-            _mark(acc, bits, doc, np.float64(w[j]) * m)
-    else:
-        g32 = P.gaps32[P.data_off[b] >> 2:]
-        for j in range(cnt):
-            doc += np.int64(g32[j])
-            _mark(acc, bits, doc, np.float64(w[j]) * m)
-
-
-@njit(cache=True, inline="always")
-def _accumulate_window(P, t, m, i, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits):
-    """Add term t's (query position i) contributions to the documents of window [ws, we)."""
-    b = cur_b[i]
-    row = buf[i]
-    while b < end_b[i]:
-        if dec_b[i] != b and P.last_doc[b] < we and _first_doc(P, t, b) >= ws:
-            _accumulate_block(P, t, b, m, ws, acc, bits)  # the common case: block inside the window
-            b += 1
-            continue
-        _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
-        p = pos[i]
-        cnt = dec_cnt[i]
-        w = P.weights[dec_p0[i]:dec_p0[i] + cnt]
-        while p < cnt and row[p] < ws:
-            p += 1
-        while p < cnt:
-            d = row[p]
-            if d >= we:
-                break
-            _mark(acc, bits, d - ws, np.float64(w[p]) * m)
-            p += 1
-        pos[i] = p
-        if p < cnt:
-            break
-        b += 1
-    cur_b[i] = b
-
-
-@njit(cache=True, inline="always")
-def _popcount(x):
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
@@ -568,51 +502,253 @@ def scan_top_k(P, terms, mult, k, out):
     return cs[:c], cd[:c]
 
 
-@njit(cache=True)
-def search_top_k(P, terms, mult, k, num_docs, window, probe_ratio):
-    """Exact top-k (unordered: scores, doc ids) for non-negative weights and multipliers.
+@njit(cache=True, inline="always")
+def _block(mode, P, t, b, m, base, out, bits, dst):
+    """Block b of term t: add each weight * m to out[doc - base] (SCATTER, or MARK: also set the
+    bit of doc - base) or write its doc ids to dst[:cnt] (DECODE). Returns (first posting, cnt)."""
+    p0, cnt, doc = _block_start(P, t, b)
+    doc -= base
+    if P.packed:
+        _packed_block(mode, P, b, p0, cnt, doc, m, out, bits, dst)
+        return p0, cnt
+    w = P.weights[p0:p0 + cnt]
+    s = P.shift[b]
+    if s == 0:
+        g8 = P.gaps8[P.data_off[b]:]
+        for j in range(cnt):
+            doc += np.int64(g8[j])
+            _emit(mode, out, bits, dst, w, j, doc, m)
+    elif s == 1:
+        g16 = P.gaps16[P.data_off[b] >> 1:]
+        for j in range(cnt):
+            doc += np.int64(g16[j])
+            _emit(mode, out, bits, dst, w, j, doc, m)
+    else:
+        g32 = P.gaps32[P.data_off[b] >> 2:]
+        for j in range(cnt):
+            doc += np.int64(g32[j])
+            _emit(mode, out, bits, dst, w, j, doc, m)
+    return p0, cnt
 
-    ``terms``/``mult`` must be in canonical order (see the module docstring); a document is
-    returned only if its score is positive. ``window`` (a multiple of 64) is the number of doc
-    ids scored together. A term that pruning would only probe is accumulated instead when its
-    expected postings in the window are at most ``probe_ratio`` times the documents to probe.
+
+@njit(cache=True, inline="always")
+def _scatter_window(P, t, m, b, end, ws, we, acc, bits, row):
+    """Add term t's postings with doc ids in [ws, we) to acc[doc - ws] and mark them in bits, from
+    its block b on (the first whose last doc >= ws). Returns the first block that does not end
+    inside the window (a block straddling we is read again by the next window)."""
+    while b < end:
+        last = np.int64(P.last_doc[b])
+        if last < we and _first_doc(P, t, b) >= ws:  # the common case: the whole block is inside
+            _block(MARK, P, t, b, m, ws, acc, bits, row)
+            b += 1
+            continue
+        p0, cnt = _block(DECODE, P, t, b, m, 0, acc, bits, row)
+        w = P.weights[p0:p0 + cnt]
+        for j in range(cnt):
+            d = row[j]
+            if d >= ws and d < we:
+                x = d - ws
+                acc[x] += np.float64(w[j]) * m
+                bits[x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+        if last >= we:
+            break
+        b += 1
+    return b
+
+
+@njit(cache=True, inline="always")
+def _worse(s_a, d_a, s_b, d_b):
+    """Whether (score a, doc a) ranks below (score b, doc b): lower score, or equal and larger doc."""
+    return s_a < s_b or (s_a == s_b and d_a > d_b)
+
+
+@njit(cache=True)
+def _heap_push(hs, hd, size, k, s, d):
+    """Insert (s, d) into the heap of at most k entries whose root is the worst; when it is full,
+    (s, d) replaces the root (the caller has checked that it ranks above it). Returns the new size."""
+    if size < k:
+        j = size
+        size += 1
+        while j > 0:
+            parent = (j - 1) >> 1
+            if not _worse(s, d, hs[parent], hd[parent]):
+                break
+            hs[j] = hs[parent]
+            hd[j] = hd[parent]
+            j = parent
+        hs[j] = s
+        hd[j] = d
+        return size
+    j = 0
+    while True:
+        child = 2 * j + 1
+        if child >= size:
+            break
+        if child + 1 < size and _worse(hs[child + 1], hd[child + 1], hs[child], hd[child]):
+            child += 1
+        if not _worse(hs[child], hd[child], s, d):
+            break
+        hs[j] = hs[child]
+        hd[j] = hd[child]
+        j = child
+    hs[j] = s
+    hd[j] = d
+    return size
+
+
+@njit(cache=True)
+def _kth_block_max_floor(P, terms, mult, k):
+    """A score that at least k documents reach: per term with at least k blocks, the k-th largest
+    block maximum times its multiplier (the maxima of k blocks are weights of k distinct documents,
+    and the other terms only add non-negative contributions); the best over the terms, or 0."""
+    best = 0.0
+    for i in range(terms.size):
+        t = terms[i]
+        lo = P.block_offsets[t]
+        hi = P.block_offsets[t + 1]
+        if hi - lo < k:
+            continue
+        vals = np.empty(hi - lo, np.float64)
+        for b in range(lo, hi):
+            vals[b - lo] = np.float64(P.block_max[b])
+        if vals.max() * mult[i] <= best:
+            continue
+        kth = np.partition(vals, hi - lo - k)[hi - lo - k] * mult[i]
+        if kth > best:
+            best = kth
+    return best
+
+
+@njit(cache=True)
+def _probe_term(P, t, m, b, end, ws, we, acc, cand, nc, rest, cut, row, counters):
+    """Add term t's contributions (multiplier m) to the candidates (offsets from ws, ascending, their
+    partial scores in acc) that have a posting of it. A block is decoded only if its doc range holds
+    a candidate that its block maximum can still lift above ``cut``. Keeps, in place, the candidates
+    whose partial score plus ``rest`` (the bounds of the terms after t) can beat cut; returns how many."""
+    first_b = P.block_offsets[t]
+    kept = 0
+    ci = 0
+    while ci < nc and b < end:
+        lo = np.int64(P.last_doc[b - 1]) + 1 if b > first_b else np.int64(0)
+        hi = np.int64(P.last_doc[b])
+        while ci < nc and ws + cand[ci] < lo:  # between two blocks: no posting of t
+            x = cand[ci]
+            cand[kept] = x
+            kept += (acc[x] + rest) * _SLACK > cut
+            ci += 1
+        if ci == nc or ws + cand[ci] > hi:
+            if hi >= we:
+                break
+            b += 1
+            continue
+        top = np.float64(P.block_max[b]) * m
+        cj = ci
+        live = False
+        while cj < nc and ws + cand[cj] <= hi:
+            live |= (acc[cand[cj]] + top + rest) * _SLACK > cut
+            cj += 1
+        if live:
+            counters[2] += 1
+            p0, cnt = _block(DECODE, P, t, b, m, 0, acc, cand, row)
+            w = P.weights[p0:p0 + cnt]
+            p = 0
+            while ci < cj:
+                x = cand[ci]
+                d = ws + x
+                while row[p] < d:  # stops at the block's last doc at the latest (d <= hi)
+                    p += 1
+                s = acc[x]
+                if row[p] == d:
+                    s += np.float64(w[p]) * m
+                    acc[x] = s
+                cand[kept] = x
+                kept += (s + rest) * _SLACK > cut
+                ci += 1
+        else:  # none of them can beat cut even with this block's maximum: all dropped
+            ci = cj
+        if hi >= we:
+            break
+        b += 1
+    while ci < nc:
+        x = cand[ci]
+        cand[kept] = x
+        kept += (acc[x] + rest) * _SLACK > cut
+        ci += 1
+    return kept
+
+
+@njit(cache=True)
+def _push_marked(acc, bits, words, ws, cut, hs, hd, size, k):
+    """Push every marked document of the window whose score beats cut into the heap (raising cut to
+    the heap's worst score once it holds k); zero acc and bits on the way. Returns (size, cut)."""
+    one = np.uint64(1)
+    for word in range(words):
+        mask = bits[word]
+        if mask == 0:
+            continue
+        bits[word] = 0
+        base = word << 6
+        while mask != 0:
+            x = base + np.int64(trailing_zeros(mask))
+            mask &= mask - one
+            s = acc[x]
+            acc[x] = 0.0
+            if s > cut:
+                size = _heap_push(hs, hd, size, k, s, ws + x)
+                if size == k and hs[0] > cut:
+                    cut = hs[0]
+    return size, cut
+
+
+@njit(cache=True)
+def _clear_marked(acc, bits, words):
+    one = np.uint64(1)
+    for word in range(words):
+        mask = bits[word]
+        if mask == 0:
+            continue
+        bits[word] = 0
+        base = word << 6
+        while mask != 0:
+            acc[base + np.int64(trailing_zeros(mask))] = 0.0
+            mask &= mask - one
+
+
+@njit(cache=True)
+def search_top_k(P, terms, mult, k, num_docs, probe_ratio, acc, bits, cand, counters):
+    """Exact top-k (unordered: scores, doc ids) for non-negative weights and positive multipliers,
+    by windowed block-max MaxScore (see the module docstring).
+
+    ``terms``/``mult`` must be in canonical order. Scratch: ``acc`` float64[window] and ``bits``
+    uint64[window / 64] all zero (left all zero; the window, a multiple of 64, is acc.size) and
+    ``cand`` int64[window]. A term that pruning would only probe is accumulated instead when its
+    postings in the window are at most ``probe_ratio`` times the candidates. ``counters`` (int64[3])
+    gets += windows skipped whole, candidates probed, blocks decoded for probing. Only documents
+    with a positive score are returned.
     """
     n = terms.size
     k = min(k, num_docs)
-    window = min(window, (num_docs + 63) // 64 * 64)
-    cap = max(4 * k, 256)
-    cs = np.empty(cap, np.float64)  # candidates: scores, doc ids (ascending), count c
-    cd = np.empty(cap, np.int64)
-    c = 0
-    theta = 0.0  # a document must score above theta to enter (the k-th best once there are k)
+    hs = np.empty(max(k, 1), np.float64)  # the k best so far: a heap with the worst at the root
+    hd = np.empty(max(k, 1), np.int64)
+    size = 0
     if k == 0 or n == 0:
-        return cs[:0], cd[:0]
-
+        return hs[:0], hd[:0]
+    window = acc.size
+    cur_b = np.empty(n, np.int64)  # per term: the first block whose last doc >= the window start
     end_b = np.empty(n, np.int64)
-    cur_b = np.empty(n, np.int64)
-    density = np.empty(n, np.float64)  # postings per document id
     for i in range(n):
-        t = terms[i]
-        cur_b[i] = P.block_offsets[t]
-        end_b[i] = P.block_offsets[t + 1]
-        density[i] = (P.offsets[t + 1] - P.offsets[t]) / num_docs
-    dec_b = np.full(n, -1, np.int64)  # block currently decoded into buf[i]
-    dec_p0 = np.zeros(n, np.int64)
-    dec_cnt = np.zeros(n, np.int64)
-    pos = np.zeros(n, np.int64)  # cursor inside the decoded block
-    buf = np.empty((n, BLOCK), np.int64)
-
-    acc = np.zeros(window, np.float64)
-    bits = np.zeros(window // 64, np.uint64)
-    sv_x = np.empty(window, np.int64)  # survivors of a window: offsets, partial scores
-    sv_s = np.empty(window, np.float64)
-    wmax = np.zeros(n, np.float64)
+        cur_b[i] = P.block_offsets[terms[i]]
+        end_b[i] = P.block_offsets[terms[i] + 1]
+    row = np.empty(BLOCK, np.int64)  # one decoded block
+    wmax = np.zeros(n, np.float64)  # per term: upper bound of its contribution inside the window
+    blocks = np.zeros(n, np.int64)  # per term: blocks overlapping the window
     suffix = np.zeros(n + 1, np.float64)  # suffix[i] = sum of wmax[i:]
-    one = np.uint64(1)
-
+    # A document must score above cut to enter (docs arrive in ascending order, so one that only ties
+    # the k-th best loses the tie): first a score k documents are known to reach (lowered by a
+    # relative 1e-12 so that they still enter), then the heap's worst once it holds k.
+    cut = _kth_block_max_floor(P, terms, mult, k) * (1.0 - 1e-12)
     for ws in range(0, num_docs, window):
         we = min(ws + window, num_docs)
-        # Per-term upper bound inside the window: the largest overlapping block maximum.
         for i in range(n):
             t = terms[i]
             b = cur_b[i]
@@ -621,94 +757,70 @@ def search_top_k(P, terms, mult, k, num_docs, window, probe_ratio):
             cur_b[i] = b
             top = 0.0
             while b < end_b[i]:
-                if _first_doc(P, t, b) >= we:
+                last = P.last_doc[b]
+                if last >= we and _first_doc(P, t, b) >= we:
                     break
                 v = np.float64(P.block_max[b])
                 if v > top:
                     top = v
-                if P.last_doc[b] >= we:
-                    break
                 b += 1
+                if last >= we:
+                    break
             wmax[i] = top * mult[i]
+            blocks[i] = b - cur_b[i]
         for i in range(n - 1, -1, -1):
             suffix[i] = suffix[i + 1] + wmax[i]
-        if suffix[0] == 0.0 or suffix[0] * _SLACK <= theta:
+        if suffix[0] * _SLACK <= cut:
+            counters[0] += 1
             continue
-        # Essential terms: the shortest prefix after which the remaining bounds cannot beat theta.
+        # Essential terms: the shortest prefix after which the remaining bounds cannot beat cut.
         e = n
-        while e > 0 and suffix[e - 1] * _SLACK <= theta:
+        while e > 0 and suffix[e - 1] * _SLACK <= cut:
             e -= 1
         for i in range(e):
             if wmax[i] != 0.0:
-                _accumulate_window(P, terms[i], mult[i], i, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits)
-        # Accumulate further terms while that is cheaper than probing them for every touched doc.
-        if e < n:
-            touched = 0
-            for word in range(window // 64):
-                touched += _popcount(bits[word])
-            while e < n and density[e] * (we - ws) <= probe_ratio * touched:
-                if wmax[e] != 0.0:
-                    _accumulate_window(P, terms[e], mult[e], e, ws, we, cur_b, end_b, buf, dec_b, dec_p0, dec_cnt, pos, acc, bits)
-                e += 1
-
-        # Documents whose partial score plus the remaining bounds can beat theta (branch-free
-        # filter; a densely touched 64-doc word is scanned whole), acc and bits reset on the way.
+                cur_b[i] = _scatter_window(P, terms[i], mult[i], cur_b[i], end_b[i], ws, we, acc, bits, row)
+        words = (we - ws + 63) >> 6
+        if e == n:
+            size, cut = _push_marked(acc, bits, words, ws, cut, hs, hd, size, k)
+            continue
+        # Candidates: touched documents whose partial score plus the remaining bounds can beat cut.
         bound = suffix[e]
-        survivors = 0
-        for word in range(window // 64):
+        one = np.uint64(1)
+        nc = 0
+        for word in range(words):
             mask = bits[word]
-            if mask == 0:
+            base = word << 6
+            while mask != 0:
+                x = base + np.int64(trailing_zeros(mask))
+                mask &= mask - one
+                cand[nc] = x
+                nc += (acc[x] + bound) * _SLACK > cut
+        counters[1] += nc
+        # The other terms in canonical order: each adds to the candidates (accumulated whole when its
+        # window postings are few next to them, else probed), which are cut down after each term.
+        for i in range(e, n):
+            if nc == 0:
+                break
+            if wmax[i] == 0.0:
                 continue
-            bits[word] = 0
-            base = word * 64
-            if _popcount(mask) >= 8:
-                for x in range(base, base + 64):
-                    s = acc[x]
-                    acc[x] = 0.0
-                    sv_x[survivors] = x
-                    sv_s[survivors] = s
-                    survivors += (s + bound) * _SLACK > theta
+            if blocks[i] * BLOCK <= probe_ratio * nc:
+                cur_b[i] = _scatter_window(P, terms[i], mult[i], cur_b[i], end_b[i], ws, we, acc, bits, row)
+                rest = suffix[i + 1]
+                kept = 0
+                for j in range(nc):
+                    x = cand[j]
+                    cand[kept] = x
+                    kept += (acc[x] + rest) * _SLACK > cut
+                nc = kept
             else:
-                while mask != 0:
-                    x = base + np.int64(trailing_zeros(mask))
-                    mask &= mask - one
-                    s = acc[x]
-                    acc[x] = 0.0
-                    sv_x[survivors] = x
-                    sv_s[survivors] = s
-                    survivors += (s + bound) * _SLACK > theta
-        for j in range(survivors):
-            s = sv_s[j]
-            doc = ws + sv_x[j]
-            alive = True
-            for i in range(e, n):
-                if (s + suffix[i]) * _SLACK <= theta:
-                    alive = False
-                    break
-                if wmax[i] == 0.0:
-                    continue
-                # Probe term i at doc (docs arrive in ascending order: cursors only move forward).
-                t = terms[i]
-                b = cur_b[i]
-                while b < end_b[i] and P.last_doc[b] < doc:
-                    b += 1
-                cur_b[i] = b
-                if b == end_b[i]:
-                    continue
-                _load_block(P, t, b, i, buf, dec_b, dec_p0, dec_cnt, pos)
-                p = pos[i]
-                while buf[i, p] < doc:
-                    p += 1
-                pos[i] = p
-                if buf[i, p] == doc:
-                    s += np.float64(P.weights[dec_p0[i] + p]) * mult[i]
-            if alive and s > theta:
-                cs[c] = s
-                cd[c] = doc
-                c += 1
-                if c == cap:
-                    c, theta = _compact(cs, cd, c, k, theta)
-        if c > 2 * k:  # refresh the threshold once per window
-            c, theta = _compact(cs, cd, c, k, theta)
-    c, theta = _compact(cs, cd, c, k, theta)
-    return cs[:c], cd[:c]
+                nc = _probe_term(P, terms[i], mult[i], cur_b[i], end_b[i], ws, we, acc, cand, nc, suffix[i + 1], cut, row, counters)
+        for j in range(nc):
+            x = cand[j]
+            s = acc[x]
+            if s > cut:
+                size = _heap_push(hs, hd, size, k, s, ws + x)
+                if size == k and hs[0] > cut:
+                    cut = hs[0]
+        _clear_marked(acc, bits, words)
+    return hs[:size], hd[:size]

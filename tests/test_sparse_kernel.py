@@ -10,7 +10,7 @@ from tandem.index.errors import TandemError
 from tandem.index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index
 
 
-STRATEGIES = ("prune", "scan")  # SparseIndex.strategy: the two exact kernels
+STRATEGIES = ("prune", "scan", "auto")  # SparseIndex.strategy: the two exact kernels and the choice between them
 LAYOUTS = ("packed", "aligned")  # SparseIndexConfig.layout: bit-packed or byte-aligned doc-id gaps
 
 
@@ -220,3 +220,69 @@ def test_rewriting_a_directory_in_the_other_layout_removes_the_old_files(tmp_pat
     write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(layout="packed"))
     assert not (tmp_path / "block_shift.npy").exists() and (tmp_path / "block_bits.npy").exists()
     assert (SparseIndex(tmp_path).doc_matrix() != matrix).nnz == 0
+
+
+@pytest.mark.parametrize("weights", ["float32", "uint8"])
+def test_pruning_skips_windows_and_keeps_ties_at_the_starting_threshold(tmp_path, weights):
+    """Term 0 has one weight everywhere (so the k-th block maximum, the starting threshold, equals
+    the k-th score and every document ties); term 1 is heavy only in the first 200 documents, so
+    every later window's bounds fall below the k-th score and it is skipped undecoded."""
+    num_docs, k = 20_000, 7
+    rows = np.concatenate([np.arange(num_docs), np.arange(0, 200, 3)])
+    cols = np.concatenate([np.zeros(num_docs, int), np.ones(len(range(0, 200, 3)), int)])
+    vals = np.concatenate([np.full(num_docs, 2.0), np.full(len(range(0, 200, 3)), 5.0)]).astype(np.float32)
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(num_docs, 3))
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(weights=weights))
+    index = SparseIndex(tmp_path)
+    index.window, index.strategy = 256, "prune"
+    tie_only = SparseVector(np.array([0], np.int32), np.array([1.5], np.float32))
+    got_idx, got_scores = index.search(tie_only, k)
+    assert got_idx.tolist() == list(range(k))  # all tie: the smallest doc ids win
+    np.testing.assert_array_equal(got_scores, exhaustive(index, tie_only, k)[1])
+    index.counters[:] = 0
+    query = SparseVector(np.array([0, 1], np.int32), np.array([1.0, 1.0], np.float32))
+    got_idx, got_scores = index.search(query, k)
+    want_idx, want_scores = exhaustive(index, query, k)
+    np.testing.assert_array_equal(got_idx, want_idx)
+    np.testing.assert_array_equal(got_scores, want_scores)
+    assert got_idx.tolist() == list(range(0, 3 * k, 3))
+    windows = -(-num_docs // 256)
+    assert index.counters[0] == windows - 1  # every window after the first skipped
+
+
+def test_auto_prunes_only_large_collections_and_negative_weights_always_scan(tmp_path):
+    from tandem.index.sparse_kernel import PRUNE_DOCS_PER_K
+
+    rng = np.random.default_rng(5)
+    matrix = sp.random(4000, 30, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    write_sparse_index(tmp_path / "pos", matrix)
+    index = SparseIndex(tmp_path / "pos")
+    assert index.strategy == "auto"
+    query = SparseVector(np.arange(0, 30, 4, dtype=np.int32), rng.random(8).astype(np.float32) + 0.1)
+    small_k = 4000 // PRUNE_DOCS_PER_K
+    for k, pruned in ((small_k, True), (small_k + 1, False)):
+        index.counters[:] = 0
+        got = index.search(query, k)
+        want = exhaustive(index, query, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert (index.counters[1] > 0) == pruned  # candidates were probed only by the pruning kernel
+    negative = matrix.copy()
+    negative.data[::3] *= -1
+    write_sparse_index(tmp_path / "neg", negative)
+    signed = SparseIndex(tmp_path / "neg")
+    signed.strategy = "prune"
+    for k in (1, 10, 4000):
+        got = signed.search(query, k)
+        want = exhaustive(signed, query, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert signed.counters.sum() == 0  # no upper bounds: scanned
+
+
+def test_window_must_be_a_multiple_of_64(tmp_path):
+    write_sparse_index(tmp_path, sp.csr_matrix(np.ones((200, 3), dtype=np.float32)))
+    index = SparseIndex(tmp_path)
+    index.window, index.strategy = 100, "prune"
+    with pytest.raises(TandemError, match="multiple of 64"):
+        index.search(SparseVector(np.array([1], np.int32), np.array([1.0], np.float32)), 5)
