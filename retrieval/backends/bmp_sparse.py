@@ -1,4 +1,6 @@
 """``bmp``: learned-sparse search through BMP, block-max pruning (``pip install bmp``), one BMP index per segment.
+What is not BMP's own (settings, writing and compacting segments, checks, query side, search parameters,
+explanations) is :mod:`.per_segment_sparse`'s, shared with ``seismic``.
 
 BMP (Mallia, Suel and Tonellotto, SIGIR 2024) groups documents into blocks of ``block_size``
 consecutive rows, keeps each term's maximum weight per block, and at search time scores whole blocks

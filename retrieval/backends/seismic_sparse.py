@@ -1,5 +1,6 @@
 """``seismic``: approximate learned-sparse search through Seismic (``pip install pyseismic-lsr``), one
-Seismic index per segment.
+Seismic index per segment. What is not Seismic's own (settings, writing and compacting segments, checks,
+query side, search parameters, explanations) is :mod:`.per_segment_sparse`'s, shared with ``bmp``.
 
 Seismic (Bruch et al., SIGIR 2024) prunes each posting list to its largest weights, groups the kept
 postings into blocks with a summary vector, and at search time scans only the ``query_cut`` largest
