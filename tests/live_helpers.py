@@ -62,9 +62,14 @@ def write_docs(path: Path, docs: Sequence[Document]) -> Path:
 
 
 def build(corpus: Path, out: Path, dense: str | None = None, **settings) -> Path:
-    """An inference-free index of ``corpus`` at ``out`` (sparse; ``dense`` and Lucene components on request)."""
+    """An inference-free index of ``corpus`` at ``out`` (sparse; ``dense`` and Lucene components on request).
+
+    Sparse weights are float32 unless ``sparse_weights`` says otherwise: a live index equals a fresh
+    build only with exact weights (quantised, each segment has its own scale; the bound is tested in
+    ``test_live_index.py::test_a_quantised_live_index_stays_within_its_bound``)."""
     from tandem.retrieval.build import BuildConfig, build_index
 
+    settings.setdefault("sparse_weights", "float32")
     config = BuildConfig(corpus=str(corpus), sparse_mode="inference-free", dense=dense, **settings)
     build_index(config, out, corpus, log=lambda _: None, show_progress=False)
     return out

@@ -79,7 +79,8 @@ def halve_weights_below_block_max(root: Path) -> None:
         for term in range(offsets.size - 1):
             for j, block in enumerate(range(block_offsets[term], block_offsets[term + 1])):
                 part = weights[offsets[term] + 128 * j : min(offsets[term] + 128 * (j + 1), offsets[term + 1])]
-                part[part < block_max[block]] *= 0.5
+                below = part < block_max[block]
+                part[below] = part[below] * 0.5 if part.dtype.kind == "f" else np.maximum(part[below] // 2, 1)  # quantised: stays >= 1
 
     rewrite_npy(folder / "postings_weights.npy", change)
 

@@ -213,6 +213,65 @@ def test_after_compact_the_searcher_equals_a_fresh_build(initial_index, tmp_path
         fresh.close()
 
 
+def assert_within_quantisation_bound(live, vectors, exact, bound_scale: float) -> None:
+    """Every live (quantised) top-K score is within ``bound_scale * sum|q|`` of the document's exact
+    score, and every document whose exact score beats the live K-th document's by more than twice
+    that is in the live top K (``exact``: all exact scores per query)."""
+    for v, scores in zip(vectors, exact):
+        bound = bound_scale * float(np.abs(v.weights).sum()) * (1 + 1e-6)
+        got = live.retriever("sparse").search_vector(v, K)
+        assert got, "a quantised live index found nothing"
+        for doc_id, score in got.items():
+            assert abs(score - scores[doc_id]) <= bound, (doc_id, score, scores[doc_id], bound)
+        kth_exact = min(scores[d] for d in got)
+        must = {d for d, s in scores.items() if s > kth_exact + 2 * bound}
+        assert must <= set(got), (must - set(got), bound)
+
+
+@pytest.mark.slow
+def test_a_quantised_live_index_stays_within_its_bound(tmp_path):
+    """uint8 (the default): each segment quantises with its own scale (largest weight / 255), so a live
+    index is not bit-equal to a fresh build, but every score stays within its segment's bound of the
+    exact (float32) score, before compact and after it (which re-quantises the merged rows: the bound
+    is then the sum of the old and new scales)."""
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
+
+    root = build(write_docs(tmp_path / "base.jsonl", BASE), tmp_path / "index", sparse_weights="uint8")
+    writer = IndexWriter(root, show_progress=False)
+    writer.add([POOL[0], POOL[1], replacement("b03", 0), POOL[4]])
+    writer.delete(["b05", "p0"])
+    writer.add([replacement("p1", 2), POOL[6]])
+
+    def exact_scores(live) -> tuple[list, list]:
+        vectors = live.retriever("sparse").encode(QUERIES)
+        fresh = Searcher.open(build(write_docs(tmp_path / "fresh.jsonl", [live.document(d) for d in live.snapshot.live_doc_ids()]),
+                                    tmp_path / f"fresh-{live.manifest.generation}"))
+        try:
+            assert fresh.manifest.settings("sparse")["index"]["weights"] == "float32"
+            n = len(fresh.snapshot.live_doc_ids())
+            return vectors, [fresh.retriever("sparse").search_vector(v, n) for v in vectors]
+        finally:
+            fresh.close()
+
+    live = Searcher.open(root)
+    try:
+        scales = [index.scale for _, index in live.retriever("sparse").segments]
+        assert len(scales) == 3 and all(index.info.config.weights == "uint8" for _, index in live.retriever("sparse").segments)
+        vectors, exact = exact_scores(live)
+        assert_within_quantisation_bound(live, vectors, exact, max(scales))
+    finally:
+        live.close()
+    writer.compact()
+    live = Searcher.open(root)
+    try:
+        (_, merged), = live.retriever("sparse").segments
+        vectors, exact = exact_scores(live)
+        assert_within_quantisation_bound(live, vectors, exact, max(scales) + merged.scale)
+    finally:
+        live.close()
+
+
 @pytest.mark.slow
 @pytest.mark.lucene
 def test_bm25_and_impact_after_compact_equal_a_fresh_build(tmp_path):

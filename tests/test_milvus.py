@@ -151,7 +151,9 @@ def build(scifact, name: str, milvus: bool, mode: str = "inference-free") -> Pat
     from tandem.retrieval.build import BuildConfig, build_index
 
     root = scifact["root"]
-    config = BuildConfig(corpus=str(root / "built.jsonl"), sparse_mode=mode, faiss=FaissConfig(type="flat"), from_encoded=[str(root / "enc-built")])
+    # Milvus keeps float32 sparse weights: the native index they are compared with keeps them exactly too.
+    config = BuildConfig(corpus=str(root / "built.jsonl"), sparse_mode=mode, faiss=FaissConfig(type="flat"), from_encoded=[str(root / "enc-built")],
+                         sparse_weights="float32")
     if milvus:
         config = config.model_copy(update={"sparse_backend": "milvus-sparse", "dense_backend": "milvus-dense",
                                            "milvus": MilvusConfig(uri=str(root / "lite.db"), collection=name)})

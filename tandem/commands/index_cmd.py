@@ -45,8 +45,9 @@ def register(sub) -> None:
     build.add_argument("--nprobe", type=int, default=16, help="ivfpq: lists visited per query")
     build.add_argument("--faiss-train-size", type=int, default=None, help="ivfpq: vectors sampled for training (default max(50 * nlist, 65536), at most all)")
     build.add_argument("--sparse-backend", default="native-sparse", help="registered backend that holds the sparse retriever (see `tandem index backends`)")
-    build.add_argument("--sparse-weights", default="float32", choices=["float32", "uint16", "uint8"],
-                       help="native-sparse: precision of stored weights (uint16/uint8 quantise, with the scale and the largest error recorded)")
+    build.add_argument("--sparse-weights", default=None, choices=["float32", "uint16", "uint8"],
+                       help="native-sparse: precision of stored weights (default uint8; uint16/uint8 quantise with scale = max weight / levels, "
+                            "the scale and the largest error recorded; float32 keeps the weights exactly)")
     build.add_argument("--sparse-forward", action="store_true", help="native-sparse: also store documents row-wise, for fast explanations on large indexes")
     build.add_argument("--backend-option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
                        help="a build or default search setting of a backend with its own settings, repeatable: "
@@ -140,7 +141,7 @@ def run_build(args) -> int:
     config = BuildConfig(
         corpus=args.corpus or str(corpus_path), sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
         bm25=args.bm25, bm25_fields=args.bm25_fields, bm25_backend=args.bm25_backend, sparse_backend=args.sparse_backend, dense_backend=args.dense_backend,
-        sparse_weights=args.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
+        sparse_weights=args.sparse_weights or options.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, docstore=args.docstore, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
         seismic=options.seismic, bmp=options.bmp,
