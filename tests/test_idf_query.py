@@ -2,7 +2,9 @@
 import math
 
 import numpy as np
+import pytest
 
+from tandem.index.manifest import read_manifest
 from tandem.retrieval.idf_query import IdfQueryEncoder, document_frequencies, idf_from_df
 
 
@@ -62,3 +64,21 @@ def test_model_idf_json_overrides_corpus(tmp_path, tiny_corpus, splade):
     assert weights[python_id] == 7.5
     assert weights[tower_id] == 2.0
     assert searcher.manifest.settings("sparse")["idf_source"] == "model idf.json"
+
+
+@pytest.mark.lucene
+def test_an_impact_index_beside_the_sparse_one_shares_one_corpus_idf(tiny_corpus, tmp_path, monkeypatch):
+    """The corpus IDF is computed once per build, however many components want it, and both get it."""
+    from tandem.retrieval.backends import sparse_common
+    from tandem.retrieval.build import BuildConfig, build_index
+
+    calls = []
+    original = sparse_common.corpus_idf
+    monkeypatch.setattr(sparse_common, "corpus_idf", lambda *a: calls.append(1) or original(*a))
+    out = tmp_path / "index"
+    build_index(BuildConfig(corpus=str(tiny_corpus), dense=None, lucene_impact=True), out, tiny_corpus, log=lambda _: None, show_progress=False)
+    manifest = read_manifest(out)
+    tables = [np.load(out / manifest.component(name).shared_dir / sparse_common.QUERY_WEIGHTS) for name in ("sparse", "impact")]
+    assert len(calls) == 1
+    assert np.array_equal(tables[0], tables[1]) and tables[0].max() > 0
+    assert manifest.settings("sparse")["idf_source"] == manifest.settings("impact")["idf_source"] == "corpus"

@@ -39,6 +39,7 @@ class EncodedDocs:
     dense: dict[str, np.ndarray] = field(default_factory=dict)  # docs x dim
     tokenizers: dict[str, object] = field(default_factory=dict)  # sparse encoder key -> tokenizer
     seconds: dict[str, float] = field(default_factory=dict)  # component name -> time spent encoding for it
+    derived: dict[tuple, object] = field(default_factory=dict)  # what components compute from these documents, computed once (e.g. corpus IDF)
 
     @property
     def doc_ids(self) -> list[str]:

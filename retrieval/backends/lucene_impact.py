@@ -55,7 +55,7 @@ class LuceneImpactBackend(Backend):
         if change.previous_dir is None:
             docs = change.added
             tokenizer = docs.tokenizers[key]
-            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), docs.docs)
+            weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), docs)
             write_query_side(change.new_dir, tokenizer, weights)
             built = build_impact_index(impact_vectors(docs, key, scale), change.new_dir / LUCENE_DIR, total=len(docs.docs))
             return {**built, "idf_source": source}

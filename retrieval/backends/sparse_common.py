@@ -95,15 +95,22 @@ def write_query_side(new_dir: Path, tokenizer, query_weights: np.ndarray | None)
         np.save(new_dir / QUERY_WEIGHTS, query_weights.astype(np.float32))
 
 
-def initial_idf(settings: dict, tokenizer, vocab_size: int, docs: list[Document]) -> tuple[np.ndarray | None, str | None]:
-    """(query weights, source) for a new index: None for siamese; the model's idf.json, else the corpus IDF."""
+def initial_idf(settings: dict, tokenizer, vocab_size: int, added) -> tuple[np.ndarray | None, str | None]:
+    """(query weights, source) for a new index of ``added`` (``EncodedDocs``): None for siamese; the model's
+    idf.json, else the corpus IDF, computed once per encoder however many components want it (the native
+    sparse index and a Lucene impact index beside it share one table)."""
     if settings["mode"] != "inference-free":
         return None, None
     location = Path(settings["encoder"].get("location", ""))
     table = load_idf_json(location, tokenizer, vocab_size) if location.is_dir() else None
     if table is not None:
         return table, "model idf.json"
-    return corpus_idf(tokenizer, vocab_size, docs), "corpus"
+    from tandem.retrieval.encoders import encoder_key
+
+    key = ("corpus_idf", encoder_key("sparse", settings["encoder"]), vocab_size)
+    if key not in added.derived:
+        added.derived[key] = corpus_idf(tokenizer, vocab_size, added.docs)
+    return added.derived[key].copy(), "corpus"
 
 
 def corpus_idf(tokenizer, vocab_size: int, docs: list[Document]) -> np.ndarray:
@@ -129,7 +136,7 @@ def apply_query_side_change(settings: dict, change) -> dict | None:
 
     if change.previous_dir is None:
         tokenizer = change.added.tokenizers[encoder_key("sparse", settings["encoder"])]
-        weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added.docs)
+        weights, source = initial_idf(settings, tokenizer, int(settings["encoder"]["vocab_size"]), change.added)
         write_query_side(change.new_dir, tokenizer, weights)
         return {"idf_source": source}
     return update_query_side(settings, change.previous_dir, change.new_dir, change.merge, change.live_docs)
