@@ -285,6 +285,28 @@ def test_impact_rejects_tokens_it_cannot_store(tmp_path):
         build_impact_index([("d1", {"tok": 0.5})], tmp_path / "y")
 
 
+@pytest.mark.parametrize("vector, message", [
+    ({"": 1}, "whitespace"), ({" tok": 1}, "whitespace"), ({"tok\n": 1}, "whitespace"), ({"a\u00a0b": 1}, "whitespace"),
+    ({"a\u3000b": 1}, "whitespace"), ({"tok": 0}, "positive int"), ({"tok": -2}, "positive int"), ({"tok": True}, "positive int"),
+    ({"tok": 1.0}, "positive int"), ({"tok": "3"}, "positive int"),
+])
+def test_impact_collection_refuses_a_bad_token_or_impact_naming_the_document(tmp_path, vector, message):
+    from tandem.index.lucene.impact import write_vector_collection
+
+    with pytest.raises(TandemError, match=message) as error:
+        write_vector_collection([("d0", {"ok": 1}), ("d1", vector)], tmp_path)
+    assert "document d1" in str(error.value)
+
+
+def test_impact_collection_keeps_numpy_integer_impacts_as_ints(tmp_path):
+    import numpy as np
+    from tandem.index.lucene.impact import write_vector_collection
+
+    assert write_vector_collection([("d0", {"tok": np.int64(3), "##ing": np.uint8(2)})], tmp_path) == 1
+    line = json.loads((tmp_path / "vectors.jsonl").read_text())
+    assert line == {"id": "d0", "contents": "", "vector": {"tok": 3, "##ing": 2}}
+
+
 @pytest.mark.slow
 def test_impact_index_is_searchable_by_pyserini_cli(impact_index, tmp_path):
     """pyserini's own search CLI, offline, with pre-encoded queries (the command in impact.py's docstring)."""
