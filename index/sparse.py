@@ -166,12 +166,15 @@ class SparseIndex:
         self.window = WINDOW  # doc ids scored together by the pruning kernel (a multiple of 64)
         # Exact kernel: "prune" (windowed block-max MaxScore: cost follows the postings it touches),
         # "scan" (every posting of the query terms into an N-long score array, then one pass over it)
-        # or "auto": prune when num_docs >= PRUNE_DOCS_PER_K * k, else scan, whose N-long pass is
-        # cheap there next to the postings (bench/results/sparse_kernel.json: CPU p50 of pruning vs
-        # scanning lower at 1M docs for k=10 and 100, not at 100k docs for k=100 and 1000 nor at 1M
-        # for k=1000). Negative weights always scan (no upper bounds).
+        # or "auto": prune when num_docs >= PRUNE_DOCS_PER_K * k, else scan, whose N-long pass is cheap
+        # there next to the postings. bench/results/sparse_kernel.json, CPU p50 prune vs scan: k=10
+        # 0.89 vs 1.70 ms on 1M synthetic long docs, 0.62 vs 0.77 on pkgsum 729k, 0.19 vs 0.20 on
+        # synthetic 100k, 0.14 vs 0.12 on pkgsum 100k; k=100 1.27 vs 1.82 at 1M but 0.98 vs 0.80 on
+        # pkgsum 729k; k=1000 slower everywhere. Negative weights always scan (no upper bounds).
         self.strategy: Literal["auto", "scan", "prune"] = "auto"
         self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
+        # Below 1: approximate pruning (upper bounds multiplied by it; see sparse_kernel.search_top_k).
+        self.bound_factor = 1.0
         self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (all threads)
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
@@ -202,10 +205,12 @@ class SparseIndex:
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        prune = self.strategy == "prune" or (self.strategy == "auto" and self.num_docs >= PRUNE_DOCS_PER_K * k)
+        if not 0 < self.bound_factor <= 1:
+            raise TandemError(f"bound_factor must be in (0, 1] (got {self.bound_factor})", "sparse search")
+        prune = self.strategy == "prune" or (self.strategy == "auto" and (self.num_docs >= PRUNE_DOCS_PER_K * k or self.bound_factor < 1))
         if prune and self._prunable and bool((mult > 0).all()):
             acc, bits, cand = self._window_buffers()
-            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, acc, bits, cand, self.counters)
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, float(self.bound_factor), acc, bits, cand, self.counters)
         else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
             buffer = getattr(self._scratch, "scores", None)
             if buffer is None:

@@ -54,7 +54,7 @@ from numba.extending import intrinsic
 BLOCK = 128  # postings per block
 WINDOW = 32768  # default documents per search window (a multiple of 64): a 256 KiB float64 accumulator
 PROBE_RATIO = 2.0  # accumulate a term rather than probe it when its window postings <= this x candidates
-PRUNE_DOCS_PER_K = 2000  # SparseIndex strategy 'auto': the pruning kernel when num_docs >= this x k, else the scan
+PRUNE_DOCS_PER_K = 10_000  # SparseIndex strategy 'auto': the pruning kernel when num_docs >= this x k, else the scan
 # Upper bounds are sums in a different order than the scores they bound: inflate them by far
 # more than any float64 rounding difference (n * 2^-53 relative) before pruning.
 _SLACK = 1.0 + 1e-9
@@ -620,11 +620,12 @@ def _kth_block_max_floor(P, terms, mult, k):
 
 
 @njit(cache=True)
-def _probe_term(P, t, m, b, end, ws, we, acc, cand, nc, rest, cut, row, counters):
+def _probe_term(P, t, m, b, end, ws, we, acc, cand, nc, rest, cut, bound_factor, row, counters):
     """Add term t's contributions (multiplier m) to the candidates (offsets from ws, ascending, their
     partial scores in acc) that have a posting of it. A block is decoded only if its doc range holds
     a candidate that its block maximum can still lift above ``cut``. Keeps, in place, the candidates
-    whose partial score plus ``rest`` (the bounds of the terms after t) can beat cut; returns how many."""
+    whose partial score plus ``rest`` (the bounds of the terms after t) can beat cut; returns how many.
+    Block maxima are multiplied by ``bound_factor`` (1: exact)."""
     first_b = P.block_offsets[t]
     kept = 0
     ci = 0
@@ -641,7 +642,7 @@ def _probe_term(P, t, m, b, end, ws, we, acc, cand, nc, rest, cut, row, counters
                 break
             b += 1
             continue
-        top = np.float64(P.block_max[b]) * m
+        top = np.float64(P.block_max[b]) * m * bound_factor
         cj = ci
         live = False
         while cj < nc and ws + cand[cj] <= hi:
@@ -715,7 +716,7 @@ def _clear_marked(acc, bits, words):
 
 
 @njit(cache=True)
-def search_top_k(P, terms, mult, k, num_docs, probe_ratio, acc, bits, cand, counters):
+def search_top_k(P, terms, mult, k, num_docs, probe_ratio, bound_factor, acc, bits, cand, counters):
     """Exact top-k (unordered: scores, doc ids) for non-negative weights and positive multipliers,
     by windowed block-max MaxScore (see the module docstring).
 
@@ -725,6 +726,11 @@ def search_top_k(P, terms, mult, k, num_docs, probe_ratio, acc, bits, cand, coun
     postings in the window are at most ``probe_ratio`` times the candidates. ``counters`` (int64[3])
     gets += windows skipped whole, candidates probed, blocks decoded for probing. Only documents
     with a positive score are returned.
+
+    ``bound_factor`` 1 is exact. Below 1 the search is approximate (*Tandem approximate*): every
+    upper bound is multiplied by it before it is compared with the k-th score, so windows, terms
+    and candidates are dropped earlier and a document whose true score beats the k-th may be
+    missed; returned scores stay exact.
     """
     n = terms.size
     k = min(k, num_docs)
@@ -766,7 +772,7 @@ def search_top_k(P, terms, mult, k, num_docs, probe_ratio, acc, bits, cand, coun
                 b += 1
                 if last >= we:
                     break
-            wmax[i] = top * mult[i]
+            wmax[i] = top * mult[i] * bound_factor
             blocks[i] = b - cur_b[i]
         for i in range(n - 1, -1, -1):
             suffix[i] = suffix[i + 1] + wmax[i]
@@ -814,7 +820,7 @@ def search_top_k(P, terms, mult, k, num_docs, probe_ratio, acc, bits, cand, coun
                     kept += (acc[x] + rest) * _SLACK > cut
                 nc = kept
             else:
-                nc = _probe_term(P, terms[i], mult[i], cur_b[i], end_b[i], ws, we, acc, cand, nc, suffix[i + 1], cut, row, counters)
+                nc = _probe_term(P, terms[i], mult[i], cur_b[i], end_b[i], ws, we, acc, cand, nc, suffix[i + 1], cut, bound_factor, row, counters)
         for j in range(nc):
             x = cand[j]
             s = acc[x]

@@ -254,12 +254,13 @@ def test_auto_prunes_only_large_collections_and_negative_weights_always_scan(tmp
     from tandem.index.sparse_kernel import PRUNE_DOCS_PER_K
 
     rng = np.random.default_rng(5)
-    matrix = sp.random(4000, 30, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    num_docs = 2 * PRUNE_DOCS_PER_K
+    matrix = sp.random(num_docs, 30, density=0.05, format="csr", random_state=rng, dtype=np.float32)
     write_sparse_index(tmp_path / "pos", matrix)
     index = SparseIndex(tmp_path / "pos")
     assert index.strategy == "auto"
     query = SparseVector(np.arange(0, 30, 4, dtype=np.int32), rng.random(8).astype(np.float32) + 0.1)
-    small_k = 4000 // PRUNE_DOCS_PER_K
+    small_k = num_docs // PRUNE_DOCS_PER_K
     for k, pruned in ((small_k, True), (small_k + 1, False)):
         index.counters[:] = 0
         got = index.search(query, k)
@@ -272,7 +273,7 @@ def test_auto_prunes_only_large_collections_and_negative_weights_always_scan(tmp
     write_sparse_index(tmp_path / "neg", negative)
     signed = SparseIndex(tmp_path / "neg")
     signed.strategy = "prune"
-    for k in (1, 10, 4000):
+    for k in (1, 10, num_docs):
         got = signed.search(query, k)
         want = exhaustive(signed, query, k)
         np.testing.assert_array_equal(got[0], want[0])
@@ -285,4 +286,30 @@ def test_window_must_be_a_multiple_of_64(tmp_path):
     index = SparseIndex(tmp_path)
     index.window, index.strategy = 100, "prune"
     with pytest.raises(TandemError, match="multiple of 64"):
+        index.search(SparseVector(np.array([1], np.int32), np.array([1.0], np.float32)), 5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(factor=st.sampled_from([0.3, 0.6, 0.9]), **case)
+def test_approximate_bound_factor_returns_exact_scores_of_real_matches(tmp_path_factory, factor, num_docs, vocab, density, integer, window, layout, seed):
+    """bound_factor < 1 may miss documents, but what it returns is ranked correctly with exact scores."""
+    rng, matrix, query = random_case(seed, num_docs, vocab, density, integer)
+    directory = tmp_path_factory.mktemp("approx")
+    write_sparse_index(directory, matrix, config=SparseIndexConfig(layout=layout))
+    index = SparseIndex(directory)
+    index.window, index.bound_factor = window, factor
+    scores = index.scores(query)
+    for k in (1, 10, num_docs + 5):
+        got_idx, got_scores = index.search(query, k)
+        assert got_idx.size <= min(k, int((scores != 0).sum()))
+        np.testing.assert_array_equal(got_scores, scores[got_idx])
+        assert (got_scores > 0).all()
+        assert all((got_scores[i], -got_idx[i]) > (got_scores[i + 1], -got_idx[i + 1]) for i in range(got_idx.size - 1))
+
+
+def test_bound_factor_outside_0_1_refused(tmp_path):
+    write_sparse_index(tmp_path, sp.csr_matrix(np.ones((200, 3), dtype=np.float32)))
+    index = SparseIndex(tmp_path)
+    index.bound_factor = 1.5
+    with pytest.raises(TandemError, match="bound_factor"):
         index.search(SparseVector(np.array([1], np.int32), np.array([1.0], np.float32)), 5)
