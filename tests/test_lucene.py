@@ -351,6 +351,9 @@ def test_impact_backend_agrees_with_native_sparse_on_scifact(encoded_scifact, da
     for mode in ("sparse", "impact"):
         results = searcher.batch_search(texts, k=100, mode=mode)
         runs[mode] = {q.query_id: {h.doc_id: h.score for h in r.hits} for q, r in zip(eval_set.queries, results)}
+    for q in eval_set.queries[:20]:  # one query at a time takes the single-query path: the same hits and scores
+        one = searcher.batch_search([q.text], k=100, mode="impact")[0]
+        assert {h.doc_id: h.score for h in one.hits} == runs["impact"][q.query_id]
     overlaps = []
     for q in eval_set.queries:
         top = [set(list(runs[m][q.query_id])[:10]) for m in ("sparse", "impact")]

@@ -112,7 +112,10 @@ class LuceneImpactRetriever(EncodingRetriever):
 
     def search_encoded(self, weights: list[dict[str, int]], k: int) -> list[Ranking]:
         qids = [str(i) for i in range(len(weights))]
-        results = self.searcher.batch_search(weights, qids, k)
+        if len(weights) == 1:  # one query on the calling thread (Anserini's batch search starts a thread pool per call)
+            results = {qids[0]: self.searcher.search(weights[0], k)}
+        else:
+            results = self.searcher.batch_search(weights, qids, k)
         unit = self.scale ** 2  # back to the native sparse score scale
         return [{doc: score / unit for doc, score in results[q]} for q in qids]
 
