@@ -224,7 +224,7 @@ def parse_setting(text: str) -> dict:
 
 
 # -- sweep (--sweep CORPUS): search-time grid x two builds per engine, through the product's retrievers --
-SWEEP_CORPORA = ("pkgsum-729k", "synthetic-1m")
+SWEEP_CORPORA = ("pkgsum-729k", "synthetic-1m", "synthetic-100k")
 EXACT_INDEX_729K = Path("/work/scratch/bench-scale/pkgsum-729028/indexes/tandem-exact")  # `tandem index build --from-encoded`, float32
 SCIFACT_INDEX = Path("/work/scratch/bench-scale/scifact-if")  # the inference-free scifact index bench_scale resamples
 SYNTHETIC_QUERIES = Path("/work/scratch/bench-scale/synthetic-queries.npz")  # MS MARCO dev queries, scifact IDF (bench_scale)
@@ -533,14 +533,15 @@ def synthetic_matrix(work: Path, num_docs: int = 1_000_000) -> sp.csr_matrix:
 
 
 def sweep_synthetic(args) -> dict:
-    """The same sweep on 1M synthetic long documents (no texts: per-segment calls on bench_scale's pre-encoded queries)."""
+    """The same sweep on 1M (or 100k) synthetic long documents (no texts: per-segment calls on bench_scale's pre-encoded queries)."""
     from bench.scale_data import load_query_vectors
     from tandem.index.sparse_format import SparseIndexConfig
     from tandem.retrieval.backends.bmp_sparse import BmpSegment
     from tandem.retrieval.backends.seismic_sparse import SeismicSegment
 
-    work = args.work / "synthetic-1m"
-    matrix = synthetic_matrix(work)
+    num_docs = {"synthetic-1m": 1_000_000, "synthetic-100k": 100_000}[args.sweep]
+    work = args.work / args.sweep
+    matrix = synthetic_matrix(work, num_docs)
     vectors = load_query_vectors(SYNTHETIC_QUERIES)[: args.queries]
     native_dir = work / "native-float32"
     if not (native_dir / "sweep_build.json").exists():
@@ -563,12 +564,12 @@ def sweep_synthetic(args) -> dict:
             segment = (SeismicSegment(folder, matrix.shape[0]) if engine == "seismic" else BmpSegment(folder, matrix.shape[0])).load()
             probes += approximate_probes(engine, build, segment, config, vectors, None, None, ("encoded", "raw"))
     if args.build_only:
-        return {"corpus": "synthetic-1m", "builds": builds}
+        return {"corpus": args.sweep, "builds": builds}
     num_postings = int(matrix.nnz)
     del matrix
     load_start = [round(x, 2) for x in os.getloadavg()]
     interleaved(probes, len(vectors))
-    return sweep_report("synthetic-1m", probes, builds, {"num_docs": 1_000_000, "num_postings": num_postings, "queries": len(vectors),
+    return sweep_report(args.sweep, probes, builds, {"num_docs": num_docs, "num_postings": num_postings, "queries": len(vectors),
                                                         "avg_query_terms": round(float(np.mean([v.nnz for v in vectors])), 2),
                                                         "load_average_start": load_start})
 
@@ -708,12 +709,12 @@ def write_report(path: Path, run_name: str, report: dict) -> None:
 
 
 # -- table and plot of the sweep runs --------------------------------------------------------------
-MAIN_LEVEL = {"pkgsum-729k": "product", "synthetic-1m": "encoded"}  # what a user gets on each corpus (synthetic has no texts)
+MAIN_LEVEL = {"pkgsum-729k": "product", "synthetic-1m": "encoded", "synthetic-100k": "encoded"}  # what a user gets on each corpus (synthetic has no texts)
 
 
 def sweep_corpora(path: Path) -> list[dict]:
     runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
-    return [corpus for name, run in sorted(runs.items()) if name.startswith("sweep-") for corpus in run["corpora"]]
+    return [corpus for name, run in sorted(runs.items()) if name.startswith("sweep-") for corpus in run.get("corpora", []) if "rows" in corpus]
 
 
 def print_sweep_table(corpus: dict) -> None:
@@ -734,6 +735,14 @@ def print_sweep_table(corpus: dict) -> None:
         print(f"  goal recall>=0.99 at >=5x ({key}): {'MET' if verdict['reached'] else 'not met'}; best at 0.99: {verdict['best_at_recall_0.99']}")
 
 
+def short_tag(tag: str) -> str:
+    """A build tag for a legend: ``seismic-npostings1000-centroidfraction0.2-summaryenergy0.8`` -> ``seismic n_postings 1000, centroid 0.2, energy 0.8``."""
+    for long, short in (("-npostings", " n_postings "), ("-centroidfraction", ", centroid "), ("-summaryenergy", ", energy "),
+                        ("-blocksize", " block "), ("-compressrange1", ""), ("-compressrange0", ", uncompressed")):
+        tag = tag.replace(long, short)
+    return tag
+
+
 def plot_sweeps(path: Path, png: Path) -> None:
     """Log-log: 1 - recall@10 against the CPU-time speed-up over exact (p50), one panel per swept corpus, the
     user-facing level in colour (raw library calls in grey), its Pareto front joined, the goal region shaded."""
@@ -743,7 +752,7 @@ def plot_sweeps(path: Path, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     corpora = sweep_corpora(path)
-    fig, axes = plt.subplots(1, len(corpora), figsize=(7 * len(corpora), 5.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(corpora), figsize=(7 * len(corpora), 7.5), squeeze=False)
     colours = {"seismic": ["tab:blue", "tab:cyan"], "bmp": ["tab:red", "tab:orange"]}
     for ax, corpus in zip(axes[0], corpora):
         print_sweep_table(corpus)
@@ -759,7 +768,7 @@ def plot_sweeps(path: Path, png: Path) -> None:
             index = sum(1 for t in tags[: tags.index(tag)] if t.startswith(engine))
             points = [r for r in rows if r["level"] == level and r["build_tag"] == tag]
             ax.scatter([r["cpu_speedup_p50"] for r in points], [max(1 - r["recall_at_10"], floor) for r in points], s=18,
-                       color=colours[engine][index % 2], label=f"{tag} ({level})")
+                       color=colours[engine][index % 2], label=f"{short_tag(tag)} ({level})")
         by_name = {r["name"]: r for r in rows if r["level"] == level}
         front = [by_name[n] for n in corpus["pareto"][f"{level}/cpu_speedup_p50"]]
         ax.plot([r["cpu_speedup_p50"] for r in front], [max(1 - r["recall_at_10"], floor) for r in front], "k-", lw=1, label="Pareto front")
@@ -767,14 +776,14 @@ def plot_sweeps(path: Path, png: Path) -> None:
         ax.axvline(1, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlim(0.3, 20)
+        ax.set_xlim(0.1, 20)
         ax.set_ylim(floor / 2, 1)
         exact = next(r for r in corpus["rows"] if r["name"] == "exact" and r["level"] == level)
         ax.set_title(f"{corpus['corpus']} ({corpus['num_docs']:,} docs), k=10, one thread\nexact CPU p50 {exact['cpu_p50_ms']:.2f} ms "
                      f"({level} level); load {corpus['load_average_start'][0]:.1f}", fontsize=10)
         ax.set_xlabel("speed-up over exact (thread CPU time, p50)")
         ax.set_ylabel("1 - recall@10 vs exact (recall 1 drawn at 1e-4)")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.12))
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
