@@ -167,10 +167,10 @@ class SparseIndex:
         # Exact kernel: "prune" (windowed block-max MaxScore: cost follows the postings it touches),
         # "scan" (every posting of the query terms into an N-long score array, then one pass over it)
         # or "auto": prune when num_docs >= PRUNE_DOCS_PER_K * k, else scan, whose N-long pass is cheap
-        # there next to the postings. bench/results/sparse_kernel.json, CPU p50 prune vs scan: k=10
-        # 0.89 vs 1.70 ms on 1M synthetic long docs, 0.62 vs 0.77 on pkgsum 729k, 0.19 vs 0.20 on
-        # synthetic 100k, 0.14 vs 0.12 on pkgsum 100k; k=100 1.27 vs 1.82 at 1M but 0.98 vs 0.80 on
-        # pkgsum 729k; k=1000 slower everywhere. Negative weights always scan (no upper bounds).
+        # there next to the postings. bench/results/sparse_kernel.json (uint8, load ~2), p50 prune vs
+        # scan: k=10 0.78 vs 1.51 ms on 1M synthetic long docs, 0.56 vs 0.72 on pkgsum 729k, 0.15 vs
+        # 0.19 on synthetic 100k, 0.15 vs 0.13 on pkgsum 100k; k=100 1.11 vs 1.54 at 1M, 0.85 vs 0.83
+        # on pkgsum 729k; k=1000 slower everywhere. Negative weights always scan (no upper bounds).
         self.strategy: Literal["auto", "scan", "prune"] = "auto"
         self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
         # Below 1: approximate pruning (upper bounds multiplied by it; see sparse_kernel.search_top_k).
