@@ -45,7 +45,7 @@ def test_dense_ef_search_reaches_every_faiss_segment(tiny_index):
 
 @pytest.mark.parametrize("assignments, fragment", [
     ({"dens": {"ef_search": "8"}}, "unknown retriever 'dens' (this index has: sparse, dense)"),
-    ({"sparse": {"ef_search": "8"}}, "retriever 'sparse' (native-sparse) has no search-time parameters"),
+    ({"sparse": {"ef_search": "8"}}, "retriever 'sparse' takes bound_factor, not 'ef_search'"),
     ({"dense": {"efsearch": "8"}}, "retriever 'dense' takes ef_search, nprobe, not 'efsearch'"),
     ({"dense": {"ef_search": "many"}}, "'many' is not a valid int"),
     ({"dense": {"ef_search": "0"}}, "retriever 'dense': ef_search must be a whole number of at least 1, got 0"),
@@ -57,6 +57,21 @@ def test_wrong_parameters_are_refused_and_nothing_is_applied(tiny_index, assignm
             apply_parameters(searcher, {"dense": {"nprobe": "3"}, **assignments})
         assert fragment in str(caught.value)
         assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == before
+
+
+def test_sparse_bound_factor_reaches_every_segment_and_is_checked(tiny_index):
+    with Searcher.open(tiny_index) as searcher:
+        segments = searcher.retriever("sparse").segments
+        assert [index.bound_factor for _, index in segments] == [1.0]  # exact unless asked
+        exact = searcher.retrieve("sparse", ["vitamin D bone"], 3)
+        assert apply_parameters(searcher, {"sparse": {"bound_factor": "0.8"}}) == {"sparse": {"bound_factor": 0.8}}
+        assert [index.bound_factor for _, index in segments] == [0.8]
+        approximate = searcher.retrieve("sparse", ["vitamin D bone"], 3)
+        assert all(approximate[0][d] == s for d, s in exact[0].items() if d in approximate[0])  # scores stay exact
+        for bad in ("0", "1.5", "-0.2"):
+            with pytest.raises(TandemError, match=rf"retriever 'sparse': bound_factor must be in \(0, 1\] \(got {bad}"):
+                apply_parameters(searcher, {"sparse": {"bound_factor": bad}})
+        assert [index.bound_factor for _, index in segments] == [0.8]
 
 
 def test_cli_param_flag(tiny_index, capsys):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from tandem.index.errors import TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
@@ -72,6 +73,18 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         self._open_query_side(snapshot, component, device)
         self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
         self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use
+
+    def configure(self, *, bound_factor: float | None = None) -> None:
+        """Search-time parameter for the following searches (None keeps the current value):
+        ``bound_factor`` 1 (default) is exact; 0 < f < 1 is *Tandem approximate*: the pruning kernel
+        multiplies every block-max upper bound by f, so it skips more and may miss documents (returned
+        scores stay exact). ``tandem search --param sparse.bound_factor=0.8``."""
+        if bound_factor is None:
+            return
+        if not 0 < bound_factor <= 1:
+            raise TandemError(f"bound_factor must be in (0, 1] (got {bound_factor})", "native-sparse search parameters")
+        for _, index in self.segments:
+            index.bound_factor = float(bound_factor)
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         return [self.search_vector(v, k) for v in vectors]
