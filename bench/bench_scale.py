@@ -493,7 +493,9 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
         for row in report["corpora"]:  # an engine a stopped run had not finished, or not reached, says so
             if row["corpus"] == "pkgsum" and "engines" in row:
                 for name in all_pkgsum:
-                    row["engines"].setdefault(name, {"skipped": "not measured: the runs at this size were stopped (time budget) before this engine"})
+                    row["engines"].setdefault(name, {"skipped": "not measured by this harness at this size (time budget)" + (
+                        "; measured side by side with the exact engine in bench/results/approx_sparse.json (see the approximate goal's sweeps)"
+                        if name.removeprefix("tandem-") in APPROXIMATE_BACKENDS else "")})
             for entry in row.get("engines", {}).values():
                 if "search" not in entry and "skipped" not in entry:
                     entry["skipped"] = "not measured: the run was stopped (time budget) before this engine finished"

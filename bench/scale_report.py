@@ -115,6 +115,29 @@ def bytes_per_posting_table(report: dict) -> dict:
     return table
 
 
+def approx_sweeps(path: Path) -> dict:
+    """Per corpus of ``bench_approx_sparse.py --sweep`` runs: whether any Seismic / BMP / bound_factor setting reached
+    recall@10 >= 0.99 at >= 5x the exact engine (timed in the same rounds), and the fastest setting with recall >= 0.99,
+    through the retriever users get (``product``) when measured, else on encoded queries."""
+    if not path.exists():
+        return {}
+    out = {}
+    for run_name, run in json.loads(path.read_text()).get("runs", {}).items():
+        if not run_name.startswith("sweep-"):
+            continue
+        for corpus in run.get("corpora", []):
+            goal = corpus.get("goal_recall_0.99_at_5x", {})
+            level = "product" if "product/speedup_p50" in goal else "encoded"
+            wall, cpu = goal.get(f"{level}/speedup_p50"), goal.get(f"{level}/cpu_speedup_p50")
+            if not wall or not cpu:
+                continue
+            out[f"{corpus['corpus']} ({run_name})"] = {
+                "level": level, "reached": bool(wall["reached"]), "reached_on_cpu_time": bool(cpu["reached"]),
+                "best_at_recall_0.99": wall.get("best_at_recall_0.99"), "best_at_recall_0.99_cpu": cpu.get("best_at_recall_0.99"),
+                "commit": run.get("environment", {}).get("commit"), "load_average": [corpus.get("load_average_start"), corpus.get("load_average_end")]}
+    return out
+
+
 def _goal(goal: str, measured, limit, met: bool | None, **detail) -> dict:
     return {"goal": goal, "measured": measured, "limit": limit, "met": met if met is not None else "not measured", **detail}
 
@@ -176,11 +199,14 @@ def evaluate_goals(report: dict) -> list[dict]:
     sizes = [r["num_docs"] for r in pkg if any(k.endswith(f"pkgsum {r['num_docs']}") for k in approx)]
     at = max(sizes) if sizes else None
     largest = {k: v for k, v in approx.items() if at and k.endswith(f"pkgsum {at}")}
-    met = any(v["met"] for v in largest.values()) if largest else None
+    sweeps = approx_sweeps(ROOT / "bench/results/approx_sparse.json")
+    met = any(v["met"] for v in largest.values()) or any(sw["reached"] for sw in sweeps.values()) if largest or sweeps else None
     goals.append(_goal(f"approximate sparse: recall@10 >= 0.99 vs exact at >= 5x exact speed (k=10 p50; some engine on the largest pkgsum size "
-                       f"where one was measured: {at})", largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met,
-                       met_on_cpu_time=any((v["recall_at_10"] or 0) >= 0.99 and v["cpu_speedup_p50_vs_exact"] >= 5.0 for v in largest.values()) if largest else None,
-                       all_sizes=approx))
+                       f"measured here: {at}; and the parameter sweeps of approx_sparse.json, same-run ratios, not re-measured)",
+                       largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met,
+                       met_on_cpu_time=any((v["recall_at_10"] or 0) >= 0.99 and v["cpu_speedup_p50_vs_exact"] >= 5.0 for v in largest.values())
+                       or any(sw["reached_on_cpu_time"] for sw in sweeps.values()) if largest or sweeps else None,
+                       all_sizes=approx, sweeps=sweeps))
 
     exact_size = big_pkg["engines"].get(EXACT, {}).get("size", {}) if big_pkg else {}
     impact_size = big_pkg["engines"].get("lucene-impact", {}).get("size", {}) if big_pkg else {}
