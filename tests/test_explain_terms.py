@@ -40,3 +40,16 @@ def test_doc_terms_rejects_a_document_outside_the_index(tmp_path):
     write_sparse_index(tmp_path, sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]], dtype=np.float32)))
     with pytest.raises(IndexError, match="outside 0..1"):
         SparseIndex(tmp_path).doc_terms(2, np.array([0, 1]))
+
+
+def test_the_default_index_stores_uint8_and_explains_from_the_postings(tiny_if_index):
+    """A default build quantises to uint8 (no forward copy) and still explains a hit term by term."""
+    from tandem.index.manifest import read_manifest
+    from tandem.retrieval.searcher import Searcher
+
+    assert read_manifest(tiny_if_index).settings("sparse")["index"] == {"weights": "uint8", "forward": False, "layout": "packed"}
+    with Searcher.open(tiny_if_index) as searcher:
+        sparse = searcher.retriever("sparse")
+        (doc_id, score), = sparse.search(["Eiffel Tower Paris"], 1)[0].items()
+        terms = sparse.explain("Eiffel Tower Paris", doc_id)
+        assert terms and sum(t.contribution for t in terms) == pytest.approx(score, rel=1e-5)
