@@ -203,7 +203,8 @@ def evaluate_goals(report: dict) -> list[dict]:
     met = any(v["met"] for v in largest.values()) or any(sw["reached"] for sw in sweeps.values()) if largest or sweeps else None
     goals.append(_goal(f"approximate sparse: recall@10 >= 0.99 vs exact at >= 5x exact speed (k=10 p50; some engine on the largest pkgsum size "
                        f"measured here: {at}; and the parameter sweeps of approx_sparse.json, same-run ratios, not re-measured)",
-                       largest or None, {"recall_at_10": 0.99, "speedup": 5.0}, met,
+                       largest or {name: sw["best_at_recall_0.99_cpu"] for name, sw in sweeps.items()} or None,
+                       {"recall_at_10": 0.99, "speedup": 5.0}, met,
                        met_on_cpu_time=any((v["recall_at_10"] or 0) >= 0.99 and v["cpu_speedup_p50_vs_exact"] >= 5.0 for v in largest.values())
                        or any(sw["reached_on_cpu_time"] for sw in sweeps.values()) if largest or sweeps else None,
                        all_sizes=approx, sweeps=sweeps))
