@@ -38,12 +38,10 @@ and returns one entry per (build, search) setting. The JSON keeps one run per en
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,6 +55,7 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import run_env  # noqa: E402
 from tandem.index.sparse import SparseIndex, SparseVector, write_sparse_index  # noqa: E402
 
 K = 10
@@ -614,17 +613,9 @@ def cached_matrix(encoded: Path, cache: Path) -> sp.csr_matrix:
 
 # -- the run ------------------------------------------------------------------------------------
 def environment() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "retrieval/backends", "index/sparse.py", "bench/bench_approx_sparse.py"],
-                                cwd=ROOT, capture_output=True, text=True).stdout.strip())
-    versions = {}
-    for package in ("numpy", "scipy", "numba", "pyseismic-lsr", "bmp"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    return {"commit": commit, "files_dirty": dirty, "python": platform.python_version(), **versions, "cpu": cpu, "cpu_count": os.cpu_count(),
+    dirty = run_env.files_dirty(["retrieval/backends", "index/sparse.py", "bench/bench_approx_sparse.py"])
+    versions = run_env.library_versions(("numpy", "scipy", "numba", "pyseismic-lsr", "bmp"))
+    return {"commit": run_env.commit(), "files_dirty": dirty, "python": platform.python_version(), **versions, "cpu": run_env.cpu_model(), "cpu_count": os.cpu_count(),
             "search_threads": 1, "load_average_start": os.getloadavg()}
 
 

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import run_env  # noqa: E402
 from tandem.index.dense import DenseIndex, FaissConfig, load_faiss, set_search_threads, write_dense_index  # noqa: E402
 
 K = 10
@@ -353,10 +353,7 @@ def run_meta() -> dict:
     from tandem.index.dense import available_cores, load_faiss
 
     faiss = load_faiss()
-    root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "index/dense.py", "bench/bench_dense.py"], cwd=root, capture_output=True, text=True).stdout.strip())
-    return {"commit": commit, "dense_code_changed_since_commit": dirty, "faiss": faiss.__version__, "numpy": np.__version__,
+    return {"commit": run_env.commit(), "dense_code_changed_since_commit": run_env.files_dirty(["index/dense.py", "bench/bench_dense.py"]), "faiss": faiss.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "cores": available_cores(), "build_threads": available_cores(),
             "search_threads": 1, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

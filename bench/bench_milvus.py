@@ -33,7 +33,6 @@ rewritten after every section.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
@@ -52,6 +51,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import run_env  # noqa: E402
 from bench.scale_data import msmarco_queries, pkgsum_prefix  # noqa: E402
 
 LAUNCHER = ROOT / "scripts" / "milvus_lite_server.py"
@@ -64,16 +64,8 @@ LIBRARIES = ("pymilvus", "milvus-lite", "grpcio", "faiss-cpu", "numba", "torch",
 # -- environment and processes ---------------------------------------------------------------
 def environment() -> dict:
     """Commit, library versions, threads and load average of this run."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty_files": len(git("status", "--porcelain", "--untracked-files=no").splitlines()),
+    versions = run_env.library_versions(LIBRARIES)
+    return {"git_commit": run_env.commit(), "git_dirty_files": len(run_env.git("status", "--porcelain", "--untracked-files=no").splitlines()),
             "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}, "libraries": versions,
             "load_average_start": [round(x, 2) for x in os.getloadavg()]}

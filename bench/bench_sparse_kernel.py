@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -44,6 +43,7 @@ import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import run_env  # noqa: E402
 from bench.synthetic import synthetic_long_docs  # noqa: E402
 from tandem.index.sparse import SparseIndex, SparseIndexConfig, SparseVector, top_k, write_sparse_index  # noqa: E402
 from tandem.index.sparse_kernel import PRUNE_DOCS_PER_K  # noqa: E402
@@ -296,18 +296,10 @@ def slopes(rows: list[dict], args) -> dict:
 
 
 def environment() -> dict:
-    root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
     kernel_files = ["index/sparse.py", "index/sparse_kernel.py", "index/sparse_format.py", "index/sparse_checks.py", "bench/bench_sparse_kernel.py", "bench/synthetic.py"]
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *kernel_files], cwd=root, capture_output=True, text=True).stdout.strip())
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    try:
-        from importlib.metadata import version
-
-        pyserini = version("pyserini")
-    except Exception:  # noqa: BLE001 - only recorded
-        pyserini = None
-    return {"commit": commit, "kernel_files_dirty": dirty, "python": platform.python_version(), "numpy": np.__version__,
+    pyserini = run_env.library_versions(["pyserini"])["pyserini"]
+    cpu = run_env.cpu_model()
+    return {"commit": run_env.commit(), "kernel_files_dirty": run_env.files_dirty(kernel_files), "python": platform.python_version(), "numpy": np.__version__,
             "scipy": scipy.__version__, "numba": numba.__version__, "pyserini": pyserini, "cpu": cpu, "cpu_count": os.cpu_count(),
             "threads": 1, "load_average_start": os.getloadavg()}
 

@@ -7,10 +7,10 @@ import json
 import math
 import os
 import platform
-import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
+
+from bench import run_env
 
 ROOT = Path(__file__).resolve().parents[1]
 EXACT = "tandem-exact"  # the default native index (weights as BuildConfig.sparse_weights says)
@@ -23,19 +23,8 @@ BENCH_FILES = ("bench/bench_scale.py", "bench/scale_data.py", "bench/scale_measu
 
 def environment() -> dict:
     """Commit (and whether the measured code differs from it), machine, library versions, threads, load average."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    return {"commit": git("rev-parse", "HEAD"), "measured_files_dirty": bool(git("status", "--porcelain", "--", *BENCH_FILES)),
-            "python": platform.python_version(), "libraries": versions, "cpu": cpu, "cpu_count": os.cpu_count(),
+    return {"commit": run_env.commit(), "measured_files_dirty": run_env.files_dirty(BENCH_FILES),
+            "python": platform.python_version(), "libraries": run_env.library_versions(LIBRARIES), "cpu": run_env.cpu_model(), "cpu_count": os.cpu_count(),
             "search_threads": 1, "build_threads": "tandem index build defaults (Lucene indexing: 2 threads)",
             "env_threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "RAYON_NUM_THREADS")},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
