@@ -173,9 +173,18 @@ class SparseIndex:
         # on pkgsum 729k; k=1000 slower everywhere. Negative weights always scan (no upper bounds).
         self.strategy: Literal["auto", "scan", "prune"] = "auto"
         self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
-        # Below 1: approximate pruning (upper bounds multiplied by it; see sparse_kernel.search_top_k).
         self.bound_factor = 1.0
         self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (all threads)
+
+    @property
+    def bound_factor(self) -> float:
+        """1 = exact; below 1, approximate pruning (upper bounds multiplied by it; see
+        ``sparse_kernel.search_top_k``). Checked by :func:`check_bound_factor` when set."""
+        return self._bound_factor
+
+    @bound_factor.setter
+    def bound_factor(self, value: float) -> None:
+        self._bound_factor = check_bound_factor(value)
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, multipliers = query weight * scale) in scoring order, zero weights dropped."""
@@ -205,8 +214,6 @@ class SparseIndex:
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if not 0 < self.bound_factor <= 1:
-            raise TandemError(f"bound_factor must be in (0, 1] (got {self.bound_factor})", "sparse search")
         prune = self.strategy == "prune" or (self.strategy == "auto" and (self.num_docs >= PRUNE_DOCS_PER_K * k or self.bound_factor < 1))
         if prune and self._prunable and bool((mult > 0).all()):
             acc, bits, cand = self._window_buffers()
@@ -272,6 +279,13 @@ class SparseIndex:
 
     def document_frequency(self) -> np.ndarray:
         return np.diff(np.asarray(self.offsets))
+
+
+def check_bound_factor(value: float) -> float:
+    """``value`` as a float if it is a valid ``SparseIndex.bound_factor`` (0 < f <= 1), else one line saying so."""
+    if not 0 < value <= 1:
+        raise TandemError(f"bound_factor must be in (0, 1] (got {value})", "sparse search")
+    return float(value)
 
 
 def top_k(doc_idx: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -310,6 +310,6 @@ def test_approximate_bound_factor_returns_exact_scores_of_real_matches(tmp_path_
 def test_bound_factor_outside_0_1_refused(tmp_path):
     write_sparse_index(tmp_path, sp.csr_matrix(np.ones((200, 3), dtype=np.float32)))
     index = SparseIndex(tmp_path)
-    index.bound_factor = 1.5
     with pytest.raises(TandemError, match="bound_factor"):
-        index.search(SparseVector(np.array([1], np.int32), np.array([1.0], np.float32)), 5)
+        index.bound_factor = 1.5
+    assert index.bound_factor == 1.0  # refused values are not kept

@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tandem.index.errors import TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
-from tandem.index.sparse import SparseVector, write_sparse_index
+from tandem.index.sparse import SparseVector, check_bound_factor, write_sparse_index
 from tandem.index.sparse_checks import TermChecks, open_checked
 
 from ..encoders import encoder_key
@@ -81,10 +80,9 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         scores stay exact). ``tandem search --param sparse.bound_factor=0.8``."""
         if bound_factor is None:
             return
-        if not 0 < bound_factor <= 1:
-            raise TandemError(f"bound_factor must be in (0, 1] (got {bound_factor})", "native-sparse search parameters")
+        bound_factor = check_bound_factor(bound_factor)  # refused before any segment changes (an empty index too)
         for _, index in self.segments:
-            index.bound_factor = float(bound_factor)
+            index.bound_factor = bound_factor
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         return [self.search_vector(v, k) for v in vectors]
