@@ -34,6 +34,7 @@ from .sparse_kernel import (
     PRUNE_DOCS_PER_K,
     WINDOW,
     accumulate,
+    canonical_terms,
     decode_all,
     doc_postings,
     scan_top_k,
@@ -132,6 +133,9 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
     return summary
 
 
+KTH_WEIGHT_CACHES = 16  # values of k whose per-term floors a SparseIndex keeps (30,522 float64 each for BERT's vocabulary)
+
+
 class SparseIndex:
     """Exact top-k retrieval over a memory-mapped, block-compressed inverted index.
 
@@ -175,6 +179,7 @@ class SparseIndex:
         self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
         self.bound_factor = 1.0
         self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (all threads)
+        self._kth_weights: dict[int, np.ndarray] = {}  # k -> each term's k-th largest weight (NaN: not yet needed)
 
     @property
     def bound_factor(self) -> float:
@@ -188,15 +193,11 @@ class SparseIndex:
 
     def canonical_query(self, query: SparseVector) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, multipliers = query weight * scale) in scoring order, zero weights dropped."""
-        ids = np.asarray(query.ids, dtype=np.int64)
-        weights = np.asarray(query.weights, dtype=np.float64)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            bad = int(ids[(ids < 0) | (ids >= self.vocab_size)][0])
-            raise TandemError(f"term id {bad} is outside the index vocabulary (0..{self.vocab_size - 1})", "query")
-        keep = weights != 0
-        ids, mult = ids[keep], weights[keep] * self.scale
-        order = np.lexsort((ids, -(self.term_max[ids] * mult)))
-        return ids[order], mult[order]
+        ids = np.asarray(query.ids)
+        terms, mult, bad = canonical_terms(ids, np.asarray(query.weights), self.term_max, self.scale)
+        if bad >= 0:
+            raise TandemError(f"term id {int(ids[bad])} is outside the index vocabulary (0..{self.vocab_size - 1})", "query")
+        return terms, mult
 
     def scores(self, query: SparseVector) -> np.ndarray:
         """Dense float64 score vector over all documents (exhaustive accumulation)."""
@@ -217,7 +218,8 @@ class SparseIndex:
         prune = self.strategy == "prune" or (self.strategy == "auto" and (self.num_docs >= PRUNE_DOCS_PER_K * k or self.bound_factor < 1))
         if prune and self._prunable and bool((mult > 0).all()):
             acc, bits, cand = self._window_buffers()
-            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, float(self.bound_factor), acc, bits, cand, self.counters)
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, float(self.bound_factor),
+                                        acc, bits, cand, self.counters, self._kth_weight_cache(int(k)))
         else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
             buffer = getattr(self._scratch, "scores", None)
             if buffer is None:
@@ -236,6 +238,16 @@ class SparseIndex:
         if buffers is None or buffers[0].size != window:
             buffers = self._scratch.window = (np.zeros(window, np.float64), np.zeros(window // 64, np.uint64), np.empty(window, np.int64))
         return buffers
+
+    def _kth_weight_cache(self, k: int) -> np.ndarray:
+        """The pruning kernel's per-term floors for this k (filled as terms are first queried); kept for
+        up to ``KTH_WEIGHT_CACHES`` values of k, a fresh one for any further k."""
+        cache = self._kth_weights.get(k)
+        if cache is None:
+            cache = np.full(self.vocab_size, np.nan)
+            if len(self._kth_weights) < KTH_WEIGHT_CACHES:
+                cache = self._kth_weights.setdefault(k, cache)
+        return cache
 
     def _weights(self, stored: np.ndarray) -> np.ndarray:
         stored = np.asarray(stored)

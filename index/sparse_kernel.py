@@ -32,8 +32,8 @@ block maximum can still lift over the k-th score (a term whose window postings a
 the candidates is scattered whole instead), and candidates that can no longer make it are dropped
 after each term. The survivors go to a k-entry heap, whose worst score is the threshold from then
 on. Before the first window the threshold starts at a score k documents are known to reach (the
-k-th largest block maximum of one term). Selection and clearing read only the marked documents,
-so a query costs in proportion to the postings it touches, not to N.
+k-th largest weight of one term, cached per term). Selection and clearing read only the marked
+documents, so a query costs in proportion to the postings it touches, not to N.
 
 Both sum a document's contributions with query terms in one *canonical order* (descending
 global upper bound, then term id), the order ``accumulate`` uses, so every returned score is
@@ -422,6 +422,40 @@ def doc_postings(P, doc, terms):
 
 
 @njit(cache=True)
+def canonical_terms(ids, weights, term_max, scale):
+    """A query in the canonical scoring order: (term ids, multipliers = weight * scale, position of
+    the first out-of-vocabulary id or -1). Zero weights are dropped; terms sort by descending upper bound
+    ``term_max[t] * multiplier``, ties by term id (an insertion sort: queries have few terms)."""
+    n = ids.size
+    terms = np.empty(n, np.int64)
+    mult = np.empty(n, np.float64)
+    key = np.empty(n, np.float64)
+    c = 0
+    for i in range(n):
+        t = np.int64(ids[i])
+        if t < 0 or t >= term_max.size:
+            return terms[:0], mult[:0], np.int64(i)
+    for i in range(n):
+        w = np.float64(weights[i])
+        if w == 0.0:
+            continue
+        t = np.int64(ids[i])
+        m = w * scale
+        bound = term_max[t] * m
+        j = c
+        while j > 0 and (key[j - 1] < bound or (key[j - 1] == bound and terms[j - 1] > t)):
+            terms[j] = terms[j - 1]
+            mult[j] = mult[j - 1]
+            key[j] = key[j - 1]
+            j -= 1
+        terms[j] = t
+        mult[j] = m
+        key[j] = bound
+        c += 1
+    return terms[:c], mult[:c], np.int64(-1)
+
+
+@njit(cache=True)
 def accumulate(P, terms, mult, out):
     """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
     no_bits = np.zeros(1, np.uint64)  # the bitmap / doc-id arguments of _packed_block, unused when scattering
@@ -597,25 +631,29 @@ def _heap_push(hs, hd, size, k, s, d):
 
 
 @njit(cache=True)
-def _kth_block_max_floor(P, terms, mult, k):
-    """A score that at least k documents reach: per term with at least k blocks, the k-th largest
-    block maximum times its multiplier (the maxima of k blocks are weights of k distinct documents,
-    and the other terms only add non-negative contributions); the best over the terms, or 0."""
+def _kth_weight_floor(P, terms, mult, k, kth_weight):
+    """A score that at least k documents reach: per term with at least k postings, its k-th largest
+    weight times its multiplier (k distinct documents hold a weight at least that large, and the
+    other terms only add non-negative contributions); the best over the terms, or 0.
+
+    ``kth_weight`` (float64[V], NaN = not known yet) caches each term's k-th largest stored weight
+    (0 below k postings) across queries: a term's postings are partitioned once, on its first use."""
     best = 0.0
     for i in range(terms.size):
         t = terms[i]
-        lo = P.block_offsets[t]
-        hi = P.block_offsets[t + 1]
-        if hi - lo < k:
-            continue
-        vals = np.empty(hi - lo, np.float64)
-        for b in range(lo, hi):
-            vals[b - lo] = np.float64(P.block_max[b])
-        if vals.max() * mult[i] <= best:
-            continue
-        kth = np.partition(vals, hi - lo - k)[hi - lo - k] * mult[i]
-        if kth > best:
-            best = kth
+        v = kth_weight[t]
+        if np.isnan(v):
+            lo = P.offsets[t]
+            n = P.offsets[t + 1] - lo
+            v = 0.0
+            if n >= k:
+                vals = np.empty(n, np.float64)
+                for j in range(n):
+                    vals[j] = np.float64(P.weights[lo + j])
+                v = np.partition(vals, n - k)[n - k]
+            kth_weight[t] = v
+        if v * mult[i] > best:
+            best = v * mult[i]
     return best
 
 
@@ -716,13 +754,14 @@ def _clear_marked(acc, bits, words):
 
 
 @njit(cache=True)
-def search_top_k(P, terms, mult, k, num_docs, probe_ratio, bound_factor, acc, bits, cand, counters):
+def search_top_k(P, terms, mult, k, num_docs, probe_ratio, bound_factor, acc, bits, cand, counters, kth_weight):
     """Exact top-k (unordered: scores, doc ids) for non-negative weights and positive multipliers,
     by windowed block-max MaxScore (see the module docstring).
 
     ``terms``/``mult`` must be in canonical order. Scratch: ``acc`` float64[window] and ``bits``
     uint64[window / 64] all zero (left all zero; the window, a multiple of 64, is acc.size) and
-    ``cand`` int64[window]. A term that pruning would only probe is accumulated instead when its
+    ``cand`` int64[window]; ``kth_weight`` float64[V]: the cache of :func:`_kth_weight_floor` for
+    this k. A term that pruning would only probe is accumulated instead when its
     postings in the window are at most ``probe_ratio`` times the candidates. ``counters`` (int64[3])
     gets += windows skipped whole, candidates probed, blocks decoded for probing. Only documents
     with a positive score are returned.
@@ -752,7 +791,7 @@ def search_top_k(P, terms, mult, k, num_docs, probe_ratio, bound_factor, acc, bi
     # A document must score above cut to enter (docs arrive in ascending order, so one that only ties
     # the k-th best loses the tie): first a score k documents are known to reach (lowered by a
     # relative 1e-12 so that they still enter), then the heap's worst once it holds k.
-    cut = _kth_block_max_floor(P, terms, mult, k) * (1.0 - 1e-12)
+    cut = _kth_weight_floor(P, terms, mult, k, kth_weight) * (1.0 - 1e-12)
     for ws in range(0, num_docs, window):
         we = min(ws + window, num_docs)
         for i in range(n):

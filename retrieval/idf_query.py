@@ -75,12 +75,15 @@ class IdfQueryEncoder:
         self.tokenizer = tokenizer
         self.idf = np.asarray(idf, dtype=np.float32)
         self.special = set(tokenizer.all_special_ids)
+        # the table a query reads: special tokens weigh 0, so they drop out with the other zero-weight tokens
+        self._query_weights = self.idf.copy()
+        self._query_weights[[i for i in self.special if 0 <= i < self.idf.size]] = 0.0
 
     def encode(self, queries: Sequence[str]) -> list[SparseVector]:
         out = []
         for ids in self.tokenizer(list(queries), add_special_tokens=False, truncation=True, max_length=512)["input_ids"]:
-            unique = np.unique(np.asarray([i for i in ids if i not in self.special], dtype=np.int32))
-            weights = self.idf[unique]
+            unique = np.unique(np.array(ids, dtype=np.int32))
+            weights = self._query_weights[unique]
             keep = weights > 0
-            out.append(SparseVector(unique[keep], weights[keep].astype(np.float32)))
+            out.append(SparseVector(unique[keep], weights[keep]))
         return out

@@ -59,13 +59,17 @@ def test_pruned_float32_equals_exhaustive(tmp_path_factory, num_docs, vocab, den
     qdense[query.ids] = query.weights
     np.testing.assert_allclose(scores, matrix.astype(np.float64) @ qdense, rtol=1e-12, atol=0)
     matched = int((scores != 0).sum())
+    # a second query on the same index: the per-term starting thresholds cached for the first are reused
+    other_ids = np.unique(rng.integers(0, vocab, size=6)).astype(np.int32)
+    other = SparseVector(other_ids, np.ones(other_ids.size, np.float32))
     for k in (1, 3, 10, int(rng.integers(1, num_docs + 1)), matched + 5):
-        want_idx, want_scores = exhaustive(index, query, k)
-        for index.strategy in STRATEGIES:
-            got_idx, got_scores = index.search(query, k)
-            np.testing.assert_array_equal(got_idx, want_idx)
-            np.testing.assert_array_equal(got_scores, want_scores)
-            assert got_idx.size == min(k, matched)
+        for q in (query, other):
+            want_idx, want_scores = exhaustive(index, q, k)
+            for index.strategy in STRATEGIES:
+                got_idx, got_scores = index.search(q, k)
+                np.testing.assert_array_equal(got_idx, want_idx)
+                np.testing.assert_array_equal(got_scores, want_scores)
+        assert index.search(query, k)[0].size == min(k, matched)
 
 
 @settings(max_examples=40, deadline=None)
@@ -224,7 +228,7 @@ def test_rewriting_a_directory_in_the_other_layout_removes_the_old_files(tmp_pat
 
 @pytest.mark.parametrize("weights", ["float32", "uint8"])
 def test_pruning_skips_windows_and_keeps_ties_at_the_starting_threshold(tmp_path, weights):
-    """Term 0 has one weight everywhere (so the k-th block maximum, the starting threshold, equals
+    """Term 0 has one weight everywhere (so its k-th largest weight, the starting threshold, equals
     the k-th score and every document ties); term 1 is heavy only in the first 200 documents, so
     every later window's bounds fall below the k-th score and it is skipped undecoded."""
     num_docs, k = 20_000, 7
