@@ -631,26 +631,50 @@ def _heap_push(hs, hd, size, k, s, d):
 
 
 @njit(cache=True)
+def _kth_largest_weight(P, t, k):
+    """Term t's k-th largest stored weight as float64 (0 below k postings). Only blocks whose maximum
+    reaches the k-th largest block maximum can hold one of its k largest weights (that maximum is at
+    most the k-th largest weight), so only their postings are partitioned."""
+    lo = P.offsets[t]
+    n = P.offsets[t + 1] - lo
+    if n < k:
+        return 0.0
+    b0 = P.block_offsets[t]
+    nb = P.block_offsets[t + 1] - b0
+    floor = -1.0
+    if nb > k:
+        maxima = np.empty(nb, np.float64)
+        for b in range(nb):
+            maxima[b] = np.float64(P.block_max[b0 + b])
+        floor = np.partition(maxima, nb - k)[nb - k]
+    count = 0
+    for b in range(nb):
+        if np.float64(P.block_max[b0 + b]) >= floor:
+            count += min(BLOCK, n - b * BLOCK)
+    vals = np.empty(count, np.float64)
+    c = 0
+    for b in range(nb):
+        if np.float64(P.block_max[b0 + b]) >= floor:
+            for p in range(lo + b * BLOCK, lo + min((b + 1) * BLOCK, n)):
+                vals[c] = np.float64(P.weights[p])
+                c += 1
+    return np.partition(vals, count - k)[count - k]
+
+
+@njit(cache=True)
 def _kth_weight_floor(P, terms, mult, k, kth_weight):
     """A score that at least k documents reach: per term with at least k postings, its k-th largest
     weight times its multiplier (k distinct documents hold a weight at least that large, and the
     other terms only add non-negative contributions); the best over the terms, or 0.
 
     ``kth_weight`` (float64[V], NaN = not known yet) caches each term's k-th largest stored weight
-    (0 below k postings) across queries: a term's postings are partitioned once, on its first use."""
+    across queries (:func:`_kth_largest_weight`, on the term's first use)."""
     best = 0.0
     for i in range(terms.size):
         t = terms[i]
         v = kth_weight[t]
         if np.isnan(v):
-            lo = P.offsets[t]
-            n = P.offsets[t + 1] - lo
-            v = 0.0
-            if n >= k:
-                vals = np.empty(n, np.float64)
-                for j in range(n):
-                    vals[j] = np.float64(P.weights[lo + j])
-                v = np.partition(vals, n - k)[n - k]
+            v = _kth_largest_weight(P, t, k)
             kth_weight[t] = v
         if v * mult[i] > best:
             best = v * mult[i]

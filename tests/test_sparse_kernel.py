@@ -317,3 +317,26 @@ def test_bound_factor_outside_0_1_refused(tmp_path):
     with pytest.raises(TandemError, match="bound_factor"):
         index.bound_factor = 1.5
     assert index.bound_factor == 1.0  # refused values are not kept
+
+
+@pytest.mark.parametrize("weights", ["float32", "uint8"])
+def test_kth_largest_weight_of_every_term_equals_a_full_sort(tmp_path, weights):
+    """The pruning kernel's starting threshold reads each term's k-th largest weight from the blocks
+    whose maximum can hold it; it must equal the k-th value of the term's sorted weights."""
+    from tandem.index.sparse_kernel import BLOCK, _kth_largest_weight
+
+    rng = np.random.default_rng(11)
+    num_docs, vocab = 3 * BLOCK * 20, 12
+    density = np.linspace(0.002, 0.9, vocab)  # from a few postings to many blocks per term
+    columns = [sp.random(num_docs, 1, density=d, format="csc", random_state=rng, dtype=np.float32) for d in density]
+    matrix = sp.hstack(columns).tocsr()
+    matrix.data = np.round(matrix.data * 8) / 8 + 0.125  # repeated values: ties across blocks
+    write_sparse_index(tmp_path, matrix, config=SparseIndexConfig(weights=weights))
+    index = SparseIndex(tmp_path)
+    stored = np.asarray(index.postings.weights).astype(np.float64)
+    offsets = np.asarray(index.postings.offsets)
+    for t in range(vocab):
+        column = np.sort(stored[offsets[t]:offsets[t + 1]])
+        for k in (1, 2, 10, 129, 1000, column.size, column.size + 1):
+            want = column[-k] if column.size >= k else 0.0
+            assert _kth_largest_weight(index.postings, t, k) == want, (t, k)
