@@ -81,7 +81,9 @@ class SavedTokenizer:
         if isinstance(text, str):
             encoding = tokenizer.encode(text, add_special_tokens=add_special_tokens)
             return Encoded(encoding.ids, encoding)
-        encodings = tokenizer.encode_batch(list(text), add_special_tokens=add_special_tokens)
+        # a batch returns ids only: the variant without character offsets (tokenizers >= 0.21) when there is one
+        encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+        encodings = encode_batch(list(text), add_special_tokens=add_special_tokens)
         return Encoded([e.ids for e in encodings])
 
     def convert_ids_to_tokens(self, ids: int | Sequence[int]) -> str | list[str]:
