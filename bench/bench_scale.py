@@ -499,6 +499,7 @@ def run(args, base=None, queries_file: Path | None = None) -> dict:
             base = scifact_base(args.scifact_index or args.work / "scifact-if")[0]
         load_end = report["environment"].get("load_average_end")
         report["method"] = METHOD
+        report["dense"] = dense_from_results(args.dense_results)  # taken from dense.json, never measured here: read again
         finalise(report, base, args)
         report["environment"]["load_average_end"] = load_end  # the run's, not this re-evaluation's
         write(report, args.out)

@@ -39,13 +39,15 @@ def environment() -> dict:
 
 
 def dense_from_results(path: Path) -> dict:
-    """FAISS flat / HNSW (default efSearch 256 and the fastest setting with recall@10 >= 0.99) / IVF-PQ (nprobe 16) per size, as bench_dense measured them."""
+    """FAISS flat / HNSW (default efSearch 256 and the fastest setting with recall@10 >= 0.99) / IVF-PQ (nprobe 16) per
+    entry of bench_dense's results, under that entry's own key (``N=1000000,noise=0.8`` synthetic, ``real:pkgsum,N=728528``)."""
     if not path.exists():
         return {"skipped": f"{path} not found (run bench/bench_dense.py)"}
     data = json.loads(path.read_text())
     out = {"source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path), "reused": True,
-           "note": "not re-measured in this run: taken from bench_dense's results (synthetic vectors resampled from MiniLM scifact embeddings, "
-                   "one query per call on one thread); their commit and load average are kept here", "sizes": {}}
+           "note": "not re-measured in this run: taken from bench_dense's results (synthetic vectors resampled from MiniLM scifact "
+                   "embeddings, and real MiniLM vectors of pkgsum documents: entries 'real:pkgsum,N=...'), one query per call on one "
+                   "thread; their commit and load average are kept here", "sizes": {}}
     for key, entry in data.get("sizes", {}).items():
         sizes = {}
         for query_set, results in entry["queries"].items():
@@ -55,12 +57,19 @@ def dense_from_results(path: Path) -> dict:
             ivfpq = next((p for p in results.get("ivfpq", []) if p.get("nprobe") == 16), None)
             sizes[query_set] = {"flat": results["flat"], "hnsw_ef256": default, "hnsw_fastest_recall_0.99": min(good, key=lambda p: p["p50_ms"]) if good else None,
                                 "ivfpq_nprobe16": ivfpq}
-        out["sizes"][str(entry["num_vectors"])] = {
+        out["sizes"][key] = {
+            "num_vectors": entry["num_vectors"], "real": key.startswith("real:"),
             "commit": entry["meta"]["commit"], "load_average_start": entry["meta"].get("load_average_start"),
             "bytes_per_vector": {k: v.get("bytes_per_vector") for k, v in entry["indexes"].items()},
             "build_seconds": {k: v.get("build_seconds") for k, v in entry["indexes"].items()},
             "build_threads": entry["meta"].get("build_threads"), "queries": sizes}
     return out
+
+
+def _largest_dense(sizes: dict, real: bool) -> str | None:
+    """The key of the entry with the most vectors among the real (or the synthetic) ones, plain runs only (no ``,variant`` suffix)."""
+    keys = [k for k, e in sizes.items() if "num_vectors" in e and e["real"] == real and k.count(",") == 1]
+    return max(keys, key=lambda k: sizes[k]["num_vectors"]) if keys else None
 
 
 def _rows(report: dict, corpus: str) -> list[dict]:
@@ -226,17 +235,21 @@ def evaluate_goals(report: dict) -> list[dict]:
         goals.append(_goal("sparse index <= 1.0x Lucene impact bytes per posting", None, 1.0, None))
 
     dense = report.get("dense", {}).get("sizes", {})
-    if dense:
-        n = max(dense, key=int)
-        q = dense[n]["queries"]
-        detail = {}
-        for name, r in q.items():
-            best = r.get("hnsw_fastest_recall_0.99")
-            detail[name] = {"flat_p50_ms": r["flat"]["p50_ms"], "hnsw_best": best,
-                            "p50_share_of_flat": round(best["p50_ms"] / r["flat"]["p50_ms"], 4) if best else None}
-        met = all(d["p50_share_of_flat"] is not None and d["p50_share_of_flat"] <= 0.05 for d in detail.values())
-        goals.append(_goal(f"dense HNSW at {int(n):,} vectors: recall@10 >= 0.99 at p50 <= 5% of flat (every query set; from dense.json, not re-measured)",
-                           {k: v["p50_share_of_flat"] for k, v in detail.items()}, 0.05, met, detail=detail))
+    largest = {kind: _largest_dense(dense, kind == "real") for kind in ("real", "synthetic")}
+    if largest["real"] or largest["synthetic"]:
+        detail, measured = {}, {}
+        for kind, key in largest.items():
+            if key is None:
+                continue
+            for name, r in dense[key]["queries"].items():
+                best = r.get("hnsw_fastest_recall_0.99")
+                share = round(best["p50_ms"] / r["flat"]["p50_ms"], 4) if best else None
+                detail[f"{key} {name}"] = {"flat_p50_ms": r["flat"]["p50_ms"], "hnsw_best": best, "p50_share_of_flat": share}
+                measured[f"{key} {name}"] = share
+        met = {key: all(d["p50_share_of_flat"] is not None and d["p50_share_of_flat"] <= 0.05 for k, d in detail.items() if k.startswith(f"{key} "))
+               for key in largest.values() if key}
+        goals.append(_goal("dense HNSW: recall@10 >= 0.99 at p50 <= 5% of flat, on the largest real and the largest synthetic vectors "
+                           "(every query set; from dense.json, not re-measured)", measured, 0.05, all(met.values()), met_per_entry=met, detail=detail))
     else:
         goals.append(_goal("dense HNSW: recall@10 >= 0.99 at p50 <= 5% of flat", None, 0.05, None))
 

@@ -93,3 +93,29 @@ def test_harness_on_10k_synthetic_documents(tmp_path):
             assert goal["met"] == "not measured"
     assert report["slopes"]["synthetic-long"] == {"skipped": "needs two measured sizes from 100k up"}
     assert report["bytes_per_posting"]["tandem-exact"] == {"synthetic-long 10000": exact["size"]["bytes_per_posting"]}
+
+
+def test_dense_entries_of_one_size_stay_apart_and_the_goal_reads_real_and_synthetic(tmp_path):
+    """bench_dense keys real-vector entries 'real:pkgsum,N=...' beside synthetic 'N=...,noise=...': the scale
+    report keeps each under its own key (one size used to overwrite the other) and judges the dense goal on
+    the largest real and the largest synthetic entry, each query set."""
+    from bench.scale_report import dense_from_results, evaluate_goals
+
+    def entry(n, flat_ms, hnsw):  # hnsw: (ef, p50 ms, recall) per setting
+        points = [{"ef_search": ef, "p50_ms": ms, "recall_at_10": rec} for ef, ms, rec in hnsw]
+        return {"num_vectors": n, "meta": {"commit": "c"}, "indexes": {"flat": {}, "hnsw": {}},
+                "queries": {"q": {"flat": {"p50_ms": flat_ms}, "hnsw": points}}}
+
+    path = tmp_path / "dense.json"
+    path.write_text(json.dumps({"sizes": {
+        "N=100000,noise=0.8": entry(100_000, 10.0, [(256, 1.0, 0.999)]),
+        "real:pkgsum,N=100000": entry(100_000, 10.0, [(256, 1.0, 0.95), (1024, 4.0, 0.995)]),
+        "real:pkgsum,N=100000,ef-fine": entry(100_000, 10.0, [(256, 0.1, 0.999)]),  # a variant: never the one judged
+        "real:pkgsum,N=50000": entry(50_000, 5.0, [(256, 0.1, 0.999)]),
+    }}))
+    dense = dense_from_results(path)
+    assert set(dense["sizes"]) == {"N=100000,noise=0.8", "real:pkgsum,N=100000", "real:pkgsum,N=100000,ef-fine", "real:pkgsum,N=50000"}
+    goal = next(g for g in evaluate_goals({"dense": dense, "corpora": []}) if g["goal"].startswith("dense HNSW"))
+    assert goal["measured"] == {"real:pkgsum,N=100000 q": 0.4, "N=100000,noise=0.8 q": 0.1}
+    assert goal["met_per_entry"] == {"real:pkgsum,N=100000": False, "N=100000,noise=0.8": False}
+    assert goal["met"] is False
