@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import interleave  # noqa: E402
 from bench.scale_data import msmarco_queries  # noqa: E402
 from bench.scale_report import environment  # noqa: E402
 
@@ -86,21 +87,8 @@ def latency_summary(wall_ms: list[float], cpu_ms: list[float]) -> dict:
 
 def interleaved(searches: dict, num: int, warm: range, k: int) -> tuple[dict, tuple[dict, dict]]:
     """Time ``searches[name](i, k)`` for i < num, the models alternating which goes first; (latency summaries, (results, CPU ms))."""
-    names = list(searches)
-    for i in warm:
-        for name in names:
-            searches[name](i, k)
-    wall = {n: [] for n in names}
-    cpu = {n: [] for n in names}
-    results = {n: [] for n in names}
-    for i in range(num):
-        for name in (names if i % 2 == 0 else names[::-1]):
-            w0, c0 = time.perf_counter(), time.thread_time()
-            out = searches[name](i, k)
-            cpu[name].append((time.thread_time() - c0) * 1000)
-            wall[name].append((time.perf_counter() - w0) * 1000)
-            results[name].append(out)
-    return {n: latency_summary(wall[n], cpu[n]) for n in names}, (results, cpu)
+    wall, cpu, results = interleave.interleaved(searches, range(num), warm, k)
+    return {n: latency_summary(wall[n], cpu[n]) for n in searches}, (results, cpu)
 
 
 def ratios(untrained: dict, student: dict) -> dict:

@@ -120,6 +120,35 @@ def measure_in_child(spec: dict, work: Path, timeout: float) -> dict:
     return json.loads(out_path.read_text())
 
 
+INTERLEAVED = (EXACT, "lucene-bm25", "lucene-impact")  # the peer goals' engines, timed side by side at the largest pkgsum size
+
+
+def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) -> None:
+    """``--interleave-rounds`` fresh processes, each timing Tandem exact and the Lucene peers side by side query by
+    query (``scale_measure.measure_interleaved``); ``row["interleaved"]`` gets every round and the median over rounds
+    of each ratio, which the peer goals read (separate processes each catch the machine at another moment: at 729k
+    the peers' p50 moved 1.4-1.7 ms (impact) and 0.50-0.69 ms (BM25) between runs, Tandem's 0.53-0.60)."""
+    names = [name for name in INTERLEAVED if "search" in row["engines"].get(name, {})]
+    if args.interleave_rounds <= 0 or EXACT not in names or len(names) < 2:
+        return
+    specs = {name: {"kind": "retriever", "index": str(work / "indexes" / name), "retriever": retrievers[name], "num_queries": args.queries}
+             for name in names}
+    rounds = []
+    for r in range(args.interleave_rounds):
+        try:
+            rounds.append(measure_in_child({"interleave": specs}, work / "measure" / f"interleaved-{r}", args.measure_timeout))
+        except Exception as exc:  # the separate measurements stand; say why this one is missing
+            rounds.append({"failed": str(exc)})
+        print(f"[pkgsum {row['num_docs']:,}] interleaved round {r + 1}: " + ", ".join(
+            f"{pair} k10 p50 {v['k10']['p50']}" for pair, v in rounds[-1].get("ratios", {}).items()), flush=True)
+    done = [x for x in rounds if "ratios" in x]
+    median = {pair: {k: {stat: round(float(np.median([x["ratios"][pair][k][stat] for x in done])), 3) for stat in done[0]["ratios"][pair][k]}
+                     for k in done[0]["ratios"][pair]} for pair in done[0]["ratios"]} if done else {}
+    row["interleaved"] = {"engines": names, "queries": args.queries, "rounds": rounds, "median_over_rounds": median,
+                          "method": "each round a fresh process: every engine opened, warmed, then query i timed on each in turn "
+                                    "(forward order for even i, backward for odd i); ratios = Tandem exact / peer (throughput: peer mean / Tandem mean)"}
+
+
 def recall_at_10(found: list[list[str]], exact: list[list[str]]) -> float | None:
     """Mean |found ∩ exact| / |exact| over queries whose exact top 10 is not empty."""
     values = [len(set(f) & set(e)) / len(e) for f, e in zip(found, exact) if e]
@@ -195,6 +224,8 @@ def run_pkgsum(num_docs: int, args, encoding: dict, row: dict, save) -> dict:
         except Exception as exc:  # one engine failing must not lose the others' numbers
             entry["skipped"] = f"failed: {exc}"
             print(f"[pkgsum {n:,}] {name}: FAILED {exc}", flush=True)
+    if num_docs == max(int(x) for x in args.pkgsum_sizes.split(",") if x):
+        interleave_peers(row, {e["name"]: e["retriever"] for e in engines}, work, args)
     impact, exact = row["engines"].get("lucene-impact", {}), row["engines"].get(EXACT, {})
     if "build" in impact and "build" in exact:
         impact["build"]["impact_only_build_s_derived"] = round(impact["build"]["build_s"] - exact["build"]["build_s"], 2)
@@ -445,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "synthetic corpora always measure Tandem exact")
     parser.add_argument("--approximate-max-synthetic", type=int, default=1_000_000, help="largest synthetic size given approximate (Seismic) indexes")
     parser.add_argument("--measure-timeout", type=float, default=3600.0, help="seconds one engine's measurement may take")
+    parser.add_argument("--interleave-rounds", type=int, default=3,
+                        help="at the largest pkgsum size, also time Tandem exact and the Lucene peers side by side in this many fresh processes "
+                             "(the peer goals read the median over rounds; 0 to skip)")
     parser.add_argument("--dense-results", type=Path, default=ROOT / "bench/results/dense.json")
     parser.add_argument("--work", type=Path, default=Path("/work/scratch/bench-scale"), help="scratch folder (indexes, prefix shards)")
     parser.add_argument("--reuse", action="store_true", help="reuse pkgsum indexes an earlier run built in --work (their recorded build times)")

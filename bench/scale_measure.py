@@ -17,6 +17,10 @@ Engines (``kind``):
   parameters (candidates rescored exactly, as its retriever does);
 - ``impact-matrix``: a Lucene impact index (``tandem.index.lucene.impact.LuceneImpactSearcher``) with the
   same query vectors quantised as the lucene-impact backend does.
+
+A spec ``{"interleave": {name: spec, ...}}`` instead opens those engines side by side in this one process
+and times them query by query in alternating order (``bench/interleave.py``): latency ratios that drift
+of the machine between separate processes cannot move (no RSS: the engines share the process).
 """
 from __future__ import annotations
 
@@ -254,9 +258,41 @@ def measure(spec: dict) -> dict:
     return out
 
 
+def measure_interleaved(specs: dict[str, dict]) -> dict:
+    """The engines of ``specs`` (all of one kind: the same timed queries) timed side by side (module docstring):
+    per engine the usual latency summary at each k, and per pair the p50 ratio, the median per-query ratio
+    and the single-thread throughput ratio (first engine named over each other one)."""
+    from bench.interleave import interleaved, per_query_ratio
+
+    kinds = {spec["kind"] for spec in specs.values()}
+    num = min(spec["num_queries"] for spec in specs.values())
+    for spec in specs.values():
+        preload(spec["kind"])
+    engines = {name: open_engine(spec) for name, spec in specs.items()}
+    timed = range(WARMUP, WARMUP + num) if kinds == {"retriever"} else range(num)
+    warm = range(WARMUP) if kinds == {"retriever"} else range(min(WARMUP, num))
+    searches = {name: engine.search for name, engine in engines.items()}
+    first, *others = list(specs)
+    out = {"engines": {name: {} for name in specs}, "ratios": {f"{first} / {other}": {} for other in others},
+           "order": "query i runs every engine, forward for even i and backward for odd i", "warmup_queries": len(warm)}
+    for k in KS:
+        wall, cpu, _ = interleaved(searches, timed, warm, k)
+        for name in specs:
+            out["engines"][name][f"k{k}"] = summary_ms(np.asarray(wall[name]), np.asarray(cpu[name]))
+        a = out["engines"][first][f"k{k}"]
+        for other in others:
+            b = out["engines"][other][f"k{k}"]
+            out["ratios"][f"{first} / {other}"][f"k{k}"] = {
+                "p50": round(a["p50_ms"] / b["p50_ms"], 3), "cpu_p50": round(a["cpu_p50_ms"] / b["cpu_p50_ms"], 3),
+                "per_query_median": per_query_ratio(wall[first], wall[other]),
+                "throughput": round(b["mean_ms"] / a["mean_ms"], 3)}  # (1000 / mean a) / (1000 / mean b)
+    return out
+
+
 def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    Path(out_path).write_text(json.dumps(measure(spec)))
+    result = measure_interleaved(spec["interleave"]) if "interleave" in spec else measure(spec)
+    Path(out_path).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -157,11 +157,16 @@ def evaluate_goals(report: dict) -> list[dict]:
     where_syn = f"synthetic {big_syn['num_docs']:,}" if big_syn else "synthetic (not measured)"
 
     exact, bm25 = _search(big_pkg, EXACT), _search(big_pkg, "lucene-bm25")
+    side_by_side = (big_pkg or {}).get("interleaved", {}).get("median_over_rounds", {})
     for k, limit in ((10, 1.0), (1000, 0.5)):
-        ratio = round(exact[f"k{k}"]["p50_ms"] / bm25[f"k{k}"]["p50_ms"], 3) if exact and bm25 else None
+        separate = round(exact[f"k{k}"]["p50_ms"] / bm25[f"k{k}"]["p50_ms"], 3) if exact and bm25 else None
         cpu = round(exact[f"k{k}"]["cpu_p50_ms"] / bm25[f"k{k}"]["cpu_p50_ms"], 3) if exact and bm25 else None
+        pair = side_by_side.get(f"{EXACT} / lucene-bm25", {}).get(f"k{k}")
+        ratio = pair["p50"] if pair else separate  # side by side when measured (the median over rounds), else the separate processes
         goals.append(_goal(f"{where_pkg}: inference-free sparse p50 <= {limit}x Lucene BM25 p50 at k={k}", ratio, limit,
-                           ratio <= limit if ratio is not None else None, cpu_ratio=cpu, met_on_cpu_time=cpu <= limit if cpu is not None else None))
+                           ratio <= limit if ratio is not None else None, judged_on="side by side (median over rounds)" if pair else "separate processes",
+                           side_by_side=pair, separate_processes=separate,
+                           cpu_ratio=pair["cpu_p50"] if pair else cpu, met_on_cpu_time=(pair["cpu_p50"] if pair else cpu) <= limit if (pair or cpu is not None) else None))
     if exact:
         worst = max(exact[f"k{k}"]["p99_ms"] / exact[f"k{k}"]["p50_ms"] for k in (10, 1000))
         worst_cpu = max(exact[f"k{k}"]["cpu_p99_ms"] / exact[f"k{k}"]["cpu_p50_ms"] for k in (10, 1000))
@@ -185,6 +190,11 @@ def evaluate_goals(report: dict) -> list[dict]:
         if a and b:
             per_corpus[f"{row['corpus']} {row['num_docs']}"] = {"wall": round(a["k10"]["single_thread_qps"] / b["k10"]["single_thread_qps"], 2),
                                                                "cpu_p50": round(b["k10"]["cpu_p50_ms"] / a["k10"]["cpu_p50_ms"], 2)}
+    impact_pair = side_by_side.get(f"{EXACT} / lucene-impact", {}).get("k10")
+    if impact_pair and big_pkg:  # side by side replaces the separate processes' ratio for that corpus (kept beside it)
+        key = f"{big_pkg['corpus']} {big_pkg['num_docs']}"
+        per_corpus[key] = {"wall": impact_pair["throughput"], "cpu_p50": round(1 / impact_pair["cpu_p50"], 2), "judged_on": "side by side (median over rounds)",
+                           "separate_processes": per_corpus.get(key)}
     worst_key = min(per_corpus, key=lambda c: per_corpus[c]["wall"]) if per_corpus else None
     goals.append(_goal("exact sparse >= 3x Lucene impact single-thread throughput at k=10 (worst corpus; wall = ratio of 1000/mean ms)",
                        per_corpus[worst_key]["wall"] if worst_key else None, 3.0, per_corpus[worst_key]["wall"] >= 3.0 if worst_key else None,
