@@ -110,6 +110,23 @@ def test_too_long_documents_are_refused_in_one_line(tmp_path):
         write_bmp_segment(tmp_path / "seg", matrix, BmpConfig())
 
 
+def test_a_segment_too_large_for_the_memory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from tandem.index.limits import available_memory_bytes
+    from tandem.retrieval.backends import bmp_sparse
+
+    matrix = sp.csr_matrix(np.ones((4, 50), np.float32))  # 200 postings: 15,000 bytes at 75 a posting
+    monkeypatch.setattr(bmp_sparse, "available_memory_bytes", lambda: 10_000)
+    with pytest.raises(TandemError, match="200 postings needs about 0.0 GB .* index add"):
+        write_bmp_segment(tmp_path / "seg", matrix, BmpConfig())
+    assert not (tmp_path / "seg").exists()
+    monkeypatch.setattr(bmp_sparse, "available_memory_bytes", lambda: 20_000)
+    assert written(tmp_path, matrix).vocab_size == 50
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   1000 kB\n")
+    assert available_memory_bytes(meminfo) == 1_024_000
+    assert available_memory_bytes(tmp_path / "absent") is None
+
+
 def test_deleted_rows_are_refilled_from_further_candidates(tmp_path):
     matrix = random_docs(500, seed=7)
     segment = written(tmp_path, matrix)
