@@ -221,15 +221,21 @@ def preload(kind: str) -> None:
         from tandem import retrieval  # noqa: F401
 
 
+def query_ranges(kind: str, num: int) -> tuple[range, range]:
+    """(timed, warm-up) query indexes of an engine kind: retrievers read texts past the warm-up ones, the
+    matrix engines' pre-encoded vectors are warmed on their first ones and all timed."""
+    if kind == "retriever":
+        return range(WARMUP, WARMUP + num), range(WARMUP)
+    return range(num), range(min(WARMUP, num))
+
+
 def measure(spec: dict) -> dict:
     """Time one engine as described in the module docstring; returns the timings, RSS and the top-10 of every timed query."""
     preload(spec["kind"])
     rss_before = proc_status_mb("VmRSS")
     t0 = time.perf_counter()
     engine = open_engine(spec)
-    num = spec["num_queries"]
-    timed = range(WARMUP, WARMUP + num) if spec["kind"] == "retriever" else range(num)
-    warm = range(WARMUP) if spec["kind"] == "retriever" else range(min(WARMUP, num))
+    timed, warm = query_ranges(spec["kind"], spec["num_queries"])
     for k in KS:
         for i in warm:
             engine.search(i, k)
@@ -264,13 +270,10 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
     and the single-thread throughput ratio (first engine named over each other one)."""
     from bench.interleave import interleaved, per_query_ratio
 
-    kinds = {spec["kind"] for spec in specs.values()}
-    num = min(spec["num_queries"] for spec in specs.values())
-    for spec in specs.values():
-        preload(spec["kind"])
+    (kind,) = {spec["kind"] for spec in specs.values()}
+    preload(kind)
     engines = {name: open_engine(spec) for name, spec in specs.items()}
-    timed = range(WARMUP, WARMUP + num) if kinds == {"retriever"} else range(num)
-    warm = range(WARMUP) if kinds == {"retriever"} else range(min(WARMUP, num))
+    timed, warm = query_ranges(kind, min(spec["num_queries"] for spec in specs.values()))
     searches = {name: engine.search for name, engine in engines.items()}
     first, *others = list(specs)
     out = {"engines": {name: {} for name in specs}, "ratios": {f"{first} / {other}": {} for other in others},

@@ -126,11 +126,11 @@ class TermChecks:
 
     def check(self, term_ids: np.ndarray) -> None:
         ids = np.asarray(term_ids, dtype=np.int64)
-        if ids.size and ids.min() >= 0 and ids.max() < self.checked.size and self.checked[ids].all():
-            return  # every term already checked: the common case once an index has served a while
-        ids = ids[(ids >= 0) & (ids < self.checked.size)]  # out-of-vocabulary ids are refused by the search itself
-        new = np.unique(ids[~self.checked[ids]])
-        if new.size:
+        if ids.size and (ids.min() < 0 or ids.max() >= self.checked.size):
+            ids = ids[(ids >= 0) & (ids < self.checked.size)]  # out-of-vocabulary ids are refused by the search itself
+        new = ids[~self.checked[ids]]
+        if new.size:  # none once an index has served a while: no sort on the common path
+            new = np.unique(new)
             _check_blocks(self.index, new, True)
             self.checked[new] = True
 

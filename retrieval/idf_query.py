@@ -74,10 +74,9 @@ class IdfQueryEncoder:
     def __init__(self, tokenizer, idf: np.ndarray) -> None:
         self.tokenizer = tokenizer
         self.idf = np.asarray(idf, dtype=np.float32)
-        self.special = set(tokenizer.all_special_ids)
         # the table a query reads: special tokens weigh 0, so they drop out with the other zero-weight tokens
         self._query_weights = self.idf.copy()
-        self._query_weights[[i for i in self.special if 0 <= i < self.idf.size]] = 0.0
+        self._query_weights[[i for i in set(tokenizer.all_special_ids) if 0 <= i < self.idf.size]] = 0.0
 
     def encode(self, queries: Sequence[str]) -> list[SparseVector]:
         out = []
