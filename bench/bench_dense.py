@@ -16,13 +16,13 @@ Real vectors (``--real-encoded DIR``): the dense shards ``tandem encode --dense 
 wrote (the finished shards from corpus row 0 on, so a partly encoded corpus gives its largest prefix),
 e.g. pkgsum (real short package summaries; issue 11 §3 measured on real document vectors):
 
-    TANDEM_DATA_DIR=/work/shared/data .venv/bin/python bench/bench_dense.py --real-encoded DIR --sizes 100000,all --hnsw-variants 48:200,64:200,32:400
+    TANDEM_DATA_DIR=/work/shared/data .venv/bin/python bench/bench_dense.py --real-encoded DIR --sizes 100000,all --hnsw-variants 32:200:fp32,32:800
 
 The last ``--heldout`` (500) encoded documents are in no index and serve as in-domain queries: their
 vectors (``heldout-docs``, queries drawn from the data's own distribution, as ann-benchmarks does) and
 their titles encoded as queries (``heldout-names``: package names, short registry-search-like queries).
 pkgsum has no relevance judgements, so only recall against flat is measured. ``--hnsw-variants`` adds
-graphs with other M / efConstruction beside the product's defaults (build time and bytes/vector recorded).
+graphs with other M / efConstruction / vector storage beside the product's defaults (build time and bytes/vector recorded).
 
 Each index is built and written by the product code (:func:`tandem.index.dense.write_dense_index`, all
 cores) and searched through :class:`tandem.index.dense.DenseIndex` one query at a time on one thread
@@ -137,14 +137,25 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return round(float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)])), 4)
 
 
+def _built_as_asked(recorded: dict, config: FaissConfig, num: int, dim: int) -> bool:
+    """Whether an index an earlier run kept was built with ``config``'s settings."""
+    asked = config.resolved(num, dim)
+    fields = {"type"} | {"hnsw": {"hnsw_m", "ef_construction", "hnsw_storage"}, "ivfpq": {"nlist", "pq_m", "pq_nbits"}}.get(asked.type, set())
+    return FaissConfig.recorded(recorded).model_dump(include=fields) == asked.model_dump(include=fields)
+
+
 def built(work: Path, vectors: np.ndarray, config: FaissConfig, keep: bool, label: str | None = None) -> tuple[DenseIndex, dict]:
     """An index of ``vectors`` built and written by the product code (or the one a previous ``--keep-indexes`` run left),
     in ``work/<label>`` (default: the index type)."""
     label = label or config.type
     folder = work / label
     record = folder / "bench-summary.json"
-    if keep and record.exists():
-        summary = {**json.loads(record.read_text()), "built_in_an_earlier_run": True}  # build_seconds were measured then
+    earlier = json.loads(record.read_text()) if keep and record.exists() else None
+    if earlier and not _built_as_asked(earlier["config"], config, *vectors.shape):
+        print(f"  {label}: the index kept there was built with other settings: building again", flush=True)
+        earlier = None
+    if earlier:
+        summary = {**earlier, "built_in_an_earlier_run": True}  # build_seconds were measured then
         print(f"  {label}: reusing the index built in {summary['build_seconds']:.1f} s", flush=True)
     else:
         shutil.rmtree(folder, ignore_errors=True)
@@ -171,10 +182,20 @@ def sweep(index: DenseIndex, name: str, values: list[int], queries: dict[str, np
 
 
 def hnsw_label(config: FaissConfig) -> str:
-    """``hnsw`` for the product's defaults (M=32, efConstruction 200), ``hnsw-M<m>-efc<ef>`` for any other graph."""
+    """``hnsw`` for the product's defaults (M=32, efConstruction 200, fp32 vectors), ``hnsw-M<m>-efc<ef>[-<storage>]`` for any other graph."""
     default = FaissConfig(type="hnsw")
-    same = (config.hnsw_m, config.ef_construction) == (default.hnsw_m, default.ef_construction)
-    return "hnsw" if same else f"hnsw-M{config.hnsw_m}-efc{config.ef_construction}"
+    same = (config.hnsw_m, config.ef_construction, config.hnsw_storage) == (default.hnsw_m, default.ef_construction, default.hnsw_storage)
+    storage = "" if config.hnsw_storage == default.hnsw_storage else f"-{config.hnsw_storage}"
+    return "hnsw" if same else f"hnsw-M{config.hnsw_m}-efc{config.ef_construction}{storage}"
+
+
+def hnsw_graphs(variants: str) -> list[FaissConfig]:
+    """The default HNSW graph and the ``--hnsw-variants`` ones (``M:efConstruction[:storage]``, comma-separated)."""
+    configs = [FaissConfig(type="hnsw")]
+    for item in filter(None, variants.split(",")):
+        m, efc, storage = (item.split(":") + ["", ""])[:3]
+        configs.append(FaissConfig(type="hnsw", hnsw_m=int(m), ef_construction=int(efc or FaissConfig().ef_construction), hnsw_storage=storage or FaissConfig().hnsw_storage))
+    return configs
 
 
 def measure_size(work: Path, vectors: np.ndarray, queries: dict[str, np.ndarray], args,
@@ -322,10 +343,7 @@ def real_main(args, parser) -> None:
                   "heldout-docs": f"the last {args.heldout} encoded documents (corpus rows {held.start:,}..{held.stop - 1:,}), in no index: "
                                   "in-distribution queries as ann-benchmarks draws them (a random sample: the corpus is in random order)",
                   "heldout-names": "the package names (titles) of the same held-out documents, encoded as queries: short registry-search-like queries"}
-    hnsw_configs = [FaissConfig(type="hnsw")]
-    for item in filter(None, args.hnsw_variants.split(",")):
-        m, _, efc = item.partition(":")
-        hnsw_configs.append(FaissConfig(type="hnsw", hnsw_m=int(m), ef_construction=int(efc or 200)))
+    hnsw_configs = hnsw_graphs(args.hnsw_variants)
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report.setdefault("sizes", {})
     for num in sizes:
@@ -368,7 +386,7 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=500, help="--real-encoded: the last this many encoded documents are held out of "
                         "every index as the heldout-docs / heldout-names queries")
     parser.add_argument("--hnsw-variants", default="", help="extra HNSW graphs measured beside the default (M=32, efConstruction 200), "
-                        "as M:efConstruction pairs, e.g. 48:200,64:200,32:400")
+                        "as M:efConstruction[:storage], e.g. 48:200,32:400,32:400:fp16 (storage fp32, fp16 or bf16)")
     parser.add_argument("--query-sets", help=f"query sets and how many of their first queries: {', '.join(QUERY_SETS)} (MS MARCO: out of the documents' "
                         "domain; scifact test: in it; default msmarco-dev:500,scifact-test:300); with --real-encoded: "
                         f"{', '.join(REAL_QUERY_SETS)} (default: all three, 500 each)")
@@ -416,7 +434,7 @@ def main() -> None:
         print(f"N = {num:,}", flush=True)
         work = args.work_dir / f"{num}-noise{args.noise}"
         entry = {"meta": run_meta(), "num_vectors": num, "data": setting}
-        entry.update(measure_size(work, synthetic_vectors(base, num, args.noise), queries, args))
+        entry.update(measure_size(work, synthetic_vectors(base, num, args.noise), queries, args, hnsw_graphs(args.hnsw_variants)))
         entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report["sizes"][f"N={num},noise={args.noise}"] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)

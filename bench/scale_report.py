@@ -60,10 +60,18 @@ def dense_from_results(path: Path) -> dict:
         out["sizes"][key] = {
             "num_vectors": entry["num_vectors"], "real": key.startswith("real:"),
             "commit": entry["meta"]["commit"], "load_average_start": entry["meta"].get("load_average_start"),
+            "hnsw_graph": _graph(entry["indexes"].get("hnsw", {}).get("config")),
             "bytes_per_vector": {k: v.get("bytes_per_vector") for k, v in entry["indexes"].items()},
             "build_seconds": {k: v.get("build_seconds") for k, v in entry["indexes"].items()},
             "build_threads": entry["meta"].get("build_threads"), "queries": sizes}
     return out
+
+
+def _graph(config: dict | None) -> str | None:
+    """How an entry's default HNSW graph was built (the defaults changed between runs: efConstruction 200 fp32, then 400 fp16)."""
+    if not config:
+        return None
+    return f"M={config['hnsw_m']}, efConstruction={config['ef_construction']}, {config.get('hnsw_storage', 'fp32')} vectors"
 
 
 def _largest_dense(sizes: dict, real: bool) -> str | None:

@@ -73,7 +73,9 @@ def test_auto_decides_per_segment_and_compaction_decides_again(tmp_path):
     retriever = FaissRetriever(SimpleNamespace(segments=[big, small]), comp)
     assert retriever.segment_types == ["hnsw", "flat"]
     assert FaissBackend().describe(comp, [big.info, small.info]) == (
-        f"32-d, faiss auto: hnsw (M=32, efConstruction=200, efSearch=256, {available_cores()} threads) in 1 segment; flat in 1 segment")
+        f"32-d, faiss auto: hnsw (M=32, efConstruction=400, efSearch=256, fp16 vectors, {available_cores()} threads) in 1 segment; flat in 1 segment")
+    written_before = big.info.model_copy(update={"stats": {"dense": {"faiss": {k: v for k, v in big.info.stats["dense"]["faiss"].items() if k != "hnsw_storage"}}}})
+    assert "fp32 vectors" in FaissBackend().describe(comp, [written_before])  # records from before the setting existed: fp32
 
     # compaction keeping 250 + 60 live rows: 310 >= 300 -> hnsw; keeping 100 + 60 -> flat
     merged = FaissBackend().merge_segments([(big.path / "dense", np.arange(250)), (small.path / "dense", np.arange(60))], tmp_path / "m1" / "dense", comp)
@@ -104,7 +106,7 @@ def valid_results(retriever: FaissRetriever, vectors: np.ndarray, queries: np.nd
 
 def test_configure_changes_ef_search_and_results_stay_valid(tmp_path):
     vectors, queries = np.split(clustered(3100, clusters=5, spread=1.5, seed=1), [3000])
-    comp = component({"type": "hnsw", "hnsw_m": 4, "ef_construction": 16})
+    comp = component({"type": "hnsw", "hnsw_m": 4, "ef_construction": 16, "hnsw_storage": "fp32"})
     retriever = FaissRetriever(SimpleNamespace(segments=[write_segment(tmp_path, "s1", vectors, comp)]), comp)
     exact = exact_top(vectors, queries, 10)
     retriever.configure(ef_search=10)
@@ -113,7 +115,7 @@ def test_configure_changes_ef_search_and_results_stay_valid(tmp_path):
     high = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
     assert low < 0.9 and high >= low + 0.1
     rankings = retriever.search_vectors(queries[:3], 10)
-    for query, ranking in zip(queries[:3], rankings):  # scores are the exact inner products (HNSW keeps full vectors)
+    for query, ranking in zip(queries[:3], rankings):  # scores are the exact inner products (fp32 vectors)
         rows = [int(doc_id.split("-")[1]) for doc_id in ranking]
         assert np.allclose(list(ranking.values()), vectors[rows] @ query, atol=1e-5)
 
@@ -150,6 +152,50 @@ def test_hnsw_recall_on_clustered_vectors(tmp_path):
     index = DenseIndex(tmp_path, FaissConfig(**summary["faiss"]))
     found, _ = index.search(queries, 10)
     assert recall(found, exact_top(vectors, queries, 10)) >= 0.95
+
+
+@pytest.mark.parametrize("storage, rounding", [("fp16", 1e-3), ("bf16", 8e-3)])
+def test_hnsw_over_16_bit_vectors_halves_the_file_and_keeps_the_neighbours(tmp_path, storage, rounding):
+    vectors, queries = np.split(clustered(2100, dim=64, clusters=20, spread=0.8, seed=11), [2000])
+    sizes, found = {}, {}
+    for kind in ("fp32", storage):
+        written = write_dense_index(tmp_path / kind, vectors, FaissConfig(type="hnsw", hnsw_m=16, ef_search=200, hnsw_storage=kind))
+        index = DenseIndex(tmp_path / kind, FaissConfig(type="hnsw", ef_search=200))  # the storage is read from the file
+        assert written["faiss"]["hnsw_storage"] == index.config.hnsw_storage == kind
+        sizes[kind] = (tmp_path / kind / "faiss.index").stat().st_size
+        found[kind] = index.search(queries, 10)[0]
+    graph = 2000 * 16 * 2 * 4  # the base layer's neighbour lists, the same in both files
+    assert (sizes[storage] - graph) / (sizes["fp32"] - graph) < 0.55
+    exact = exact_top(vectors, queries, 10)
+    assert recall(found[storage], exact) >= recall(found["fp32"], exact) - 0.01 and recall(found[storage], exact) >= 0.95
+    stored = index.vectors(np.arange(0, 2000, 97))
+    assert np.abs(stored - vectors[::97]).max() <= rounding and not np.array_equal(stored, vectors[::97])
+
+
+def test_an_hnsw_file_over_a_quantiser_tandem_does_not_write_is_refused_naming_the_file(tmp_path):
+    faiss = load_faiss()
+    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_8bit, 8, faiss.METRIC_INNER_PRODUCT)
+    index.train(clustered(300))
+    index.add(clustered(300))
+    faiss.write_index(index, str(tmp_path / "faiss.index"))
+    with pytest.raises(TandemError) as err:
+        DenseIndex(tmp_path)
+    assert err.value.where == str(tmp_path / "faiss.index") and "scalar quantiser" in str(err.value)
+
+
+def test_a_component_recorded_before_hnsw_storage_existed_keeps_writing_fp32_segments(tmp_path):
+    comp = component({"type": "hnsw", "hnsw_m": 8})
+    del comp.settings["faiss"]["hnsw_storage"]  # a manifest written by an earlier version
+    segment = write_segment(tmp_path, "s1", clustered(200), comp)
+    assert segment.info.stats["dense"]["faiss"]["hnsw_storage"] == "fp32"
+    assert DenseIndex(segment.path / "dense").config.hnsw_storage == "fp32"
+    assert component({"type": "hnsw"}).settings["faiss"]["hnsw_storage"] == "fp16"  # new builds: fp16
+
+
+def test_an_unknown_hnsw_storage_names_its_flag():
+    with pytest.raises(TandemError) as err:
+        FaissConfig(type="hnsw", hnsw_storage="int4").resolved(1000, DIM)
+    assert err.value.where == "--hnsw-storage"
 
 
 @pytest.mark.slow
@@ -209,3 +255,19 @@ def test_live_index_segments_get_their_own_type(tmp_path, tiny_corpus):
     assert [s.stats["dense"]["faiss"]["type"] for s in manifest.segments] == ["hnsw"]
     searcher = Searcher.open(out)
     assert searcher.search("statins and cholesterol", k=3, mode="dense").hits[0].doc_id == "new1"
+
+
+def test_the_dense_benchmark_names_graph_variants_and_reuses_only_an_index_built_as_asked():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.bench_dense import _built_as_asked, hnsw_graphs, hnsw_label
+
+    graphs = hnsw_graphs("32:800,48,32:200:fp32")
+    assert [hnsw_label(g) for g in graphs] == ["hnsw", "hnsw-M32-efc800", "hnsw-M48-efc400", "hnsw-M32-efc200-fp32"]
+    assert graphs[1].hnsw_storage == "fp16"  # a variant without a storage gets the product's
+    kept = FaissConfig(type="hnsw", ef_construction=200, build_threads=2).model_dump()
+    del kept["hnsw_storage"]  # recorded before the setting existed: fp32
+    assert _built_as_asked(kept, graphs[3], 1000, DIM) and not _built_as_asked(kept, graphs[0], 1000, DIM)
+    assert _built_as_asked(FaissConfig(type="flat").model_dump(), FaissConfig(type="flat", ef_construction=16), 1000, DIM)

@@ -34,10 +34,10 @@ class FaissBackend(Backend):
 
     def write_segment(self, seg_dir: Path, component: ComponentInfo, docs: EncodedDocs) -> dict:
         vectors = docs.dense[encoder_key("dense", component.settings["encoder"])]
-        return _write(seg_dir, vectors, FaissConfig(**component.settings["faiss"]))
+        return _write(seg_dir, vectors, FaissConfig.recorded(component.settings["faiss"]))
 
     def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        config = FaissConfig(**component.settings["faiss"])
+        config = FaissConfig.recorded(component.settings["faiss"])
         if config.type == "ivfpq":
             raise TandemError("compacting an ivfpq dense component is not supported (its vectors are quantised); rebuild the index", "compact")
         vectors = [DenseIndex(path).vectors(rows) for path, rows in parts]
@@ -53,10 +53,10 @@ class FaissBackend(Backend):
         return FaissRetriever(snapshot, component, device)
 
     def describe(self, component: ComponentInfo, segments=()) -> str:
-        """E.g. ``384-d, faiss auto: hnsw (M=32, efSearch=128, 8 threads) in 1 segment, flat in 2``."""
+        """E.g. ``384-d, faiss auto: hnsw (M=32, efConstruction=400, efSearch=256, fp16 vectors, 8 threads) in 1 segment; flat in 2 segments``."""
         s = component.settings
-        asked = FaissConfig(**s.get("faiss", {}))
-        written = [FaissConfig(**seg.stats[component.name]["faiss"]) for seg in segments if "faiss" in seg.stats.get(component.name, {})]
+        asked = FaissConfig.recorded(s.get("faiss", {}))
+        written = [FaissConfig.recorded(seg.stats[component.name]["faiss"]) for seg in segments if "faiss" in seg.stats.get(component.name, {})]
         if not written:
             return f"{s.get('dim')}-d, faiss {asked.type}"
         counts = Counter(_parameters(config) for config in written)
@@ -72,7 +72,7 @@ def _parameters(config: FaissConfig) -> str:
     """A written segment's FAISS type and the parameters that matter for it, for summaries."""
     threads = f", {config.build_threads} threads" if config.build_threads else ""
     if config.type == "hnsw":
-        return f"hnsw (M={config.hnsw_m}, efConstruction={config.ef_construction}, efSearch={config.ef_search}{threads})"
+        return f"hnsw (M={config.hnsw_m}, efConstruction={config.ef_construction}, efSearch={config.ef_search}, {config.hnsw_storage} vectors{threads})"
     if config.type == "ivfpq":
         return f"ivfpq (nlist={config.nlist}, m={config.pq_m}x{config.pq_nbits} bits, nprobe={config.nprobe}, trained on {config.train_size:,}{threads})"
     return "flat"
@@ -90,7 +90,7 @@ def open_segment(seg: SegmentReader, component: ComponentInfo) -> DenseIndex:
     """A segment's FAISS index, refused (one line naming the file) unless it holds one vector of the
     component's dimension per row of the segment."""
     written = seg.info.stats.get(component.name, {}).get("faiss", component.settings["faiss"])
-    index = DenseIndex(seg.path / component.name, FaissConfig(**written))
+    index = DenseIndex(seg.path / component.name, FaissConfig.recorded(written))
     path = seg.path / component.name / FILENAME
     if index.num_docs != seg.info.num_docs:
         raise IndexFormatError(f"FAISS index has {index.num_docs} vectors, the segment {seg.info.num_docs}", str(path))
