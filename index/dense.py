@@ -26,7 +26,7 @@ The graph is built with efConstruction 400 and keeps its vectors in fp16 (``hnsw
 728,528 real pkgsum vectors (bench_dense.py --real-encoded, one query per call on one thread; flat
 46-49 ms) this graph gave recall@10 at efSearch 256 of 0.972 for MS MARCO queries, 0.989 for
 package names and 0.996 for held-out documents, against 0.945 / 0.979 / 0.994 for the former
-default (efConstruction 200, fp32), at 1.6-2.1 ms instead of 2.0-2.2; it took 975 s to build on 2
+default (efConstruction 200, fp32), at 1.6-1.7 ms instead of 2.0-2.2; it took 975 s to build on 2
 threads instead of 657 s, and 1,040 bytes a vector instead of 1,808. On one graph, fp16 vectors
 searched 1.3-1.7x faster than fp32 ones (fewer bytes fetched per distance) with recall@10 within
 0.0004; scores are then exact to ~1e-3. bf16 was as fast but lost up to 0.0024 of recall (8 bits
