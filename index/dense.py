@@ -16,7 +16,7 @@ would add build time (45 s for 100k vectors on 2 cores) and approximation.
 
 efSearch defaults to 256: at 1M vectors 128 gave recall@10 0.978 and 256 gave 0.993 (in-domain
 queries; 0.81 for out-of-domain ones), for 0.55 ms more. On real MiniLM vectors of pkgsum documents
-(``bench_dense.py --real-encoded``, 100k-312k; the ``real_vectors`` entries of dense.json) 256 gives
+(``bench_dense.py --real-encoded``, 100k-312k, the former efConstruction-200 fp32 graph) 256 gives
 recall@10 0.996-0.998 for held-out documents as queries, 0.984-0.990 for package names and
 0.95-0.97 for MS MARCO queries at 1.7-2.2 ms, while flat takes 7 ms at 100k and 28 ms at 312k:
 the 50,000 threshold holds there too (flat is under 5 ms below it); out-of-domain queries want a
