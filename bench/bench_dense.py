@@ -182,7 +182,7 @@ def sweep(index: DenseIndex, name: str, values: list[int], queries: dict[str, np
 
 
 def hnsw_label(config: FaissConfig) -> str:
-    """``hnsw`` for the product's defaults (M=32, efConstruction 200, fp32 vectors), ``hnsw-M<m>-efc<ef>[-<storage>]`` for any other graph."""
+    """``hnsw`` for the product's defaults (:class:`FaissConfig`), ``hnsw-M<m>-efc<ef>[-<storage>]`` for any other graph."""
     default = FaissConfig(type="hnsw")
     same = (config.hnsw_m, config.ef_construction, config.hnsw_storage) == (default.hnsw_m, default.ef_construction, default.hnsw_storage)
     storage = "" if config.hnsw_storage == default.hnsw_storage else f"-{config.hnsw_storage}"
@@ -191,10 +191,11 @@ def hnsw_label(config: FaissConfig) -> str:
 
 def hnsw_graphs(variants: str) -> list[FaissConfig]:
     """The default HNSW graph and the ``--hnsw-variants`` ones (``M:efConstruction[:storage]``, comma-separated)."""
-    configs = [FaissConfig(type="hnsw")]
+    default = FaissConfig(type="hnsw")
+    configs = [default]
     for item in filter(None, variants.split(",")):
         m, efc, storage = (item.split(":") + ["", ""])[:3]
-        configs.append(FaissConfig(type="hnsw", hnsw_m=int(m), ef_construction=int(efc or FaissConfig().ef_construction), hnsw_storage=storage or FaissConfig().hnsw_storage))
+        configs.append(FaissConfig(type="hnsw", hnsw_m=int(m), ef_construction=int(efc or default.ef_construction), hnsw_storage=storage or default.hnsw_storage))
     return configs
 
 

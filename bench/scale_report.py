@@ -69,9 +69,12 @@ def dense_from_results(path: Path) -> dict:
 
 def _graph(config: dict | None) -> str | None:
     """How an entry's default HNSW graph was built (the defaults changed between runs: efConstruction 200 fp32, then 400 fp16)."""
+    from tandem.index.dense import FaissConfig
+
     if not config:
         return None
-    return f"M={config['hnsw_m']}, efConstruction={config['ef_construction']}, {config.get('hnsw_storage', 'fp32')} vectors"
+    graph = FaissConfig.recorded(config)  # entries from before hnsw_storage was recorded: fp32
+    return f"M={graph.hnsw_m}, efConstruction={graph.ef_construction}, {graph.hnsw_storage} vectors"
 
 
 def _largest_dense(sizes: dict, real: bool) -> str | None:

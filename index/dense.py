@@ -61,7 +61,7 @@ PQ_TRAIN_POINTS = 65_536  # ivfpq: FAISS trains each 8-bit sub-quantiser on at m
 PQ_SUBVECTOR_DIMS = 8  # ivfpq default: dimensions per sub-quantiser. Training 4-dim ones (m = dim/4) took 44x longer here
 # (FAISS 1.15 k-means on 20k 384-d vectors: m=96 173 s, m=64 55 s, m=48 3.9 s, m=32 4.0 s, one thread)
 
-_SQ_TYPES = {"fp16": lambda faiss: faiss.ScalarQuantizer.QT_fp16, "bf16": lambda faiss: faiss.ScalarQuantizer.QT_bf16}
+_SQ_TYPES = {"fp16": "QT_fp16", "bf16": "QT_bf16"}  # hnsw_storage -> FAISS ScalarQuantizer type
 
 _search_threads: int | None = None
 
@@ -186,7 +186,7 @@ def build_faiss_index(vectors: np.ndarray, config: FaissConfig, threads: int | N
         if config.hnsw_storage == "fp32":
             index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         else:  # 16-bit vectors (FAISS's scalar quantiser; nothing to train for these two types)
-            index = faiss.IndexHNSWSQ(dim, _SQ_TYPES[config.hnsw_storage](faiss), config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, _SQ_TYPES[config.hnsw_storage]), config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.ef_construction
         index.hnsw.efSearch = config.ef_search
     else:
@@ -225,7 +225,7 @@ def _hnsw_storage(faiss, index, path: Path) -> str:
     """fp32, fp16 or bf16: how an HNSW index read from a file keeps its vectors."""
     storage = faiss.downcast_index(index.storage)
     if isinstance(storage, faiss.IndexScalarQuantizer):
-        names = {_SQ_TYPES[name](faiss): name for name in _SQ_TYPES}
+        names = {getattr(faiss.ScalarQuantizer, qtype): name for name, qtype in _SQ_TYPES.items()}
         if storage.sq.qtype not in names:
             raise IndexFormatError(f"HNSW over a scalar quantiser of type {storage.sq.qtype} (Tandem writes {', '.join(HNSW_STORAGES)})", str(path))
         return names[storage.sq.qtype]

@@ -23,6 +23,7 @@ def register(sub) -> None:
     isub = parser.add_subparsers(dest="index_command", required=True, metavar="SUBCOMMAND")
 
     build = isub.add_parser("build", help="build an index from a corpus", formatter_class=FORMATTER)
+    faiss_defaults = FaissConfig()
     build.add_argument("--corpus", default=None, help="dataset name (scifact, nfcorpus, ...), BEIR folder, or a corpus file (required unless --from-encoded)")
     build.add_argument("--from-encoded", nargs="+", type=Path, default=None, metavar="DIR",
                        help="build from `tandem encode` shards (shard folders or the folder holding them) without loading a model: the encoders and their "
@@ -37,12 +38,12 @@ def register(sub) -> None:
                             "auto: flat below --auto-hnsw-min-vectors vectors, hnsw from there on")
     build.add_argument("--auto-hnsw-min-vectors", type=int, default=AUTO_HNSW_MIN_VECTORS,
                        help="auto: segments with at least this many vectors get hnsw (one flat query passes ~5 ms on one core around here)")
-    build.add_argument("--hnsw-m", type=int, default=FaissConfig().hnsw_m, help="hnsw: graph neighbours per node")
-    build.add_argument("--ef-construction", type=int, default=FaissConfig().ef_construction,
+    build.add_argument("--hnsw-m", type=int, default=faiss_defaults.hnsw_m, help="hnsw: graph neighbours per node")
+    build.add_argument("--ef-construction", type=int, default=faiss_defaults.ef_construction,
                        help="hnsw: candidate list size while building (400: recall of out-of-domain queries well above 200's, for ~1.5x the build time)")
-    build.add_argument("--hnsw-storage", default=FaissConfig().hnsw_storage, choices=list(HNSW_STORAGES),
+    build.add_argument("--hnsw-storage", default=faiss_defaults.hnsw_storage, choices=list(HNSW_STORAGES),
                        help="hnsw: vectors kept as fp16 (the default: half of fp32's memory, searches ~1.5x faster, same recall), bf16, or fp32 (exact scores)")
-    build.add_argument("--ef-search", type=int, default=FaissConfig().ef_search, help="hnsw: candidate list size while searching (recall@10 0.99 at 1M vectors needed 256)")
+    build.add_argument("--ef-search", type=int, default=faiss_defaults.ef_search, help="hnsw: candidate list size while searching (recall@10 0.99 at 1M vectors needed 256)")
     build.add_argument("--nlist", type=int, default=None, help="ivfpq: inverted lists (default ~4*sqrt(N))")
     build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers = bytes a vector (default dim/8)")
     build.add_argument("--nprobe", type=int, default=16, help="ivfpq: lists visited per query")
