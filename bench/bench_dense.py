@@ -45,7 +45,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import run_env  # noqa: E402
-from tandem.index.dense import DenseIndex, FaissConfig, load_faiss, set_search_threads, write_dense_index  # noqa: E402
+from tandem.index.dense import DenseIndex, FaissConfig, load_faiss, write_dense_index  # noqa: E402
+from tandem.index.threads import set_search_threads  # noqa: E402
 
 K = 10
 MODEL = "minilm-l6"
@@ -369,7 +370,8 @@ def real_main(args, parser) -> None:
 
 
 def run_meta() -> dict:
-    from tandem.index.dense import available_cores, load_faiss
+    from tandem.index.dense import load_faiss
+    from tandem.index.threads import available_cores
 
     faiss = load_faiss()
     return {"commit": run_env.commit(), "dense_code_changed_since_commit": run_env.files_dirty(["index/dense.py", "bench/bench_dense.py"]), "faiss": faiss.__version__, "numpy": np.__version__,

@@ -34,3 +34,16 @@ def per_query_ratio(a_ms: list[float], b_ms: list[float]) -> float:
     a, b = np.asarray(a_ms), np.asarray(b_ms)
     keep = (a > 0) & (b > 0)
     return round(float(np.median(a[keep] / b[keep])), 3) if keep.any() else float("nan")
+
+
+def interleaved_batches(batches: dict[str, Callable[[int], int]], rounds: int, k: int) -> dict[str, list[float]]:
+    """Each round times one ``batches[name](k)`` call (all queries at once, returning how many were answered)
+    of every engine in turn, in an order that alternates between rounds; returns queries/second per round."""
+    names = list(batches)
+    qps = {n: [] for n in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            answered = batches[name](k)
+            qps[name].append(answered / (time.perf_counter() - t0))
+    return qps

@@ -1,5 +1,7 @@
 """One engine measured in its own process (so its memory is its own): open, warm up, time queries one
-at a time on one thread at k=10 and k=1000, one batch call at k=10, and the resident set size.
+at a time on one thread at k=10 and k=1000, one batch call at k=10 (split across the search threads,
+``tandem.index.threads``, as the engine's own batch search does: Tandem's retrievers and native
+segments, Anserini's batch_search; Seismic and BMP search a batch on one thread), and the resident set size.
 
 RSS is read from ``/proc/self/status`` (VmRSS, VmHWM): ``rss_open_mb`` is VmRSS after opening and
 warming up minus VmRSS before opening (``rss_baseline_mb``: Python with the engine's modules imported;
@@ -19,8 +21,9 @@ Engines (``kind``):
   same query vectors quantised as the lucene-impact backend does.
 
 A spec ``{"interleave": {name: spec, ...}}`` instead opens those engines side by side in this one process
-and times them query by query in alternating order (``bench/interleave.py``): latency ratios that drift
-of the machine between separate processes cannot move (no RSS: the engines share the process).
+and times them query by query in alternating order (``bench/interleave.py``), then their batch calls in
+alternating rounds: latency and throughput ratios that drift of the machine between separate processes
+cannot move (no RSS: the engines share the process).
 """
 from __future__ import annotations
 
@@ -34,8 +37,11 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMB
 
 import numpy as np  # noqa: E402
 
+from tandem.index.threads import map_in_threads, search_threads  # noqa: E402
+
 KS = (10, 1000)
 WARMUP = 200  # queries (at k=10 and at k=1000) before timing: JIT of the JVM engines, numba kernels, page cache
+BATCH_ROUNDS = 3  # side by side: batch calls per engine, alternating
 
 
 def proc_status_mb(field: str) -> float:
@@ -74,7 +80,7 @@ class RetrieverEngine(Engine):
         self.searcher = Searcher.open(index)
         self.retriever = self.searcher.retriever(name)
         self.texts = texts
-        self.batch_threads = 2 if self.retriever.backend.startswith("lucene") else 1  # Anserini batch_search with 2 threads
+        self.batch_threads = search_threads()  # every backend splits a batch across the search threads (tandem.index.threads)
 
         # lucene-impact's search() runs Anserini's batch_search (a 2-thread pool per call) even for one query:
         # time its own query encoding plus the single-query SimpleImpactSearcher.search, as a Lucene user would
@@ -112,12 +118,13 @@ class NativeMatrixEngine(Engine):
 
         self.index = SparseIndex(folder)
         self.queries = queries
+        self.batch_threads = search_threads()
 
     def search(self, i: int, k: int) -> list:
         return self.index.search(self.queries[i], k)[0].tolist()
 
     def batch(self, k: int) -> int:
-        return len([self.index.search(q, k) for q in self.queries])
+        return len(map_in_threads(lambda q: self.index.search(q, k), self.queries))
 
 
 class ImpactMatrixEngine(Engine):
@@ -126,13 +133,13 @@ class ImpactMatrixEngine(Engine):
 
         self.searcher = LuceneImpactSearcher(folder)
         self.queries = [{f"t{t}": max(0, int(round(float(w) * scale))) for t, w in zip(q.ids, q.weights)} for q in queries]
-        self.batch_threads = 2
+        self.batch_threads = search_threads()
 
     def search(self, i: int, k: int) -> list:
         return [int(d) for d, _ in self.searcher.search(self.queries[i], k)]
 
     def batch(self, k: int) -> int:
-        return len(self.searcher.batch_search(self.queries, [str(i) for i in range(len(self.queries))], k))
+        return len(self.searcher.batch_search(self.queries, [str(i) for i in range(len(self.queries))], k, threads=self.batch_threads))
 
 
 class SeismicMatrixEngine(Engine):
@@ -268,7 +275,7 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
     """The engines of ``specs`` (all of one kind: the same timed queries) timed side by side (module docstring):
     per engine the usual latency summary at each k, and per pair the p50 ratio, the median per-query ratio
     and the single-thread throughput ratio (first engine named over each other one)."""
-    from bench.interleave import interleaved, per_query_ratio
+    from bench.interleave import interleaved, interleaved_batches, per_query_ratio
 
     (kind,) = {spec["kind"] for spec in specs.values()}
     preload(kind)
@@ -289,6 +296,15 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
                 "p50": round(a["p50_ms"] / b["p50_ms"], 3), "cpu_p50": round(a["cpu_p50_ms"] / b["cpu_p50_ms"], 3),
                 "per_query_median": per_query_ratio(wall[first], wall[other]),
                 "throughput": round(b["mean_ms"] / a["mean_ms"], 3)}  # (1000 / mean a) / (1000 / mean b)
+    qps = interleaved_batches({name: engine.batch for name, engine in engines.items()}, BATCH_ROUNDS, 10)
+    for name, engine in engines.items():
+        out["engines"][name]["batch_k10"] = {"qps": round(float(np.median(qps[name])), 1), "qps_rounds": [round(q, 1) for q in qps[name]],
+                                             "threads": engine.batch_threads}
+    a = out["engines"][first]["batch_k10"]
+    for other in others:
+        b = out["engines"][other]["batch_k10"]
+        out["ratios"][f"{first} / {other}"]["batch_k10"] = {"throughput": round(a["qps"] / b["qps"], 3)}  # threads: each engine's batch_k10
+    out["batch_order"] = f"{BATCH_ROUNDS} rounds of one batch call per engine (every timed and warm-up query), forward in even rounds, backward in odd ones"
     return out
 
 

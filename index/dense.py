@@ -34,7 +34,7 @@ of mantissa). ``fp32`` keeps exact scores. efConstruction 800 raised MS MARCO re
 (0.983 at efSearch 256) for twice the build time again.
 
 Builds use every core the process may run on (FAISS's OpenMP: HNSW insertion, IVF training and
-assignment); searches use :func:`set_search_threads` threads (the service sets 1 per request
+assignment); searches use :func:`tandem.index.threads.set_search_threads` threads (the service sets 1 per request
 thread). OpenMP thread counts are per calling thread, so they are applied on every call. Row i of
 the FAISS index is the document with internal index i.
 """
@@ -50,6 +50,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from .errors import IndexFormatError, TandemError
+from .threads import available_cores, search_threads
 
 DIRNAME = "dense"
 FILENAME = "faiss.index"
@@ -62,29 +63,6 @@ PQ_SUBVECTOR_DIMS = 8  # ivfpq default: dimensions per sub-quantiser. Training 4
 # (FAISS 1.15 k-means on 20k 384-d vectors: m=96 173 s, m=64 55 s, m=48 3.9 s, m=32 4.0 s, one thread)
 
 _SQ_TYPES = {"fp16": "QT_fp16", "bf16": "QT_bf16"}  # hnsw_storage -> FAISS ScalarQuantizer type
-
-_search_threads: int | None = None
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def set_search_threads(threads: int | None) -> None:
-    """Threads one FAISS search call may use from now on, in every thread of this process (None: all cores).
-
-    Batches of queries are split across these threads, and FAISS may split one query's work too
-    (one flat query at 10k vectors took 5.1 ms p50 on 2 threads of a busy machine, 0.34 ms on 1).
-    The service gives each request thread its share of the cores, usually 1.
-    """
-    global _search_threads
-    if threads is not None and threads < 1:
-        raise ValueError(f"search threads must be at least 1, got {threads}")
-    _search_threads = threads
 
 
 def load_faiss():
@@ -108,11 +86,6 @@ def load_faiss():
         if added:
             del os.environ["OMP_WAIT_POLICY"]
     return faiss
-
-
-def search_threads() -> int:
-    """Threads a FAISS search uses (see :func:`set_search_threads`)."""
-    return _search_threads or available_cores()
 
 
 class FaissConfig(BaseModel):

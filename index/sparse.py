@@ -178,7 +178,7 @@ class SparseIndex:
         self.strategy: Literal["auto", "scan", "prune"] = "auto"
         self._scratch = threading.local()  # per-thread zeroed buffers of the two kernels
         self.bound_factor = 1.0
-        self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (all threads)
+        self.counters = np.zeros(3, np.int64)  # pruning: windows skipped, candidates, blocks probed (diagnostic: searches on several threads at once may lose counts)
         self._kth_weights: dict[int, np.ndarray] = {}  # k -> each term's k-th largest weight (NaN: not yet needed)
 
     @property

@@ -39,6 +39,10 @@ Both sum a document's contributions with query terms in one *canonical order* (d
 global upper bound, then term id), the order ``accumulate`` uses, so every returned score is
 bit-identical to the exhaustive score; ties are broken by doc index ascending, as
 ``tandem.index.sparse.top_k`` does.
+
+The entry points called from Python release the GIL (``nogil``): searches on several threads (a
+batch split by :func:`tandem.index.threads.map_in_threads`, the service's request threads) run on
+several cores at once.
 """
 from __future__ import annotations
 
@@ -366,7 +370,7 @@ def _first_doc(P, t, b):
     return base + _gap(P, s, P.data_off[b] >> s, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_all(P):
     """Every posting's doc id (int32[P]), term by term."""
     docs = np.empty(P.weights.size, np.int32)
@@ -379,7 +383,7 @@ def decode_all(P):
     return docs
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def doc_postings(P, doc, terms):
     """(term ids, posting indices) of one document among ``terms`` (ascending in, ascending out): the
     derived forward row (all terms) or the part an explanation needs (the query's terms)."""
@@ -421,7 +425,7 @@ def doc_postings(P, doc, terms):
 # Scoring
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def canonical_terms(ids, weights, term_max, scale):
     """A query in the canonical scoring order: (term ids, multipliers = weight * scale, position of
     the first out-of-vocabulary id or -1). Zero weights are dropped; terms sort by descending upper bound
@@ -455,7 +459,7 @@ def canonical_terms(ids, weights, term_max, scale):
     return terms[:c], mult[:c], np.int64(-1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def accumulate(P, terms, mult, out):
     """out[d] += weight * mult[i] for every posting of terms[i], terms in the given order."""
     no_bits = np.zeros(1, np.uint64)  # the bitmap / doc-id arguments of _packed_block, unused when scattering
@@ -509,7 +513,7 @@ def _compact(cs, cd, c, k, theta):
     return w, kth
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scan_top_k(P, terms, mult, k, out):
     """Exact top-k (unordered: scores, doc ids) by exhaustive accumulation into ``out`` (float64,
     one per document, all zero; left all zero) and one selection pass. No pruning, so it also
@@ -777,7 +781,7 @@ def _clear_marked(acc, bits, words):
             mask &= mask - one
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_top_k(P, terms, mult, k, num_docs, probe_ratio, bound_factor, acc, bits, cand, counters, kth_weight):
     """Exact top-k (unordered: scores, doc ids) for non-negative weights and positive multipliers,
     by windowed block-max MaxScore (see the module docstring).

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tandem.index.corpus import Document
-from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, DenseIndex, FaissConfig, available_cores, load_faiss, set_search_threads, write_dense_index
+from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, DenseIndex, FaissConfig, load_faiss, write_dense_index
+from tandem.index.threads import available_cores, set_search_threads
 from tandem.index.errors import TandemError
 from tandem.index.manifest import ComponentInfo, SegmentInfo
 from tandem.index.segments import SegmentReader

@@ -10,6 +10,7 @@ import time
 
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
+from tandem.index.threads import search_threads
 
 from ..types import Ranking
 from .base import Backend, SharedChange, WriteContext
@@ -73,7 +74,7 @@ class LuceneBM25Retriever:
         if len(queries) == 1:
             results = {"0": self.searcher.search(queries[0], k)}
         else:
-            results = self.searcher.batch_search(queries, qids, k)
+            results = self.searcher.batch_search(queries, qids, k, threads=search_threads())
         if timings is not None:
             timings[f"{self.name}_search"] = round((time.perf_counter() - t0) * 1000, 3)
         return [dict(results.get(q, [])) for q in qids]

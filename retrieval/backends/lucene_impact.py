@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from tandem.index.commits import link_tree
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
+from tandem.index.threads import search_threads
 
 from ..encoders import encoder_key
 from ..types import Ranking
@@ -115,7 +116,7 @@ class LuceneImpactRetriever(EncodingRetriever):
         if len(weights) == 1:  # one query on the calling thread (Anserini's batch search starts a thread pool per call)
             results = {qids[0]: self.searcher.search(weights[0], k)}
         else:
-            results = self.searcher.batch_search(weights, qids, k)
+            results = self.searcher.batch_search(weights, qids, k, threads=search_threads())
         unit = self.scale ** 2  # back to the native sparse score scale
         return [{doc: score / unit for doc, score in results[q]} for q in qids]
 

@@ -11,6 +11,7 @@ from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
 from tandem.index.sparse import SparseVector, check_bound_factor, write_sparse_index
 from tandem.index.sparse_checks import TermChecks, open_checked
+from tandem.index.threads import map_in_threads
 
 from ..encoders import encoder_key
 from ..retriever import TermContribution
@@ -85,7 +86,8 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
             index.bound_factor = bound_factor
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
-        return [self.search_vector(v, k) for v in vectors]
+        """Rankings of a batch of query vectors, split across the search threads (:mod:`tandem.index.threads`)."""
+        return map_in_threads(lambda vector: self.search_vector(vector, k), vectors)
 
     def search_vector(self, vector: SparseVector, k: int) -> Ranking:
         parts = []

@@ -49,7 +49,7 @@ def register(sub) -> None:
     parser.add_argument("--run", "--output", dest="run", type=Path, default=None, metavar="FILE", help="TREC run file to write with --queries")
     parser.add_argument("--run-tag", default="tandem", metavar="TAG", help="tag in the last column of the run file")
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="queries searched together with --queries")
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for query encoding (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for query encoding and for searching a --queries batch (default: torch's choice to encode, every core to search)")
     parser.set_defaults(handler=run_search)
 
 
@@ -115,7 +115,10 @@ def run_search(args) -> int:
     if args.threads is not None:
         import torch
 
+        from tandem.index.threads import set_search_threads
+
         torch.set_num_threads(args.threads)
+        set_search_threads(args.threads)
     if args.queries is not None:
         return _run_file(args, overrides)
     searcher, fusion = _open(args, overrides)

@@ -75,7 +75,7 @@ def app_factory():
     """Uvicorn factory: load the index named in TANDEM_INDEX (once per worker) and build the app."""
     import torch
 
-    from tandem.index.dense import set_search_threads
+    from tandem.index.threads import set_search_threads
     from tandem.retrieval.searcher import Searcher
     from tandem.service.app import create_app
 
@@ -84,7 +84,7 @@ def app_factory():
     cores = os.cpu_count() or 1
     per_request = max(1, cores // (int(os.environ["TANDEM_THREADS"]) * int(os.environ.get("TANDEM_WORKERS", "1"))))
     torch.set_num_threads(per_request)
-    set_search_threads(per_request)  # FAISS (OpenMP): applied in each request thread at every search
+    set_search_threads(per_request)  # every index kind: FAISS (OpenMP), Anserini and Tandem sparse batches
     searcher = Searcher.open(os.environ["TANDEM_INDEX"])
     return create_app(searcher, settings_from_env())
 
