@@ -6,6 +6,7 @@ Format 2 (Tandem 0.2) describes a *live* index, designed as Lucene's commit poin
   backend's files), with a deletion bitmap per segment written anew at each change;
 - ``components``: the retrievers, each ``{name, backend, settings}``; a backend named in the
   registry opens it, and ``shared_dir`` holds index-wide files (an IDF table, a Lucene index);
+- ``merge_policy``: which adjacent segments an ``add`` merges on its own (:mod:`.merge_policy`);
 - ``generation``: increases with every commit. ``manifest.json`` is replaced atomically by each
   commit and a copy is kept as ``commits/<generation>.json`` while a reader holds it.
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .checksums import sha256_file
 from .errors import IndexFormatError
+from .merge_policy import MergePolicy
 
 FORMAT_VERSION = 2
 FILENAME = "manifest.json"
@@ -101,6 +103,7 @@ class Manifest(BaseModel):
     next_segment: int = 1
     docstore: Literal["sqlite", "milvus"] = "sqlite"  # where titles and texts live (milvus: the collection of its Milvus components)
     build_config: dict[str, Any] = Field(default_factory=dict, description="the settings the index was built with")
+    merge_policy: MergePolicy = Field(default_factory=MergePolicy, description="automatic merges after add (index/merge_policy.py)")
     history: list[HistoryEntry] = Field(default_factory=list)
 
     @property

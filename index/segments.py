@@ -150,7 +150,11 @@ class IndexSnapshot:
 
     def __iter__(self):
         """Live documents in index order."""
-        for seg in self.segments:
+        return self.live_documents(range(len(self.segments)))
+
+    def live_documents(self, segments: range):
+        """Live documents of these segment numbers, in index order."""
+        for seg in (self.segments[s] for s in segments):
             rows = seg.live_rows()
             for start in range(0, len(rows), 1000):
                 yield from self._with_texts(seg.docs.get_rows(rows[start : start + 1000].tolist()))

@@ -26,6 +26,7 @@ from tandem.index.faults import crash_point
 from tandem.index.locking import WriterLock
 from tandem.index.milvus import MilvusConfig
 from tandem.index.manifest import ComponentInfo, CorpusInfo, Manifest, raw_format_version, read_manifest
+from tandem.index.merge_policy import MergePolicy
 
 from .backends import BACKENDS, SharedChange, WriteContext
 from .backends.bmp_sparse import BmpConfig
@@ -73,6 +74,7 @@ class BuildConfig(BaseModel):
     chunk_size: int = 2048
     corpus_options: CorpusOptions | None = None
     from_encoded: list[str] | None = None  # shard folders of `tandem encode`: vectors are read, no model is loaded
+    merge_policy: MergePolicy = Field(default_factory=MergePolicy)  # automatic merges of segments after `index add` (recorded in the manifest)
 
     def chunk_key(self, component: str) -> str:
         """Short hash of the settings that determine a component's encoded chunks."""
@@ -156,7 +158,8 @@ def build_index(
         with StagingDir(out, corpus_sha) as staging:
             stage = staging.stage
             manifest = Manifest(corpus=CorpusInfo(source=str(corpus_path), sha256=corpus_sha, num_docs=len(docs), num_empty=stats.num_empty),
-                                components=components, build_config=config.model_dump(mode="json"), docstore=config.docstore)
+                                components=components, build_config=config.model_dump(mode="json"), docstore=config.docstore,
+                                merge_policy=config.merge_policy)
             if shards is not None:
                 encoded = shards.encoded_docs(docs, show_progress=show_progress)
             else:

@@ -471,7 +471,7 @@ class EncodedShards:
 
 
 def add_from_encoded(index: Path, paths: Iterable[str | Path], corpus: Path | None = None, options: CorpusOptions | None = None,
-                     wait: float = 0.0, show_progress: bool = True):
+                     wait: float = 0.0, show_progress: bool = True, merge: bool = True):
     """Add the documents of `tandem encode` shards to the index at ``index`` (one new segment; ids
     already there are replaced), without loading a model. Their texts come from ``corpus`` or the
     corpus the shards recorded; their encoders must be the index's."""
@@ -486,7 +486,7 @@ def add_from_encoded(index: Path, paths: Iterable[str | Path], corpus: Path | No
     docs = read_corpus(corpus, options=options)
     shards.check_corpus(docs, corpus)
     writer = IndexWriter(index, wait=wait, show_progress=show_progress)
-    return writer.add(docs, encode=lambda components: shards.encoded_docs(docs, show_progress, components))
+    return writer.add(docs, encode=lambda components: shards.encoded_docs(docs, show_progress, components), merge=merge)
 
 
 def _read_ids(path: Path, expected: int) -> list[str]:

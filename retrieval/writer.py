@@ -6,7 +6,8 @@ generation of the manifest atomically (:func:`tandem.index.commits.commit`). Rea
 generation keep it; :func:`tandem.index.commits.collect_garbage` removes what no reader needs any more.
 
 Adding a document whose id is already in the index *replaces* it: the old row is marked deleted
-in its segment and the new version goes into the new segment.
+in its segment and the new version goes into the new segment. After an add, the index's merge
+policy (:mod:`tandem.index.merge_policy`) may merge adjacent segments, each round a commit of its own.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tandem.index.errors import TandemError
 from tandem.index.faults import crash_point
 from tandem.index.locking import WriterLock
 from tandem.index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
+from tandem.index.merge_policy import MergePolicy, plan_merges
 from tandem.index.segments import IndexSnapshot, write_deletes
 from tandem.index.sparse import stack_vectors
 
@@ -123,8 +125,9 @@ def _stack_sparse(chunks: list[dict[str, np.ndarray]], vocab_size: int):
 
 
 # -- staging -----------------------------------------------------------------------------------
-def new_segment_name(manifest: Manifest) -> str:
-    return f"s{manifest.next_segment:06d}-{uuid.uuid4().hex[:6]}"
+def new_segment_name(manifest: Manifest, offset: int = 0) -> str:
+    """A name no commit uses: the manifest's next segment number (plus ``offset``) and a random tag."""
+    return f"s{manifest.next_segment + offset:06d}-{uuid.uuid4().hex[:6]}"
 
 
 def new_shared_dir(component: ComponentInfo, generation: int) -> str:
@@ -149,8 +152,11 @@ def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Se
     return SegmentInfo(name=name, num_docs=len(docs.docs), **described.model_dump(), stats=stats)
 
 
-def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, components: Sequence[ComponentInfo], live_docs: list[Document]) -> SegmentInfo:
-    """One segment holding the live rows of every segment of ``snapshot``, in index order."""
+def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, components: Sequence[ComponentInfo], live_docs: list[Document],
+                  segments: range | None = None) -> SegmentInfo:
+    """One segment holding the live rows (``live_docs``) of the snapshot's segments numbered ``segments``
+    (default: all of them), in index order."""
+    readers = snapshot.segments if segments is None else [snapshot.segments[s] for s in segments]
     seg_dir = stage_root / SEGMENTS / name
     seg_dir.mkdir(parents=True)
     docstore.write_docstore(seg_dir / docstore.FILENAME, live_docs, snapshot.manifest.index_id, texts=snapshot.manifest.docstore == "sqlite")
@@ -158,7 +164,7 @@ def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, componen
     for component in components:
         engine = backend(component.backend)
         if engine.segment_local:
-            parts = [(seg.path / component.name, seg.live_rows()) for seg in snapshot.segments]
+            parts = [(seg.path / component.name, seg.live_rows()) for seg in readers]
             stats[component.name] = engine.merge_segments(parts, seg_dir / component.name, component)
     described = describe_files(stage_root, files_under(seg_dir))
     return SegmentInfo(name=name, num_docs=len(live_docs), **described.model_dump(), stats=stats)
@@ -209,6 +215,9 @@ class ChangeReport:
     seconds: float = 0.0
     encode_seconds: float = 0.0
     removed_files: int = 0
+    merged_segments: int = 0  # segments the merge policy merged after the change (into merges_written)
+    merges_written: int = 0
+    merge_seconds: float = 0.0
 
     def summary(self) -> dict:
         from dataclasses import asdict
@@ -271,9 +280,11 @@ class IndexWriter:
         return report
 
     @_reports_full_disk
-    def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None) -> ChangeReport:
+    def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None, merge: bool = True) -> ChangeReport:
         """Add documents (replacing any with the same id) as one new segment; ``encode(components)``,
-        when given, supplies their vectors instead of the encoders (e.g. from `tandem encode` shards)."""
+        when given, supplies their vectors instead of the encoders (e.g. from `tandem encode` shards).
+        Then, unless ``merge`` is False, the index's merge policy merges segments (commits of their own:
+        :meth:`merge`)."""
         docs = list(docs)
         if not docs:
             raise TandemError("no documents to add", "add")
@@ -303,9 +314,75 @@ class IndexWriter:
             crash_point("add:moved")
             new = manifest.model_copy(update={"segments": segments + [segment], "components": components, "next_segment": manifest.next_segment + 1})
             report = ChangeReport("add", generation, added=len(docs), replaced=len(replaced), encode_seconds=round(encode_seconds, 3))
-            return self._finish(new, "add", report, started)
+            report = self._finish(new, "add", report, started)
+            if merge:
+                self._merge_by_policy(report)
+            return report
         finally:
             self._end(lock, snapshot)
+
+    @_reports_full_disk
+    def merge(self, policy: MergePolicy | None = None) -> ChangeReport:
+        """Merge segments as the index's merge policy asks (:mod:`tandem.index.merge_policy`), as
+        ``add`` does after adding: for an index changed with ``merge=False``. ``policy`` runs another
+        policy once instead (not recorded)."""
+        started = time.perf_counter()
+        lock, snapshot = self._start("merge")
+        try:
+            manifest = snapshot.manifest
+            report = ChangeReport("merge", manifest.generation, num_docs=manifest.num_docs, num_segments=len(manifest.segments))
+            self._merge_by_policy(report, policy)
+            report.seconds = round(time.perf_counter() - started, 3)
+            return report
+        finally:
+            self._end(lock, snapshot)
+
+    def _merge_by_policy(self, report: ChangeReport, policy: MergePolicy | None = None) -> None:
+        """Merge rounds (one commit each) until the policy (default: the index's) asks for none; counts
+        go into ``report``. Runs under the writer lock, after the change's own commit."""
+        started = time.perf_counter()
+        while True:
+            snapshot = IndexSnapshot(self.root, read_manifest(self.root))
+            try:
+                manifest = snapshot.manifest
+                ranges = plan_merges([seg.num_live for seg in manifest.segments], policy or manifest.merge_policy)
+                if not ranges:
+                    break
+                merged = sum(end - start for start, end in ranges)
+                self.log(f"merging {merged} segments into {len(ranges)} "
+                         f"({sum(manifest.segments[s].num_live for start, end in ranges for s in range(start, end)):,} live documents)")
+                segments = self._merge_ranges(snapshot, ranges)
+            finally:
+                snapshot.close()
+            new = commit(self.root, manifest.model_copy(update={"segments": segments, "next_segment": manifest.next_segment + len(ranges)}),
+                         "merge", {"merged_segments": merged, "segments": len(segments)})
+            shutil.rmtree(self.root / STAGING, ignore_errors=True)
+            report.removed_files += len(collect_garbage(self.root, new))
+            report.merged_segments += merged
+            report.merges_written += len(segments) - (len(manifest.segments) - merged)  # a range with no live rows left writes none
+            report.generation, report.num_docs, report.num_segments = new.generation, new.num_docs, len(new.segments)
+        report.merge_seconds = round(time.perf_counter() - started, 3)
+
+    def _merge_ranges(self, snapshot: IndexSnapshot, ranges: list[tuple[int, int]]) -> list[SegmentInfo]:
+        """Stage and move into place one segment per range of adjacent segments; the manifest's new segment list."""
+        manifest = snapshot.manifest
+        stage = self.root / STAGING
+        merged: dict[int, SegmentInfo | None] = {}
+        for n, (start, end) in enumerate(ranges):
+            live_docs = list(snapshot.live_documents(range(start, end)))
+            merged[start] = merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs,
+                                          range(start, end)) if live_docs else None  # a range with no live rows left just goes
+        crash_point("merge:staged")
+        move_into_place(stage, self.root)
+        crash_point("merge:moved")
+        out, skip_to = [], 0
+        for s, info in enumerate(manifest.segments):
+            if s in merged:
+                out.extend([merged[s]] if merged[s] is not None else [])
+                skip_to = next(end for start, end in ranges if start == s)
+            elif s >= skip_to:
+                out.append(info)
+        return out
 
     @_reports_full_disk
     def delete(self, doc_ids: Iterable[str], strict: bool = False) -> ChangeReport:

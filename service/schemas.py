@@ -139,6 +139,8 @@ class ChangeOut(BaseModel):
     num_docs: int
     num_segments: int
     seconds: float
+    merged_segments: int = 0  # segments the index's merge policy merged after the change ...
+    merges_written: int = 0  # ... into this many
 
 
 class IndexOut(BaseModel):

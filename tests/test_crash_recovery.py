@@ -1,6 +1,6 @@
 """Fault injection (issue 10 §2, issue 13 item 3): a real ``tandem`` subprocess SIGKILLed at a named
-point (``TANDEM_CRASH_AT``, see ``index/faults.py``) of build, ``build --overwrite``, add, delete and
-compact. After each crash:
+point (``TANDEM_CRASH_AT``, see ``index/faults.py``) of build, ``build --overwrite``, add, delete,
+compact and merge. After each crash:
 
 - the index at ``--out`` opens and searches with the results of the last *committed* generation:
   the previous one for a crash before ``manifest.json`` is replaced, the new one after it (a first
@@ -9,7 +9,7 @@ compact. After each crash:
 - the same command run again succeeds, gives the state a crash-free run gives (ids in live order,
   rankings to 1e-6), and leaves no garbage (unreferenced segments, old commits, staging folders).
 
-Every crash point of every operation is run (20 cases, each a subprocess that loads Python and
+Every crash point of every operation is run (22 cases, each a subprocess that loads Python and
 torch, and the model for build/add: about 2.5 minutes on 2 busy cores).
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tandem.index.merge_policy import MergePolicy
 from live_helpers import BASE, POOL, QUERIES, assert_same_rankings, build, on_disk_garbage, replacement, run_tandem, write_docs
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,11 @@ def world(tmp_path_factory):
     changed = shutil.copytree(index_a, root / "index-changed")  # two segments and a deletion: what compact merges
     assert main(["index", "add", "--index", str(changed), "--corpus", str(added)]) == 0
     assert main(["index", "delete", "--index", str(changed), "--ids", str(ids)]) == 0
+    unmerged = build(a, root / "index-unmerged", merge_policy=MergePolicy(merge_factor=2))  # three segments its policy merges in two rounds
+    more = write_docs(root / "more.jsonl", POOL[4:6])
+    for corpus in (added, more):
+        assert main(["index", "add", "--index", str(unmerged), "--corpus", str(corpus), "--no-merge"]) == 0
+    assert main(["index", "delete", "--index", str(unmerged), "--ids", str(ids)]) == 0
 
     def after(name: str, start: Path | None, args: list[str]) -> State:
         out = root / "reference" / name
@@ -102,6 +108,7 @@ def world(tmp_path_factory):
         "add": (index_a, ["index", "add", "--index", "OUT", "--corpus", str(added)]),
         "delete": (index_a, ["index", "delete", "--index", "OUT", "--ids", str(ids)]),
         "compact": (changed, ["index", "compact", "--index", "OUT"]),
+        "merge": (unmerged, ["index", "merge", "--index", "OUT"]),
     }
     operations = {name: Operation(name, args, observe(start) if start else None, after(name, start, args)) for name, (start, args) in specs.items()}
     return {"operations": operations, "starts": {name: start for name, (start, _) in specs.items()}}
@@ -116,6 +123,7 @@ CASES = [
     ("delete", "delete:marked", "before"), ("delete", "commit:before-manifest", "before"), ("delete", "commit:after-manifest", "after"),
     ("compact", "compact:staged", "before"), ("compact", "compact:moved", "before"), ("compact", "commit:before-manifest", "before"),
     ("compact", "commit:after-manifest", "after"), ("compact", "gc:after-first-removal", "after"),
+    ("merge", "merge:staged", "before"), ("merge", "merge:moved", "before"),
 ]
 
 

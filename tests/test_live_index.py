@@ -94,7 +94,12 @@ class Model:
 add_ops = st.tuples(st.just("add"), st.lists(st.integers(0, len(POOL) - 1), max_size=3, unique=True),
                     st.lists(st.integers(0, 99), max_size=2), st.integers(0, len(VARIANTS) - 1))
 delete_ops = st.tuples(st.just("delete"), st.lists(st.integers(0, 99), max_size=3), st.integers(0, 2))
-operations = st.lists(st.one_of(add_ops, delete_ops, st.just(("compact",))), max_size=6)
+# the log merge policy with this factor and floor (1: levels from 1 document up; 1,000: every segment here on one level)
+merge_ops = st.tuples(st.just("merge"), st.integers(2, 3), st.sampled_from([1, 1_000]))
+operations = st.lists(st.one_of(add_ops, delete_ops, st.just(("compact",)), merge_ops), max_size=6)
+# adds first, so that the merge policy has segments to merge
+merge_sequences = st.tuples(st.lists(add_ops, min_size=2, max_size=4), st.lists(st.one_of(delete_ops, add_ops), max_size=2), merge_ops).map(
+    lambda parts: [*parts[0], *parts[1], parts[2]])
 
 
 def apply(writer, model: Model, op: tuple) -> None:
@@ -115,6 +120,12 @@ def apply(writer, model: Model, op: tuple) -> None:
         report = writer.delete(present + unknown)
         assert (report.deleted, report.unknown_ids) == (len(present), unknown)
         model.delete(present)
+    elif op[0] == "merge":  # adjacent segments merged: the live order and the IDF table stay as they were
+        from tandem.index.merge_policy import MergePolicy
+
+        before = len(read_manifest(writer.root).segments)
+        report = writer.merge(MergePolicy(merge_factor=op[1], min_merge_docs=op[2]))
+        assert report.num_segments == before - report.merged_segments + report.merges_written
     else:
         report = writer.compact()
         model.compact()
@@ -138,8 +149,8 @@ def expected_rankings(model: Model, workdir: Path, query_vectors, live_searcher)
 
 
 @pytest.mark.slow
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=operations)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.one_of(operations, merge_sequences))
 def test_any_sequence_of_changes_equals_a_fresh_build(initial_index, ops):
     from tandem.retrieval.searcher import Searcher
     from tandem.retrieval.writer import IndexWriter
@@ -414,3 +425,66 @@ def test_a_batch_repeating_an_id_is_refused_before_any_work(tiny_if_index, tmp_p
         IndexWriter(root).add(batch)
     assert (refused.value.where, refused.value.message) == ("documents[2]", "duplicate document id 'n1' (also at documents[0]); nothing added")
     assert read_manifest(root).generation == 1 and on_disk_garbage(root) == []
+
+
+def _sparse_rankings(root: Path, vectors=None):
+    from tandem.retrieval.searcher import Searcher
+
+    searcher = Searcher.open(root)
+    try:
+        retriever = searcher.retriever("sparse")
+        vectors = vectors if vectors is not None else retriever.encode(QUERIES)
+        return vectors, [retriever.search_vector(v, K) for v in vectors], searcher.snapshot.live_doc_ids()
+    finally:
+        searcher.close()
+
+
+@pytest.mark.slow
+def test_adds_are_merged_by_the_policy_and_search_as_before(tmp_path):
+    """Every 3 segments of one level (all under the 1,000-document floor here) become one after an add; deleted rows of merged
+    segments go; the same query vectors rank as in the same index changed without merging."""
+    from tandem.index.merge_policy import MergePolicy
+    from tandem.retrieval.integrity import verify_index
+    from tandem.retrieval.writer import IndexWriter
+
+    merged = build(write_docs(tmp_path / "base.jsonl", BASE), tmp_path / "merged", merge_policy=MergePolicy(merge_factor=3, min_merge_docs=1_000))
+    unmerged = copy_index(merged, tmp_path / "unmerged")
+    batches = [POOL[0:2], POOL[2:4], [replacement(BASE[0].doc_id, 0), POOL[4]], POOL[5:7]]
+    reports = []
+    for i, batch in enumerate(batches):
+        if i == 2:
+            for root in (merged, unmerged):
+                IndexWriter(root, show_progress=False).delete([BASE[1].doc_id])
+        reports.append(IndexWriter(merged, show_progress=False).add(batch))
+        IndexWriter(unmerged, show_progress=False).add(batch, merge=False)
+
+    assert [(r.merged_segments, r.merges_written, r.num_segments) for r in reports] == [(0, 0, 2), (3, 1, 1), (0, 0, 2), (3, 1, 1)]
+    manifest = read_manifest(merged)
+    assert [h.operation for h in manifest.history].count("merge") == 2
+    assert sum(s.num_deleted for s in manifest.segments) == 0  # the deleted and the replaced rows were dropped by the merges
+    assert len(read_manifest(unmerged).segments) == 5
+    vectors, want, want_ids = _sparse_rankings(unmerged)
+    _, got, got_ids = _sparse_rankings(merged, vectors)
+    assert got_ids == want_ids
+    assert_same_rankings(got, want, QUERIES, "sparse after merges")
+    assert on_disk_garbage(merged) == []
+    assert verify_index(merged)[1] == []
+
+
+@pytest.mark.slow
+def test_cli_add_no_merge_then_index_merge(tmp_path, capsys):
+    from tandem.cli import main
+
+    from tandem.index.merge_policy import MergePolicy
+
+    root = build(write_docs(tmp_path / "base.jsonl", BASE), tmp_path / "index", merge_policy=MergePolicy(merge_factor=2, min_merge_docs=1_000))
+    corpus = write_docs(tmp_path / "new.jsonl", POOL[:2])
+    assert main(["index", "add", "--index", str(root), "--corpus", str(corpus), "--no-merge"]) == 0
+    assert "merged" not in capsys.readouterr().out and len(read_manifest(root).segments) == 2
+    assert main(["index", "info", str(root)]) == 0
+    assert "merging      every 2 segments of one size level after an add" in capsys.readouterr().out
+    assert main(["index", "merge", "--index", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("merge: generation 3") and "merged 2 segments into 1" in out and "in 1 segment(s)" in out
+    assert main(["index", "merge", "--index", str(root)]) == 0  # nothing to merge: no commit
+    assert read_manifest(root).generation == 3 and on_disk_garbage(root) == []

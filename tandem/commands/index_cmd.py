@@ -1,4 +1,4 @@
-"""`tandem index build|info|add|delete|compact|upgrade`."""
+"""`tandem index build|info|add|merge|delete|compact|upgrade`."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, HNSW_STORAGES, FaissConfig
+from tandem.index.merge_policy import MergePolicy
 
 from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
 
@@ -82,6 +83,9 @@ def register(sub) -> None:
     build.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                        help="encoder precision: fp32 (the reference) or bf16 (SPLADE: same vectors, 2-3x faster on CPUs with bf16 units; dense: bfloat16 autocast)")
     build.add_argument("--overwrite", action="store_true", help="replace an existing Tandem index (as its next commit, once the new build is complete)")
+    build.add_argument("--merge-factor", type=int, default=MergePolicy().merge_factor, metavar="N",
+                       help="merge policy of `index add`: every N adjacent segments of one size level are merged into one (Lucene's log merge policy; "
+                            "0: never merge automatically)")
     add_corpus_options(build)
     _add_wait(build)
     build.set_defaults(handler=run_build)
@@ -97,9 +101,15 @@ def register(sub) -> None:
     add.add_argument("--corpus", default=None, type=Path, help="file with the documents to add (any corpus format; with --from-encoded: their texts, default the corpus the shards recorded)")
     add.add_argument("--from-encoded", nargs="+", type=Path, default=None, metavar="DIR",
                      help="add the documents of `tandem encode` shards without loading a model (their encoders must be the index's)")
+    add.add_argument("--no-merge", action="store_true", help="leave the new segment unmerged (the index's merge policy runs otherwise; `tandem index merge` runs it later)")
     add_corpus_options(add)
     _add_wait(add)
     add.set_defaults(handler=run_add)
+
+    merge = isub.add_parser("merge", help="merge segments as the index's merge policy asks (what `index add` does after adding)", formatter_class=FORMATTER)
+    merge.add_argument("--index", required=True, type=Path, help="index folder")
+    _add_wait(merge)
+    merge.set_defaults(handler=run_merge)
 
     delete = isub.add_parser("delete", help="delete documents by id", formatter_class=FORMATTER)
     delete.add_argument("--index", required=True, type=Path, help="index folder")
@@ -148,7 +158,7 @@ def run_build(args) -> int:
         sparse_weights=args.sparse_weights or options.sparse_weights, sparse_forward=args.sparse_forward, lucene_impact=args.lucene_impact, impact_scale=args.impact_scale, max_length=args.max_length, batch_size=args.batch_size,
         doc_top_k=args.doc_top_k, query_prefix=args.query_prefix, document_prefix=args.document_prefix, corpus_options=corpus_options_from_args(args),
         precision=args.precision, docstore=args.docstore, from_encoded=[str(p) for p in args.from_encoded] if args.from_encoded else None,
-        seismic=options.seismic, bmp=options.bmp,
+        seismic=options.seismic, bmp=options.bmp, merge_policy=merge_policy_from(args.merge_factor),
     )
     if args.backend == "milvus" or args.milvus_uri:
         config = _with_milvus(config, args)
@@ -217,6 +227,10 @@ def run_info(args) -> int:
         print(f"format       {manifest.format_version} (tandem {manifest.tandem_version}), generation {manifest.generation}, created {manifest.created_at}, updated {manifest.updated_at}")
         print(f"corpus       {manifest.corpus.source} ({manifest.corpus.num_docs:,} docs at build, sha256 {manifest.corpus.sha256[:12]}...)")
         print(f"documents    {manifest.num_docs:,} live in {len(manifest.segments)} segment(s), {sum(s.num_deleted for s in manifest.segments):,} deleted not yet compacted")
+        policy = manifest.merge_policy
+        floor = f"segments under {policy.min_merge_docs:,} documents count as one level; " if policy.min_merge_docs > 1 else ""
+        print("merging      " + (f"every {policy.merge_factor} segments of one size level after an add ({floor}automatic merges stop at "
+                                  f"{policy.max_merge_docs:,} documents)" if policy.enabled else "never automatically"))
         from tandem.retrieval.backends import BACKENDS
 
         rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c, manifest.segments) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
@@ -246,6 +260,8 @@ def _report(report) -> None:
             parts.append(f"{key} {data[key]:,}")
     if report.unknown_ids:
         parts.append(f"{len(report.unknown_ids):,} unknown id(s) (e.g. {', '.join(repr(i) for i in report.unknown_ids[:3])})")
+    if report.merged_segments:
+        parts.append(f"merged {report.merged_segments} segments into {report.merges_written} ({report.merge_seconds:,.2f} s)")
     parts.append(f"{report.num_docs:,} live documents in {report.num_segments} segment(s)")
     parts.append(f"{report.seconds:,.2f} s" + (f" ({report.encode_seconds:,.2f} s encoding)" if report.encode_seconds else ""))
     print("; ".join(parts))
@@ -258,15 +274,31 @@ def run_add(args) -> int:
     if args.from_encoded:
         from tandem.retrieval.encode import add_from_encoded
 
-        _report(add_from_encoded(args.index, args.from_encoded, args.corpus, corpus_options_from_args(args), wait=args.wait))
+        _report(add_from_encoded(args.index, args.from_encoded, args.corpus, corpus_options_from_args(args), wait=args.wait, merge=not args.no_merge))
         return 0
     if args.corpus is None:
         from tandem.index.errors import TandemError
 
         raise TandemError("give the documents to add (or --from-encoded with `tandem encode` shards)", "--corpus")
     docs = read_corpus(args.corpus, options=corpus_options_from_args(args))
-    _report(IndexWriter(args.index, wait=args.wait).add(docs))
+    _report(IndexWriter(args.index, wait=args.wait).add(docs, merge=not args.no_merge))
     return 0
+
+
+def run_merge(args) -> int:
+    from tandem.retrieval.writer import IndexWriter
+
+    _report(IndexWriter(args.index, wait=args.wait).merge())
+    return 0
+
+
+def merge_policy_from(merge_factor: int):
+    """The merge policy of ``--merge-factor`` (a bad value refused in one line naming the flag)."""
+    from tandem.index.errors import TandemError
+
+    if merge_factor == 1 or merge_factor < 0:
+        raise TandemError(f"must be 0 (never merge automatically) or at least 2 (got {merge_factor})", "--merge-factor")
+    return MergePolicy(merge_factor=merge_factor)
 
 
 def read_id_file(path: Path) -> list[str]:
