@@ -427,7 +427,9 @@ def projection_5m(rows: list[dict], base) -> dict:
 # -- main ----------------------------------------------------------------------------------------
 METHOD = {"timing": "one query per call on one thread after 200 warm-up queries at each k (other queries than the timed ones on pkgsum); "
                      "wall-clock p50/p99 (cpu_* = thread CPU time of the calling thread, which runs the JNI calls too); "
-                     "single_thread_qps = 1000 / mean ms; batch_k10 = one call with every query (Lucene: Anserini batch_search, 2 threads); "
+                     "single_thread_qps = 1000 / mean ms; batch_k10 = one call with every query, split across the search threads (all cores: "
+                     "Tandem's sparse kernels, Anserini's batch_search; Seismic and BMP one thread); side by side, 3 alternating rounds of "
+                     "one batch call per engine; "
                      "Tandem engines and BM25 through Retriever.search([text], k); lucene-impact as its retriever's encode() + "
                      "Anserini's single-query search (its Retriever.search starts a 2-thread batch per call)",
            "rss": "VmRSS from /proc/self/status of the measuring process: after open + warm-up (rss_open_mb) and after all timed "

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bench import run_env
+from tandem.index.threads import search_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 EXACT = "tandem-exact"  # the default native index (weights as BuildConfig.sparse_weights says)
@@ -31,7 +32,7 @@ def environment() -> dict:
     """Commit (and whether the measured code differs from it), machine, library versions, threads, load average."""
     return {"commit": run_env.commit(), "measured_files_dirty": run_env.files_dirty(BENCH_FILES),
             "python": platform.python_version(), "libraries": run_env.library_versions(LIBRARIES), "cpu": run_env.cpu_model(), "cpu_count": os.cpu_count(),
-            "search_threads": 1, "build_threads": "tandem index build defaults (Lucene indexing: 2 threads)",
+            "search_threads": {"one_query": 1, "batch": search_threads()}, "build_threads": "tandem index build defaults (Lucene indexing: 2 threads)",
             "env_threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "RAYON_NUM_THREADS")},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
             "machine_note": "2 cores shared with other engineers' jobs during the run: compare engines within one corpus row (same run), "
