@@ -11,8 +11,9 @@ On scifact, inference-free sparse only (no dense component, to keep it fast):
 2. Add throughput excluding encoding: ``ChangeReport.seconds - encode_seconds`` per batch, for
    batches of 100 and 1000 new documents, 1000 replacements, and the 19 batches of (3).
 3. Search latency (single query, k=10, sparse) over 200 test queries with 20 segments (built from
-   1/20 of the corpus, 19 batches added) and with 1 segment (the same index compacted), measured
-   interleaved query by query so that both see the same machine load: with the same query vectors
+   1/20 of the corpus, 19 batches added with ``merge=False``), with the segments the merge policy
+   leaves after the same 19 adds, and with 1 segment (the 20-segment index compacted), measured
+   interleaved query by query so that all see the same machine load: with the same query vectors
    (the compaction also recomputed the IDF table) and end to end through ``Searcher.search``.
 
 Each document is encoded once (the whole corpus, cached under --work): the writer's and the
@@ -111,12 +112,14 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def add_timed(writer: IndexWriter, docs: list[Document], kind: str, series: str) -> dict:
-    """One add; ``kind`` is "new" or "replacing" (ids already in the index)."""
-    report = writer.add(docs)
+def add_timed(writer: IndexWriter, docs: list[Document], kind: str, series: str, merge: bool = False) -> dict:
+    """One add; ``kind`` is "new" or "replacing" (ids already in the index). The merge policy runs only
+    with ``merge``; its time is ``merge_seconds``, apart from the add's."""
+    report = writer.add(docs, merge=merge)
     seconds = report.seconds - report.encode_seconds
     return {"kind": kind, "series": series, "docs": len(docs), "seconds_excluding_encoding": round(seconds, 3), "encode_seconds": report.encode_seconds,
-            "docs_per_second": round(len(docs) / seconds, 1), "segments_after": report.num_segments}
+            "docs_per_second": round(len(docs) / seconds, 1), "segments_after": report.num_segments,
+            **({"merged_segments": report.merged_segments, "merge_seconds": report.merge_seconds} if merge else {})}
 
 
 def idf_policy(config: BuildConfig, docs: list[Document], split, work: Path) -> tuple[dict, list[dict]]:
@@ -151,19 +154,24 @@ def throughput_batches(config: BuildConfig, docs: list[Document], work: Path) ->
 
 
 def segments_latency(config: BuildConfig, docs: list[Document], split, work: Path, num_queries: int, k: int) -> tuple[dict, list[dict]]:
-    root = fresh(work / "twenty-segments")
+    root, policy_root = fresh(work / "twenty-segments"), fresh(work / "merge-policy-series")
     bounds = np.linspace(0, len(docs), 21).astype(int)
-    build_index(config, root, write_corpus(work / "first-twentieth.jsonl", docs[: bounds[1]]), log=lambda _: None, show_progress=False)
-    writer = IndexWriter(root, show_progress=False)
+    first = write_corpus(work / "first-twentieth.jsonl", docs[: bounds[1]])
+    for folder in (root, policy_root):
+        build_index(config, folder, first, log=lambda _: None, show_progress=False)
+    writer, merging = IndexWriter(root, show_progress=False), IndexWriter(policy_root, show_progress=False)
     adds = [add_timed(writer, docs[bounds[i] : bounds[i + 1]], "new", "20-segment series") for i in range(1, 20)]
+    adds += [add_timed(merging, docs[bounds[i] : bounds[i + 1]], "new", "the same series with the merge policy", merge=True) for i in range(1, 20)]
     many = Searcher.open(root)  # holds the 20-segment commit while the index is compacted under it
+    policy = Searcher.open(policy_root)
     writer.compact()
     one = Searcher.open(root)
     texts = [q.text for q in split.queries][:num_queries]
-    # The 20-segment commit still has the IDF table of its first twentieth (frozen), the compacted one
-    # that of the whole corpus: the same query vectors (the compacted index's) isolate the segment count.
+    # The 20-segment commit and the merge-policy series still have the IDF table of their first twentieth
+    # (frozen), the compacted one that of the whole corpus: the same query vectors (the compacted index's)
+    # isolate the segment count.
     vectors = one.retriever("sparse").encode(texts)
-    searchers = {"20 segments": many, "1 segment": one}
+    searchers = {"20 segments": many, f"{len(policy.manifest.segments)} segments (merge policy)": policy, "1 segment": one}
     timed = {("search, same query vectors", name): (lambda i, s=s: s.retriever("sparse").search_vector(vectors[i], k)) for name, s in searchers.items()}
     timed |= {("Searcher.search, end to end", name): (lambda i, s=s: {h.doc_id: h.score for h in s.search(texts[i], k=k, mode="sparse").hits})
               for name, s in searchers.items()}
@@ -171,19 +179,21 @@ def segments_latency(config: BuildConfig, docs: list[Document], split, work: Pat
         for i in range(10):
             call(i)
     times: dict[tuple[str, str], list[float]] = {key: [] for key in timed}
-    same = 0
+    same = {name: 0 for name in searchers if name != "1 segment"}
     for i in range(len(texts)):
         results = {}
-        for key in timed if i % 2 == 0 else reversed(list(timed)):  # interleaved: both see the same load
+        for key in timed if i % 2 == 0 else reversed(list(timed)):  # interleaved: all see the same load
             t0 = time.perf_counter()
             results[key] = timed[key](i)
             times[key].append((time.perf_counter() - t0) * 1000)
-        same += list(results[("search, same query vectors", "20 segments")]) == list(results[("search, same query vectors", "1 segment")])
-    many.close()
-    one.close()
-    latency = [{"measure": measure, "index": name, "segments": 20 if name.startswith("20") else 1, "p50_ms": round(float(np.percentile(t, 50)), 3),
+        for name in same:
+            same[name] += list(results[("search, same query vectors", name)]) == list(results[("search, same query vectors", "1 segment")])
+    segments = {name: len(s.manifest.segments) for name, s in searchers.items()}
+    for s in searchers.values():
+        s.close()
+    latency = [{"measure": measure, "index": name, "segments": segments[name], "p50_ms": round(float(np.percentile(t, 50)), 3),
                 "p99_ms": round(float(np.percentile(t, 99)), 3), "mean_ms": round(float(np.mean(t)), 3)} for (measure, name), t in times.items()]
-    return {"queries": len(texts), "k": k, "mode": "sparse (inference-free)", "identical_top_k_same_vectors": same, "results": latency}, adds
+    return {"queries": len(texts), "k": k, "mode": "sparse (inference-free)", "identical_top_k_same_vectors_as_1_segment": same, "results": latency}, adds
 
 
 def main() -> None:
@@ -223,7 +233,8 @@ def main() -> None:
     lat = report["latency"]
     print(format_table(["measure", "index", "p50 ms", "p99 ms", "mean ms"], [[r["measure"], r["index"], r["p50_ms"], r["p99_ms"], r["mean_ms"]] for r in lat["results"]],
                        align="llrrr"))
-    print(f"identical top-{lat['k']} with the same query vectors: {lat['identical_top_k_same_vectors']} of {lat['queries']} queries")
+    for name, same in lat["identical_top_k_same_vectors_as_1_segment"].items():
+        print(f"identical top-{lat['k']} with the same query vectors, {name} vs 1 segment: {same} of {lat['queries']} queries")
     print(f"wrote {args.out}")
 
 
