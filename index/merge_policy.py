@@ -2,7 +2,7 @@
 ``LogMergePolicy``, by live documents.
 
 Each ``add`` writes one segment, and every segment costs each query one more search call and a
-bigger merge of per-segment results (20 segments of scifact searched 4x slower end to end than one:
+bigger merge of per-segment results (20 segments of scifact searched 3x slower end to end than one:
 docs/live-indexes.md). The policy keeps the count logarithmic in the documents added:
 
 - a segment's *level* is ``log(max(live docs, min_merge_docs)) / log(merge_factor)``, so all
@@ -15,7 +15,8 @@ docs/live-indexes.md). The policy keeps the count logarithmic in the documents a
   level (as Lucene's ``LEVEL_LOG_SPAN``); every ``merge_factor`` adjacent segments of a level
   become one segment;
 - merges are of *adjacent* segments only, so the index order of the live documents (which breaks
-  ties between equal scores) does not change;
+  ties between equal scores) does not change (scores do not either with float32 weights; uint8 ones
+  are re-quantised with the merged segment's scale, each moving by up to one step);
 - no automatic merge writes a segment of more than ``max_merge_docs`` live documents: merging
   large segments (rebuilding an HNSW graph over them) is left to ``tandem index compact``.
 
