@@ -273,8 +273,9 @@ def measure(spec: dict) -> dict:
 
 def measure_interleaved(specs: dict[str, dict]) -> dict:
     """The engines of ``specs`` (all of one kind: the same timed queries) timed side by side (module docstring):
-    per engine the usual latency summary at each k, and per pair the p50 ratio, the median per-query ratio
-    and the single-thread throughput ratio (first engine named over each other one)."""
+    per engine the usual latency summary at each k and the batch throughput (``BATCH_ROUNDS`` alternating
+    rounds), and per pair the p50 ratio, the median per-query ratio, the single-thread throughput ratio
+    and the batch throughput ratio (first engine named over each other one)."""
     from bench.interleave import interleaved, interleaved_batches, per_query_ratio
 
     (kind,) = {spec["kind"] for spec in specs.values()}

@@ -5,7 +5,8 @@ A batch of queries (``tandem search --queries``, ``tandem eval``, a Python ``sea
 split across :func:`search_threads` threads: FAISS through OpenMP, Anserini through its own batch
 pool, Tandem's sparse kernels through :func:`map_in_threads` (the kernels release the GIL). The
 service sets it to the cores left per request thread, usually 1, so that concurrent requests do not
-oversubscribe the CPU; one query is always searched on the calling thread.
+oversubscribe the CPU. A single sparse query is always searched on the calling thread (FAISS may
+split one query's work too).
 """
 from __future__ import annotations
 
