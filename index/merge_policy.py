@@ -37,15 +37,15 @@ LEVEL_SPAN = 0.75  # segments within this many levels of the highest one left co
 class MergePolicy(BaseModel):
     """Automatic merges after ``add``; recorded in the manifest (``merge_policy``)."""
 
-    merge_factor: int = Field(10, ge=0, description="segments of one level merged into one; 0 = never merge automatically")
+    merge_factor: int = Field(10, description="segments of one level merged into one; 0 = never merge automatically")
     min_merge_docs: int = Field(1, ge=1, description="segments with fewer live documents all count as this many (one lowest level)")
     max_merge_docs: int = Field(500_000, ge=1, description="no automatic merge writes a segment with more live documents than this")
 
     @field_validator("merge_factor")
     @classmethod
     def _zero_or_a_real_merge(cls, value: int) -> int:
-        if value == 1:
-            raise ValueError("must be 0 (never merge automatically) or at least 2")
+        if value == 1 or value < 0:
+            raise ValueError(f"must be 0 (never merge automatically) or at least 2 (got {value})")
         return value
 
     @property

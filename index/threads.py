@@ -69,8 +69,8 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     if threads <= 1 or getattr(_in_pool, "active", False):
         return [fn(x) for x in items]
     chunk = max(1, min(32, len(items) // (threads * 4)))  # small chunks even out queries of unequal cost
-    starts = range(0, len(items), chunk)
-    futures = [_pool(threads).submit(_run_chunk, fn, items[s:s + chunk]) for s in starts]
+    pool = _pool(threads)
+    futures = [pool.submit(_run_chunk, fn, items[s:s + chunk]) for s in range(0, len(items), chunk)]
     out: list[R] = []
     for future in futures:
         out.extend(future.result())

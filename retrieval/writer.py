@@ -270,14 +270,17 @@ class IndexWriter:
         lock.__exit__(None, None, None)
 
     def _finish(self, manifest: Manifest, operation: str, report: ChangeReport, started: float) -> ChangeReport:
-        new = commit(self.root, manifest, operation, {k: v for k, v in report.summary().items() if k in ("added", "replaced", "deleted", "num_unknown")})
-        shutil.rmtree(self.root / STAGING, ignore_errors=True)
-        report.removed_files = len(collect_garbage(self.root, new))
-        report.generation = new.generation
-        report.num_docs = new.num_docs
-        report.num_segments = len(new.segments)
+        self._publish(manifest, operation, {k: v for k, v in report.summary().items() if k in ("added", "replaced", "deleted", "num_unknown")}, report)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _publish(self, manifest: Manifest, operation: str, details: dict, report: ChangeReport) -> None:
+        """Commit ``manifest`` as the next generation, drop the staging folder, collect garbage; the
+        commit's generation, documents and segments (and the files removed) go into ``report``."""
+        new = commit(self.root, manifest, operation, details)
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        report.removed_files += len(collect_garbage(self.root, new))
+        report.generation, report.num_docs, report.num_segments = new.generation, new.num_docs, len(new.segments)
 
     @_reports_full_disk
     def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None, merge: bool = True) -> ChangeReport:
@@ -354,34 +357,26 @@ class IndexWriter:
                 segments = self._merge_ranges(snapshot, ranges)
             finally:
                 snapshot.close()
-            new = commit(self.root, manifest.model_copy(update={"segments": segments, "next_segment": manifest.next_segment + len(ranges)}),
-                         "merge", {"merged_segments": merged, "segments": len(segments)})
-            shutil.rmtree(self.root / STAGING, ignore_errors=True)
-            report.removed_files += len(collect_garbage(self.root, new))
+            self._publish(manifest.model_copy(update={"segments": segments, "next_segment": manifest.next_segment + len(ranges)}),
+                          "merge", {"merged_segments": merged, "segments": len(segments)}, report)
             report.merged_segments += merged
             report.merges_written += len(segments) - (len(manifest.segments) - merged)  # a range with no live rows left writes none
-            report.generation, report.num_docs, report.num_segments = new.generation, new.num_docs, len(new.segments)
         report.merge_seconds = round(time.perf_counter() - started, 3)
 
     def _merge_ranges(self, snapshot: IndexSnapshot, ranges: list[tuple[int, int]]) -> list[SegmentInfo]:
         """Stage and move into place one segment per range of adjacent segments; the manifest's new segment list."""
         manifest = snapshot.manifest
         stage = self.root / STAGING
-        merged: dict[int, SegmentInfo | None] = {}
-        for n, (start, end) in enumerate(ranges):
-            live_docs = list(snapshot.live_documents(range(start, end)))
-            merged[start] = merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs,
-                                          range(start, end)) if live_docs else None  # a range with no live rows left just goes
+        out: list[SegmentInfo] = list(manifest.segments)
+        for n, (start, end) in reversed(list(enumerate(ranges))):  # from the last range, so earlier positions stay put
+            live_docs = list(snapshot.live_documents(range(start, end)))  # a range with no live rows left just goes
+            if live_docs:
+                out[start:end] = [merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs, range(start, end))]
+            else:
+                del out[start:end]
         crash_point("merge:staged")
         move_into_place(stage, self.root)
         crash_point("merge:moved")
-        out, skip_to = [], 0
-        for s, info in enumerate(manifest.segments):
-            if s in merged:
-                out.extend([merged[s]] if merged[s] is not None else [])
-                skip_to = next(end for start, end in ranges if start == s)
-            elif s >= skip_to:
-                out.append(info)
         return out
 
     @_reports_full_disk

@@ -293,12 +293,15 @@ def run_merge(args) -> int:
 
 
 def merge_policy_from(merge_factor: int):
-    """The merge policy of ``--merge-factor`` (a bad value refused in one line naming the flag)."""
+    """The merge policy of ``--merge-factor``, checked by the model (a bad value refused in one line naming the flag)."""
+    from pydantic import ValidationError
+
     from tandem.index.errors import TandemError
 
-    if merge_factor == 1 or merge_factor < 0:
-        raise TandemError(f"must be 0 (never merge automatically) or at least 2 (got {merge_factor})", "--merge-factor")
-    return MergePolicy(merge_factor=merge_factor)
+    try:
+        return MergePolicy(merge_factor=merge_factor)
+    except ValidationError as exc:
+        raise TandemError(str(exc.errors()[0]["msg"]).removeprefix("Value error, "), "--merge-factor") from None
 
 
 def read_id_file(path: Path) -> list[str]:
