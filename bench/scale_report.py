@@ -40,7 +40,8 @@ def environment() -> dict:
 
 
 def dense_from_results(path: Path) -> dict:
-    """FAISS flat / HNSW (default efSearch 256 and the fastest setting with recall@10 >= 0.99) / IVF-PQ (nprobe 16) per
+    """FAISS flat / HNSW (the default graph at efSearch 256, and the fastest setting of any graph measured, named, with
+    recall@10 >= 0.99) / IVF-PQ (nprobe 16) per
     entry of bench_dense's results, under that entry's own key (``N=1000000,noise=0.8`` synthetic, ``real:pkgsum,N=728528``)."""
     if not path.exists():
         return {"skipped": f"{path} not found (run bench/bench_dense.py)"}
@@ -52,9 +53,10 @@ def dense_from_results(path: Path) -> dict:
     for key, entry in data.get("sizes", {}).items():
         sizes = {}
         for query_set, results in entry["queries"].items():
-            hnsw = results.get("hnsw", [])
-            default = next((p for p in hnsw if p.get("ef_search") == 256), None)
-            good = [p for p in hnsw if p["recall_at_10"] >= 0.99]
+            default = next((p for p in results.get("hnsw", []) if p.get("ef_search") == 256), None)
+            # every graph measured (the default and the --hnsw-variants ones): the goal asks for HNSW with recorded parameters
+            good = [{"graph": graph, **p} for graph, points in results.items() if graph.startswith("hnsw") and isinstance(points, list)
+                    for p in points if p["recall_at_10"] >= 0.99]
             ivfpq = next((p for p in results.get("ivfpq", []) if p.get("nprobe") == 16), None)
             sizes[query_set] = {"flat": results["flat"], "hnsw_ef256": default, "hnsw_fastest_recall_0.99": min(good, key=lambda p: p["p50_ms"]) if good else None,
                                 "ivfpq_nprobe16": ivfpq}
@@ -299,7 +301,7 @@ def evaluate_goals(report: dict) -> list[dict]:
                 shares.append(share)
             met[key] = all(share is not None and share <= 0.05 for share in shares)
         goals.append(_goal("dense HNSW: recall@10 >= 0.99 at p50 <= 5% of flat, on the largest real and the largest synthetic vectors "
-                           "(every query set; from dense.json, not re-measured)", measured, 0.05, all(met.values()), met_per_entry=met, detail=detail))
+                           "(every query set; the fastest setting of any HNSW graph measured, named; from dense.json, not re-measured)", measured, 0.05, all(met.values()), met_per_entry=met, detail=detail))
     else:
         goals.append(_goal("dense HNSW: recall@10 >= 0.99 at p50 <= 5% of flat", None, 0.05, None))
 

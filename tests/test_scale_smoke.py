@@ -121,6 +121,30 @@ def test_dense_entries_of_one_size_stay_apart_and_the_goal_reads_real_and_synthe
     assert goal["met"] is False
 
 
+def test_the_dense_goal_takes_the_fastest_passing_setting_of_any_graph_measured_and_names_it(tmp_path):
+    """bench_dense measures --hnsw-variants graphs beside the default one; the goal asks for HNSW with recorded
+    parameters, so a variant graph that passes meets it, and the report says which graph and efSearch did."""
+    from bench.scale_report import dense_from_results, evaluate_goals
+
+    def points(*settings):  # (ef, p50 ms, recall) per setting
+        return [{"ef_search": ef, "p50_ms": ms, "recall_at_10": rec} for ef, ms, rec in settings]
+
+    queries = {"q": {"flat": {"p50_ms": 40.0}, "hnsw": points((256, 1.5, 0.97), (1024, 6.0, 0.991)),
+                     "hnsw-M32-efc1600": points((256, 1.7, 0.985), (320, 1.9, 0.9904), (512, 2.8, 0.995)),
+                     "goal_hnsw_recall_0.99_at_5pct_flat_p50": {"met": False}}}
+    path = tmp_path / "dense.json"
+    path.write_text(json.dumps({"sizes": {"real:pkgsum,N=1000": {"num_vectors": 1000, "meta": {"commit": "c"},
+                                                                  "indexes": {"flat": {}, "hnsw": {}, "hnsw-M32-efc1600": {}}, "queries": queries}}}))
+    dense = dense_from_results(path)
+    fastest = dense["sizes"]["real:pkgsum,N=1000"]["queries"]["q"]["hnsw_fastest_recall_0.99"]
+    assert fastest == {"graph": "hnsw-M32-efc1600", "ef_search": 320, "p50_ms": 1.9, "recall_at_10": 0.9904}
+    assert dense["sizes"]["real:pkgsum,N=1000"]["queries"]["q"]["hnsw_ef256"]["p50_ms"] == 1.5  # the default graph's
+    goal = next(g for g in evaluate_goals({"dense": dense, "corpora": []}) if g["goal"].startswith("dense HNSW"))
+    assert goal["measured"] == {"real:pkgsum,N=1000 q": round(1.9 / 40.0, 4)}
+    assert goal["detail"]["real:pkgsum,N=1000 q"]["hnsw_best"]["graph"] == "hnsw-M32-efc1600"
+    assert goal["met"] is True
+
+
 def test_engines_timed_side_by_side_and_the_peer_goals_read_the_median_over_rounds(tmp_path):
     """``{"interleave": {...}}`` times engines query by query in one process; when a pkgsum row carries such
     rounds, the BM25 and impact goals are judged on their median and keep the separate processes' ratio beside it."""
