@@ -31,7 +31,9 @@ threads instead of 657 s, and 1,040 bytes a vector instead of 1,808. On one grap
 searched 1.3-1.7x faster than fp32 ones (fewer bytes fetched per distance) with recall@10 within
 0.0004; scores are then exact to ~1e-3. bf16 was as fast but lost up to 0.0024 of recall (8 bits
 of mantissa). ``fp32`` keeps exact scores. efConstruction 800 raised MS MARCO recall further
-(0.983 at efSearch 256) for twice the build time again.
+(0.983 at efSearch 256) for twice the build time again, and 1600 to 0.986 (0.991 at efSearch 384,
+5.7% of flat) for 3.4x the default's (3,342 s); the default stays at 400, and the README says
+when to build denser graphs (out-of-domain queries).
 
 Builds use every core the process may run on (FAISS's OpenMP: HNSW insertion, IVF training and
 assignment); searches use :func:`tandem.index.threads.set_search_threads` threads (the service sets 1 per request

@@ -182,11 +182,9 @@ def load_postings(directory: Path, mmap: bool, layout: str = "aligned") -> kerne
     except FileNotFoundError as exc:
         raise IndexFormatError(f"sparse index file missing: {Path(exc.filename).name}", str(directory)) from None
     gaps8, gaps16, gaps32 = kernel.gap_views(arrays.pop("gaps"))
-    packed = layout == "packed"
-    if packed:  # V+1 entries each: widening costs nothing measurable and keeps the kernels' index arithmetic in int64
-        for key in ("offsets", "block_offsets"):
-            arrays[key] = arrays[key].astype(np.int64)
-    return kernel.Postings(**arrays, gaps8=gaps8, gaps16=gaps16, gaps32=gaps32, packed=packed)
+    # stored narrower in the packed layout; widened (V+1 and one per block of 128 postings: costs nothing measurable)
+    # so every layout reaches the kernels in one form (kernel.searchable)
+    return kernel.searchable(kernel.Postings(**arrays, gaps8=gaps8, gaps16=gaps16, gaps32=gaps32, packed=layout == "packed"))
 
 
 def save_forward(directory: Path, csc: sp.csc_matrix, stored: np.ndarray) -> int:
@@ -237,7 +235,7 @@ def load_legacy(directory: Path, mmap: bool) -> tuple[SparseIndexInfo, kernel.Po
     except FileNotFoundError as exc:
         raise IndexFormatError(f"sparse index file missing: {Path(exc.filename).name}", str(directory)) from None
     forward = load_forward(directory, mmap)
-    postings = encode_postings(offsets, docs, np.asarray(weights, dtype=np.float32))
+    postings = kernel.searchable(encode_postings(offsets, docs, np.asarray(weights, dtype=np.float32)))
     info = SparseIndexInfo(
         format_version=1, config=SparseIndexConfig(weights="float32", forward=True), num_docs=int(forward[0].shape[0] - 1),
         vocab_size=int(offsets.shape[0] - 1), num_postings=int(docs.shape[0]), scale=1.0,

@@ -86,6 +86,26 @@ def gap_views(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stream, stream.view(np.uint16), stream.view(np.uint32)
 
 
+def searchable(postings: Postings) -> Postings:
+    """``postings`` in the one form the search kernels get: term, block and data offsets as int64 and every
+    array a read-only view (the arrays are shared, not copied, except offsets stored narrower).
+
+    numba compiles a kernel once per combination of argument types, and a writable array is another type
+    than a read-only (memory-mapped) one, uint32 offsets another than int64: the packed layout's loaded
+    postings, the aligned layout's and ones encoded in memory made six compilations of each kernel where
+    three (one per weight dtype) do. Compiling costs seconds per kernel on first use, once per machine
+    (numba's cache)."""
+    arrays = postings._asdict()
+    for key in ("offsets", "block_offsets", "data_off"):
+        arrays[key] = np.asarray(arrays[key], dtype=np.int64)
+    for key, value in arrays.items():
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            view = value.view()
+            view.flags.writeable = False
+            arrays[key] = view
+    return Postings(**arrays)
+
+
 PACK_PADDING = 2  # words after the last block of a packed stream (a value's 64-bit load may pass its end)
 
 
