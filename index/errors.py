@@ -1,6 +1,8 @@
 """Errors that Tandem reports to users as one line and exit code 2."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class TandemError(Exception):
     """A user-facing error: bad input, a missing file, an unusable index.
@@ -27,3 +29,10 @@ class BackendUnavailable(TandemError):
 
 class IndexFormatError(TandemError):
     """A directory that is not a Tandem index, or one of an unsupported format."""
+
+
+def first_validation_error(exc: Any) -> tuple[str, str]:
+    """The first error of a pydantic ``ValidationError``: its dotted location and its message without the
+    "Value error, " pydantic puts before a validator's own ``ValueError`` text."""
+    first = exc.errors()[0]
+    return ".".join(map(str, first["loc"])), str(first["msg"]).removeprefix("Value error, ")

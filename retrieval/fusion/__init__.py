@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from tandem.index.errors import TandemError
+from tandem.index.errors import TandemError, first_validation_error
 from tandem.retrieval.types import Component, Hit, Ranking
 
 from .normalize import NORMALIZATIONS
@@ -93,9 +93,8 @@ def override_fusion(base: FusionConfig, overrides: dict[str, Any], retrievers: S
     try:
         return FusionConfig.model_validate({**base.model_dump(), **values})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise TandemError(message, where(".".join(map(str, first["loc"])))) from None
+        location, message = first_validation_error(exc)
+        raise TandemError(message, where(location)) from None
 
 
 def fuse(rankings: dict[str, Ranking], config: FusionConfig, k: int) -> list[Hit]:

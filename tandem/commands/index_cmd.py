@@ -296,12 +296,12 @@ def merge_policy_from(merge_factor: int):
     """The merge policy of ``--merge-factor``, checked by the model (a bad value refused in one line naming the flag)."""
     from pydantic import ValidationError
 
-    from tandem.index.errors import TandemError
+    from tandem.index.errors import TandemError, first_validation_error
 
     try:
         return MergePolicy(merge_factor=merge_factor)
     except ValidationError as exc:
-        raise TandemError(str(exc.errors()[0]["msg"]).removeprefix("Value error, "), "--merge-factor") from None
+        raise TandemError(first_validation_error(exc)[1], "--merge-factor") from None
 
 
 def read_id_file(path: Path) -> list[str]:
