@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import run_env  # noqa: E402
-from tandem.index.dense import DenseIndex, FaissConfig, load_faiss, write_dense_index  # noqa: E402
+from tandem.index.dense import FILENAME, DenseIndex, FaissConfig, load_faiss, searchable_hnsw, write_dense_index  # noqa: E402
 from tandem.index.threads import set_search_threads  # noqa: E402
 
 K = 10
@@ -141,8 +141,36 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
 def _built_as_asked(recorded: dict, config: FaissConfig, num: int, dim: int) -> bool:
     """Whether an index an earlier run kept was built with ``config``'s settings."""
     asked = config.resolved(num, dim)
-    fields = {"type"} | {"hnsw": {"hnsw_m", "ef_construction", "hnsw_storage"}, "ivfpq": {"nlist", "pq_m", "pq_nbits"}}.get(asked.type, set())
+    fields = {"type"} | {"hnsw": {"hnsw_m", "ef_construction", "hnsw_storage", "hnsw_rerank"}, "ivfpq": {"nlist", "pq_m", "pq_nbits"}}.get(asked.type, set())
     return FaissConfig.recorded(recorded).model_dump(include=fields) == asked.model_dump(include=fields)
+
+
+def _from_kept_graph(work: Path, vectors: np.ndarray, config: FaissConfig, keep: bool, folder: Path) -> dict | None:
+    """An sq8 HNSW index made from the fp16 graph of the same M and efConstruction that an earlier
+    ``--keep-indexes`` run left (its build is the first step of building sq8: see
+    :func:`tandem.index.dense.searchable_hnsw`), or None when there is none."""
+    if not keep or config.type != "hnsw" or config.hnsw_storage != "sq8":
+        return None
+    graph_config = config.model_copy(update={"hnsw_storage": "fp16", "hnsw_rerank": "none"})
+    source = work / hnsw_label(graph_config)
+    record = source / "bench-summary.json"
+    if not record.exists() or not _built_as_asked(json.loads(record.read_text())["config"], graph_config, *vectors.shape):
+        return None
+    faiss = load_faiss()
+    earlier = json.loads(record.read_text())
+    resolved = config.resolved(*vectors.shape).model_copy(update={"build_threads": earlier["config"].get("build_threads")})
+    started = time.perf_counter()
+    index = searchable_hnsw(faiss.read_index(str(source / FILENAME)), np.ascontiguousarray(vectors, dtype=np.float32), resolved)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    faiss.write_index(index, str(folder / FILENAME))
+    summary = {"config": resolved.model_dump(), "build_seconds": round(earlier["build_seconds"] + seconds, 1),
+               "bytes_per_vector": round((folder / FILENAME).stat().st_size / len(vectors), 1),
+               "graph_from": f"{source.name} (built in {earlier['build_seconds']:.1f} s; sq8 codes and the {resolved.hnsw_rerank} rerank added in {seconds:.1f} s)"}
+    (folder / "bench-summary.json").write_text(json.dumps(summary))
+    print(f"  {folder.name}: {summary['graph_from']}, {summary['bytes_per_vector']} bytes/vector", flush=True)
+    return summary
 
 
 def built(work: Path, vectors: np.ndarray, config: FaissConfig, keep: bool, label: str | None = None) -> tuple[DenseIndex, dict]:
@@ -158,6 +186,8 @@ def built(work: Path, vectors: np.ndarray, config: FaissConfig, keep: bool, labe
     if earlier:
         summary = {**earlier, "built_in_an_earlier_run": True}  # build_seconds were measured then
         print(f"  {label}: reusing the index built in {summary['build_seconds']:.1f} s", flush=True)
+    elif (derived := _from_kept_graph(work, vectors, config, keep, folder)) is not None:
+        summary = derived
     else:
         shutil.rmtree(folder, ignore_errors=True)
         written = write_dense_index(folder, vectors, config)

@@ -57,14 +57,15 @@ from .threads import available_cores, search_threads
 DIRNAME = "dense"
 FILENAME = "faiss.index"
 FAISS_TYPES = ("auto", "flat", "hnsw", "ivfpq")
-HNSW_STORAGES = ("fp32", "fp16", "bf16")  # how an hnsw graph keeps its vectors (see the module docstring)
+HNSW_STORAGES = ("fp32", "fp16", "bf16", "sq8")  # how an hnsw graph keeps the vectors it walks over (see the module docstring)
+HNSW_RERANKS = ("none", "fp16", "fp32")  # hnsw: vectors that re-score the graph's best candidates (see the module docstring)
 AUTO_HNSW_MIN_VECTORS = 50_000  # auto: a segment with at least this many vectors gets hnsw (see the module docstring)
 TRAIN_POINTS_PER_LIST = 50  # ivfpq: default training sample per inverted list (FAISS wants 39-256)
 PQ_TRAIN_POINTS = 65_536  # ivfpq: FAISS trains each 8-bit sub-quantiser on at most 256 x 256 points
 PQ_SUBVECTOR_DIMS = 8  # ivfpq default: dimensions per sub-quantiser. Training 4-dim ones (m = dim/4) took 44x longer here
 # (FAISS 1.15 k-means on 20k 384-d vectors: m=96 173 s, m=64 55 s, m=48 3.9 s, m=32 4.0 s, one thread)
 
-_SQ_TYPES = {"fp16": "QT_fp16", "bf16": "QT_bf16"}  # hnsw_storage -> FAISS ScalarQuantizer type
+_SQ_TYPES = {"fp16": "QT_fp16", "bf16": "QT_bf16", "sq8": "QT_8bit"}  # hnsw_storage -> FAISS ScalarQuantizer type
 
 
 def load_faiss():
@@ -97,7 +98,10 @@ class FaissConfig(BaseModel):
     auto_hnsw_min_vectors: int = AUTO_HNSW_MIN_VECTORS  # auto: hnsw from this many vectors in a segment, flat below
     hnsw_m: int = 32
     ef_construction: int = 400  # see the module docstring
-    hnsw_storage: str = Field("fp16", description="hnsw: how the graph keeps its vectors, fp32 | fp16 | bf16 (see the module docstring)")
+    hnsw_storage: str = Field("fp16", description="hnsw: how the graph keeps the vectors it walks over, fp32 | fp16 | bf16 | sq8 (see the module docstring)")
+    hnsw_rerank: str | None = Field(None, description="hnsw: vectors that re-score the graph's best rerank_factor x k candidates, "
+                                    "none | fp16 | fp32; default fp32 for sq8 storage, none otherwise")
+    rerank_factor: float = 2.0  # hnsw with a rerank: candidates re-scored per result wanted (search time too)
     ef_search: int = 256  # see the module docstring
     nlist: int | None = None  # ivfpq: default ~ 4*sqrt(N), capped so each list trains on >= 39 points
     pq_m: int | None = None  # ivfpq: sub-quantisers (bytes a vector); default dim/8 rounded down to a divisor of dim
@@ -109,7 +113,7 @@ class FaissConfig(BaseModel):
     @classmethod
     def recorded(cls, settings: dict) -> "FaissConfig":
         """The settings a manifest or segment recorded; records from before ``hnsw_storage`` existed held fp32 vectors."""
-        return cls(**{"hnsw_storage": "fp32", **settings})
+        return cls(**{"hnsw_storage": "fp32", "hnsw_rerank": "none", **settings})
 
     def resolved(self, num_docs: int, dim: int) -> "FaissConfig":
         """The concrete settings for ``num_docs`` vectors of ``dim``: ``auto`` becomes flat or hnsw, ivfpq defaults filled in."""
@@ -123,8 +127,13 @@ class FaissConfig(BaseModel):
                 raise TandemError(f"must be at least 1, got {value}", flag)
         if self.hnsw_storage not in HNSW_STORAGES:
             raise TandemError(f"unknown HNSW storage {self.hnsw_storage!r} (choose {', '.join(HNSW_STORAGES)})", "--hnsw-storage")
+        if self.hnsw_rerank is not None and self.hnsw_rerank not in HNSW_RERANKS:
+            raise TandemError(f"unknown HNSW rerank {self.hnsw_rerank!r} (choose {', '.join(HNSW_RERANKS)})", "--hnsw-rerank")
+        check_rerank_factor(self.rerank_factor)
         if self.type == "auto":
-            return self.model_copy(update={"type": "hnsw" if num_docs >= self.auto_hnsw_min_vectors else "flat"})
+            return self.model_copy(update={"type": "hnsw" if num_docs >= self.auto_hnsw_min_vectors else "flat"}).resolved(num_docs, dim)
+        if self.type == "hnsw" and self.hnsw_rerank is None:
+            return self.model_copy(update={"hnsw_rerank": "fp32" if self.hnsw_storage == "sq8" else "none"})
         if self.type != "ivfpq":
             return self
         nlist = self.nlist or max(1, min(int(4 * math.sqrt(num_docs)), num_docs // 39))
@@ -134,12 +143,17 @@ class FaissConfig(BaseModel):
         train_size = min(num_docs, self.train_size or max(TRAIN_POINTS_PER_LIST * nlist, PQ_TRAIN_POINTS))
         return self.model_copy(update={"nlist": nlist, "pq_m": pq_m, "train_size": train_size})
 
-    def search_parameters(self, ef_search: int | None = None, nprobe: int | None = None):
+    def search_parameters(self, ef_search: int | None = None, nprobe: int | None = None, rerank_factor: float | None = None):
         """FAISS per-call search parameters for this (resolved) type, or None for flat."""
         faiss = load_faiss()
 
         if self.type == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=int(ef_search or self.ef_search))
+            graph = faiss.SearchParametersHNSW(efSearch=int(ef_search or self.ef_search))
+            if self.hnsw_rerank in (None, "none"):
+                return graph
+            params = faiss.IndexRefineSearchParameters(k_factor=float(rerank_factor or self.rerank_factor), base_index_params=graph)
+            params.referenced_objects = [graph]  # FAISS holds a plain pointer to it
+            return params
         if self.type == "ivfpq":
             return faiss.SearchParametersIVF(nprobe=int(nprobe or self.nprobe))
         return None
@@ -158,12 +172,12 @@ def build_faiss_index(vectors: np.ndarray, config: FaissConfig, threads: int | N
     if config.type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif config.type == "hnsw":
-        if config.hnsw_storage == "fp32":
-            index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        else:  # 16-bit vectors (FAISS's scalar quantiser; nothing to train for these two types)
-            index = faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, _SQ_TYPES[config.hnsw_storage]), config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        graph_storage = "fp16" if config.hnsw_storage == "sq8" else config.hnsw_storage  # sq8: the graph is built over fp16 vectors
+        index = _empty_hnsw(faiss, dim, config, graph_storage)
         index.hnsw.efConstruction = config.ef_construction
         index.hnsw.efSearch = config.ef_search
+        index.add(vectors)
+        return searchable_hnsw(index, vectors, config), config
     else:
         if num_docs < 2 ** config.pq_nbits:
             raise TandemError(f"ivfpq with {config.pq_nbits} bits needs at least {2 ** config.pq_nbits} documents to train, got {num_docs}", "--faiss")
@@ -173,6 +187,56 @@ def build_faiss_index(vectors: np.ndarray, config: FaissConfig, threads: int | N
         index.nprobe = config.nprobe
     index.add(vectors)
     return index, config
+
+
+def _empty_hnsw(faiss, dim: int, config: FaissConfig, storage: str):
+    """An empty HNSW index whose graph keeps its vectors as ``storage``."""
+    if storage == "fp32":
+        return faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    return faiss.IndexHNSWSQ(dim, getattr(faiss.ScalarQuantizer, _SQ_TYPES[storage]), config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+
+
+def searchable_hnsw(graph, vectors: np.ndarray, config: FaissConfig):
+    """The HNSW index to write for a built ``graph`` of ``vectors`` (row i = vector i) and the resolved ``config``.
+
+    ``sq8`` storage: the graph built over fp16 vectors is kept and walked over 8-bit codes instead
+    (FAISS ``QT_8bit``: per-dimension ranges from all the vectors; 384 bytes a vector at dim 384
+    instead of 768, so fewer bytes fetched per distance). A rerank (``hnsw_rerank`` fp16 or fp32)
+    wraps it in a FAISS ``IndexRefine`` that re-scores the graph's best ``rerank_factor`` x k
+    candidates with those stored vectors: fp32 gives exact scores and lets compaction merge the exact
+    vectors. Other storages are returned as built, wrapped the same way if a rerank is asked.
+    """
+    faiss = load_faiss()
+
+    dim = vectors.shape[1]
+    index = graph
+    if config.hnsw_storage == "sq8":
+        index = _empty_hnsw(faiss, dim, config, "sq8")
+        index.storage.train(vectors)  # per-dimension min and max: one pass, no sampling
+        index.storage.add(vectors)
+        index.hnsw = graph.hnsw  # a copy of the graph (links, levels, entry point)
+        index.ntotal = graph.ntotal
+        index.hnsw.efSearch = config.ef_search
+    if config.hnsw_rerank in (None, "none"):
+        return index
+    if config.hnsw_rerank == "fp32":
+        exact = faiss.IndexFlatIP(dim)
+    else:
+        exact = faiss.IndexScalarQuantizer(dim, getattr(faiss.ScalarQuantizer, _SQ_TYPES[config.hnsw_rerank]), faiss.METRIC_INNER_PRODUCT)
+    exact.add(vectors)
+    refined = faiss.IndexRefine(index, exact)
+    refined.referenced_objects = [index, exact]  # FAISS holds plain pointers to both
+    refined.k_factor = config.rerank_factor
+    refined.ntotal = index.ntotal
+    refined.is_trained = True
+    return refined
+
+
+def check_rerank_factor(value: float | None) -> None:
+    """A rerank factor is None (unchanged) or a finite number of at least 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                              or not math.isfinite(value) or value < 1):
+        raise TandemError(f"rerank_factor must be a number of at least 1, got {value!r}", "--rerank-factor")
 
 
 def training_sample(vectors: np.ndarray, size: int) -> np.ndarray:
@@ -197,7 +261,7 @@ def write_dense_index(directory: Path, vectors: np.ndarray, config: FaissConfig,
 
 
 def _hnsw_storage(faiss, index, path: Path) -> str:
-    """fp32, fp16 or bf16: how an HNSW index read from a file keeps its vectors."""
+    """fp32, fp16, bf16 or sq8: how an HNSW index read from a file keeps the vectors its graph walks over."""
     storage = faiss.downcast_index(index.storage)
     if isinstance(storage, faiss.IndexScalarQuantizer):
         names = {getattr(faiss.ScalarQuantizer, qtype): name for name, qtype in _SQ_TYPES.items()}
@@ -205,6 +269,16 @@ def _hnsw_storage(faiss, index, path: Path) -> str:
             raise IndexFormatError(f"HNSW over a scalar quantiser of type {storage.sq.qtype} (Tandem writes {', '.join(HNSW_STORAGES)})", str(path))
         return names[storage.sq.qtype]
     return "fp32"
+
+
+def _rerank_storage(faiss, refine, path: Path) -> str:
+    """fp32 or fp16: how the rerank of an HNSW index read from a file keeps its vectors."""
+    exact = faiss.downcast_index(refine.refine_index)
+    if isinstance(exact, faiss.IndexFlat):
+        return "fp32"
+    if isinstance(exact, faiss.IndexScalarQuantizer) and exact.sq.qtype == faiss.ScalarQuantizer.QT_fp16:
+        return "fp16"
+    raise IndexFormatError(f"a rerank over {type(exact).__name__} vectors (Tandem writes {', '.join(HNSW_RERANKS[1:])})", str(path))
 
 
 def check_search_parameters(ef_search: int | None, nprobe: int | None) -> None:
@@ -233,13 +307,20 @@ class DenseIndex:
                 reason = str(exc).strip().splitlines()[0].rsplit("Error: ", 1)[-1] if str(exc).strip() else "unknown error"
                 raise IndexFormatError(f"FAISS index unreadable: {reason}", str(path)) from None
         base = faiss.downcast_index(self.index)
+        rerank = "none"
+        if isinstance(base, faiss.IndexRefine):
+            rerank = _rerank_storage(faiss, base, path)
+            base = faiss.downcast_index(base.base_index)
         kind = "hnsw" if isinstance(base, faiss.IndexHNSW) else "ivfpq" if isinstance(base, faiss.IndexIVF) else "flat"
+        if rerank != "none" and kind != "hnsw":
+            raise IndexFormatError(f"a rerank over a {kind} index (Tandem reranks only hnsw)", str(path))
         held = {"type": kind}  # what the file holds, whatever was asked
         if kind == "hnsw":
-            held["hnsw_storage"] = _hnsw_storage(faiss, base, path)
+            held.update(hnsw_storage=_hnsw_storage(faiss, base, path), hnsw_rerank=rerank)
         self.config = (config or FaissConfig()).model_copy(update=held)
         self.ef_search = self.config.ef_search
         self.nprobe = self.config.nprobe
+        self.rerank_factor = self.config.rerank_factor
         self.dim = self.index.d
         self.num_docs = self.index.ntotal
 
@@ -248,11 +329,14 @@ class DenseIndex:
         """flat, hnsw or ivfpq: the type of the FAISS index in the file."""
         return self.config.type
 
-    def configure(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
-        """Search-time parameters from now on: HNSW candidate list size, IVF lists visited (None keeps the current one)."""
+    def configure(self, ef_search: int | None = None, nprobe: int | None = None, rerank_factor: float | None = None) -> None:
+        """Search-time parameters from now on: HNSW candidate list size, IVF lists visited, candidates
+        re-scored per result by an HNSW rerank (None keeps the current one)."""
         check_search_parameters(ef_search, nprobe)
+        check_rerank_factor(rerank_factor)
         self.ef_search = ef_search or self.ef_search
         self.nprobe = nprobe or self.nprobe
+        self.rerank_factor = rerank_factor or self.rerank_factor
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch search on :func:`search_threads` threads: (doc indices [Q, k], scores [Q, k]); -1 marks missing results."""
@@ -260,18 +344,21 @@ class DenseIndex:
 
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         faiss.omp_set_num_threads(search_threads())  # OpenMP settings belong to the calling thread
-        params = self.config.search_parameters(self.ef_search, self.nprobe)
+        params = self.config.search_parameters(self.ef_search, self.nprobe, self.rerank_factor)
         scores, ids = self.index.search(queries, max(1, min(k, self.num_docs)), params=params)
         return ids, scores
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        """The stored vectors of these rows (exact for flat and fp32 hnsw; fp16/bf16 hnsw rounds them to 16 bits, ivfpq keeps only quantised codes)."""
+        """The stored vectors of these rows (exact for flat, fp32 hnsw and an fp32 rerank; otherwise as stored: fp16/bf16 round them
+        to 16 bits, sq8 without a rerank to 8, ivfpq keeps only quantised codes)."""
         faiss = load_faiss()
 
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return np.zeros((0, self.dim), np.float32)
         base = faiss.downcast_index(self.index)
+        if isinstance(base, faiss.IndexRefine):
+            base = faiss.downcast_index(base.refine_index)
         if isinstance(base, faiss.IndexHNSW):
             base = faiss.downcast_index(base.storage)
         if isinstance(base, faiss.IndexFlat):

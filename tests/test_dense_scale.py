@@ -175,7 +175,7 @@ def test_hnsw_over_16_bit_vectors_halves_the_file_and_keeps_the_neighbours(tmp_p
 
 def test_an_hnsw_file_over_a_quantiser_tandem_does_not_write_is_refused_naming_the_file(tmp_path):
     faiss = load_faiss()
-    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_8bit, 8, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_4bit, 8, faiss.METRIC_INNER_PRODUCT)
     index.train(clustered(300))
     index.add(clustered(300))
     faiss.write_index(index, str(tmp_path / "faiss.index"))

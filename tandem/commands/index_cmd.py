@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, HNSW_STORAGES, FaissConfig
+from tandem.index.dense import AUTO_HNSW_MIN_VECTORS, HNSW_RERANKS, HNSW_STORAGES, FaissConfig
 from tandem.index.merge_policy import MergePolicy
 
 from .common import add_corpus_options, add_data_dir, corpus_options_from_args, optional_model
@@ -43,7 +43,13 @@ def register(sub) -> None:
     build.add_argument("--ef-construction", type=int, default=faiss_defaults.ef_construction,
                        help="hnsw: candidate list size while building (400: recall of out-of-domain queries well above 200's, for ~1.5x the build time)")
     build.add_argument("--hnsw-storage", default=faiss_defaults.hnsw_storage, choices=list(HNSW_STORAGES),
-                       help="hnsw: vectors kept as fp16 (the default: half of fp32's memory, searches ~1.5x faster, same recall), bf16, or fp32 (exact scores)")
+                       help="hnsw: vectors the graph walks over: fp16 (the default: half of fp32's memory, searches ~1.5x faster, same recall), bf16, fp32 (exact scores), "
+                            "or sq8 (graph built over fp16, walked over 8-bit codes, best candidates re-scored: see --hnsw-rerank)")
+    build.add_argument("--hnsw-rerank", default=None, choices=list(HNSW_RERANKS),
+                       help="hnsw: re-score the graph's best --rerank-factor x k candidates with these stored vectors (default: fp32 for --hnsw-storage sq8, "
+                            "exact scores; none otherwise)")
+    build.add_argument("--rerank-factor", type=float, default=faiss_defaults.rerank_factor,
+                       help="hnsw with a rerank: candidates re-scored per result wanted (search time: --param dense.rerank_factor=F)")
     build.add_argument("--ef-search", type=int, default=faiss_defaults.ef_search, help="hnsw: candidate list size while searching (recall@10 0.99 at 1M vectors needed 256)")
     build.add_argument("--nlist", type=int, default=None, help="ivfpq: inverted lists (default ~4*sqrt(N))")
     build.add_argument("--pq-m", type=int, default=None, help="ivfpq: sub-quantisers = bytes a vector (default dim/8)")
@@ -150,7 +156,7 @@ def run_build(args) -> int:
         raise TandemError("give the corpus to index (or --from-encoded with `tandem encode` shards)", "--corpus")
     corpus_path = resolve_corpus(args.corpus, args.data_dir) if args.corpus else shards.corpus_path
     faiss = FaissConfig(type=args.faiss, auto_hnsw_min_vectors=args.auto_hnsw_min_vectors, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction,
-                        hnsw_storage=args.hnsw_storage, ef_search=args.ef_search, nlist=args.nlist, pq_m=args.pq_m, nprobe=args.nprobe, train_size=args.faiss_train_size)
+                        hnsw_storage=args.hnsw_storage, hnsw_rerank=args.hnsw_rerank, rerank_factor=args.rerank_factor, ef_search=args.ef_search, nlist=args.nlist, pq_m=args.pq_m, nprobe=args.nprobe, train_size=args.faiss_train_size)
     faiss.resolved(0, 1)  # bad values fail here, naming their flag, before any model loads
     config = BuildConfig(
         corpus=args.corpus or str(corpus_path), sparse=args.sparse, sparse_mode=args.sparse_mode, dense=args.dense, faiss=faiss,
