@@ -142,7 +142,7 @@ def _built_as_asked(recorded: dict, config: FaissConfig, num: int, dim: int) -> 
     """Whether an index an earlier run kept was built with ``config``'s settings."""
     asked = config.resolved(num, dim)
     fields = {"type"} | {"hnsw": {"hnsw_m", "ef_construction", "hnsw_storage", "hnsw_rerank"}, "ivfpq": {"nlist", "pq_m", "pq_nbits"}}.get(asked.type, set())
-    return FaissConfig.recorded(recorded).model_dump(include=fields) == asked.model_dump(include=fields)
+    return FaissConfig.recorded(recorded).resolved(num, dim).model_dump(include=fields) == asked.model_dump(include=fields)
 
 
 def _from_kept_graph(work: Path, vectors: np.ndarray, config: FaissConfig, keep: bool, folder: Path) -> dict | None:

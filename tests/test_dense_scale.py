@@ -173,6 +173,52 @@ def test_hnsw_over_16_bit_vectors_halves_the_file_and_keeps_the_neighbours(tmp_p
     assert np.abs(stored - vectors[::97]).max() <= rounding and not np.array_equal(stored, vectors[::97])
 
 
+def test_hnsw_over_8_bit_codes_reranks_with_exact_vectors_by_default(tmp_path):
+    vectors, queries = np.split(clustered(2100, dim=64, clusters=20, spread=0.8, seed=11), [2000])
+    exact = exact_top(vectors, queries, 10)
+    found, scores = {}, {}
+    for name, settings in (("fp16", {}), ("sq8", {"hnsw_storage": "sq8"}), ("sq8-bare", {"hnsw_storage": "sq8", "hnsw_rerank": "none"})):
+        written = write_dense_index(tmp_path / name, vectors, FaissConfig(type="hnsw", hnsw_m=16, ef_search=200, **settings))
+        index = DenseIndex(tmp_path / name)  # storage and rerank are read from the file
+        assert written["faiss"]["hnsw_rerank"] == index.config.hnsw_rerank == {"fp16": "none", "sq8": "fp32", "sq8-bare": "none"}[name]
+        assert index.config.hnsw_storage == settings.get("hnsw_storage", "fp16")
+        index.configure(ef_search=200)
+        found[name], scores[name] = index.search(queries, 10)
+    true_scores = np.take_along_axis(queries @ vectors.T, found["sq8"], axis=1)
+    assert np.abs(scores["sq8"] - true_scores).max() < 1e-5  # re-scored with the fp32 vectors
+    bare_error = np.abs(scores["sq8-bare"] - np.take_along_axis(queries @ vectors.T, found["sq8-bare"], axis=1)).max()
+    assert bare_error > 1e-4  # 8-bit codes alone give approximate scores
+    assert recall(found["sq8"], exact) >= recall(found["fp16"], exact) - 0.01 and recall(found["sq8"], exact) >= 0.95
+    stored = DenseIndex(tmp_path / "sq8").vectors(np.arange(0, 2000, 97))
+    assert np.array_equal(stored, vectors[::97])  # compaction merges the exact vectors
+
+
+def test_the_rerank_factor_is_a_search_time_parameter(tmp_path):
+    vectors, queries = np.split(clustered(3100, clusters=5, spread=1.5, seed=1), [3000])
+    comp = component({"type": "hnsw", "hnsw_m": 8, "ef_construction": 40, "hnsw_storage": "sq8", "hnsw_rerank": "fp16"})
+    segment = write_segment(tmp_path, "s1", vectors, comp)
+    assert segment.info.stats["dense"]["faiss"]["hnsw_rerank"] == "fp16"
+    retriever = FaissRetriever(SimpleNamespace(segments=[segment]), comp)
+    assert "sq8 vectors, fp16 rerank x2" in FaissBackend().describe(comp, [segment.info])
+    exact = exact_top(vectors, queries, 10)
+    retriever.configure(ef_search=400, rerank_factor=1)
+    one = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    retriever.configure(rerank_factor=8)
+    eight = recall(np.array(valid_results(retriever, vectors, queries, 10)), exact)
+    assert eight > one  # more candidates re-scored: 8-bit ranking mistakes corrected
+    for bad in (0.5, float("nan"), True):
+        with pytest.raises(TandemError) as err:
+            retriever.configure(rerank_factor=bad)
+        assert err.value.where == "--rerank-factor"
+
+
+@pytest.mark.parametrize("settings, flag", [({"hnsw_rerank": "int8"}, "--hnsw-rerank"), ({"rerank_factor": 0.5}, "--rerank-factor")])
+def test_bad_rerank_settings_name_their_flag(settings, flag):
+    with pytest.raises(TandemError) as err:
+        FaissConfig(type="hnsw", **settings).resolved(1000, DIM)
+    assert err.value.where == flag
+
+
 def test_an_hnsw_file_over_a_quantiser_tandem_does_not_write_is_refused_naming_the_file(tmp_path):
     faiss = load_faiss()
     index = faiss.IndexHNSWSQ(DIM, faiss.ScalarQuantizer.QT_4bit, 8, faiss.METRIC_INNER_PRODUCT)
@@ -265,10 +311,31 @@ def test_the_dense_benchmark_names_graph_variants_and_reuses_only_an_index_built
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bench.bench_dense import _built_as_asked, hnsw_graphs, hnsw_label
 
-    graphs = hnsw_graphs("32:800,48,32:200:fp32")
-    assert [hnsw_label(g) for g in graphs] == ["hnsw", "hnsw-M32-efc800", "hnsw-M48-efc400", "hnsw-M32-efc200-fp32"]
+    graphs = hnsw_graphs("32:800,48,32:200:fp32,32:800:sq8")
+    assert [hnsw_label(g) for g in graphs] == ["hnsw", "hnsw-M32-efc800", "hnsw-M48-efc400", "hnsw-M32-efc200-fp32", "hnsw-M32-efc800-sq8"]
     assert graphs[1].hnsw_storage == "fp16"  # a variant without a storage gets the product's
     kept = FaissConfig(type="hnsw", ef_construction=200, build_threads=2).model_dump()
     del kept["hnsw_storage"]  # recorded before the setting existed: fp32
     assert _built_as_asked(kept, graphs[3], 1000, DIM) and not _built_as_asked(kept, graphs[0], 1000, DIM)
     assert _built_as_asked(FaissConfig(type="flat").model_dump(), FaissConfig(type="flat", ef_construction=16), 1000, DIM)
+    sq8 = graphs[4].resolved(1000, DIM).model_dump()
+    assert _built_as_asked(sq8, graphs[4], 1000, DIM) and not _built_as_asked({**sq8, "hnsw_rerank": "fp16"}, graphs[4], 1000, DIM)
+    assert not _built_as_asked(graphs[1].resolved(1000, DIM).model_dump(), graphs[4], 1000, DIM)  # the fp16 graph is not the sq8 index
+
+
+def test_the_dense_benchmark_makes_an_sq8_index_from_the_kept_fp16_graph_of_the_same_build_settings(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.bench_dense import built
+
+    vectors = clustered(600, seed=4)
+    fp16, sq8 = (FaissConfig(type="hnsw", hnsw_m=8, ef_construction=40, hnsw_storage=storage) for storage in ("fp16", "sq8"))
+    graph, _ = built(tmp_path, vectors, fp16, keep=True, label="hnsw-M8-efc40")
+    index, summary = built(tmp_path, vectors, sq8, keep=True, label="hnsw-M8-efc40-sq8")
+    assert summary["graph_from"].startswith("hnsw-M8-efc40 (built in") and summary["config"]["hnsw_rerank"] == "fp32"
+    assert (index.config.hnsw_storage, index.config.hnsw_rerank) == ("sq8", "fp32")
+    ids, scores = index.search(vectors[:20], 5)
+    assert np.array_equal(ids[:, 0], np.arange(20)) and np.allclose(scores[:, 0], 1.0, atol=1e-5)  # each vector finds itself, exact score
+    assert built(tmp_path, vectors, sq8, keep=True, label="hnsw-M8-efc40-sq8")[1].get("built_in_an_earlier_run")
