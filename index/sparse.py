@@ -94,12 +94,16 @@ def _stats_from_df(df: np.ndarray, num_docs: int) -> dict:
     }
 
 
-def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: np.ndarray | None = None, config: SparseIndexConfig | None = None) -> dict:
+def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: np.ndarray | None = None, config: SparseIndexConfig | None = None,
+                       inherited_error: float = 0.0) -> dict:
     """Write a docs x vocab sparse matrix (CSR or CSC) as a block-compressed inverted index.
 
     ``config`` (saved in ``sparse_config.json``) picks float32 or quantised weights and whether a
     forward copy is stored. Returns summary statistics, sizes and the quantisation scale/error.
     Duplicate entries are summed and explicit zeros dropped (in place for a CSC input).
+    ``inherited_error``: how far the given weights may already be from the encoder's (a merge of
+    quantised segments passes the largest of its parts' errors); the recorded ``max_weight_error``
+    adds it to this rounding's, so it stays a bound against the encoder's weights.
     """
     config = config or SparseIndexConfig()
     csc = doc_matrix.tocsc()
@@ -109,6 +113,7 @@ def write_sparse_index(directory: Path, doc_matrix: sp.spmatrix, query_weights: 
     if csc.nnz and not np.isfinite(csc.data).all():
         raise TandemError("document weights must be finite (found NaN or infinity)", "sparse vectors")
     stored, scale, error = quantise(csc.data, config.weights)
+    error += float(inherited_error)
     directory.mkdir(parents=True, exist_ok=True)
     postings = encode_postings(csc.indptr, csc.indices, stored, config.layout)
     posting_files = save_postings(directory, postings)

@@ -340,3 +340,22 @@ def test_kth_largest_weight_of_every_term_equals_a_full_sort(tmp_path, weights):
         for k in (1, 2, 10, 129, 1000, column.size, column.size + 1):
             want = column[-k] if column.size >= k else 0.0
             assert _kth_largest_weight(index.postings, t, k) == want, (t, k)
+
+
+def test_a_merge_of_uint8_segments_records_an_error_bound_against_the_encoders_weights(tmp_path):
+    from tandem.index.manifest import ComponentInfo
+    from tandem.retrieval.backends.native_sparse import NativeSparseBackend
+
+    rng = np.random.default_rng(8)
+    halves = [sp.random(200, 40, density=0.2, format="csr", random_state=rng, dtype=np.float32) * top for top in (1.0, 3.7)]  # other scales
+    config = SparseIndexConfig(weights="uint8")
+    for i, half in enumerate(halves):
+        write_sparse_index(tmp_path / f"part{i}", half, config=config)
+    component = ComponentInfo(name="sparse", backend="native-sparse", settings={"index": config.model_dump()})
+    rows = np.arange(200)
+    summary = NativeSparseBackend().merge_segments([(tmp_path / "part0", rows), (tmp_path / "part1", rows)], tmp_path / "merged", component)
+    merged = SparseIndex(tmp_path / "merged")
+    error = abs(merged.doc_matrix() - sp.vstack(halves).tocsr()).max()
+    rounding_once = merged.info.scale / 2
+    assert error > rounding_once  # rounded twice: the first part's grid, then the merged one
+    assert error <= merged.info.max_weight_error + 1e-6 and summary["max_weight_error"] == merged.info.max_weight_error

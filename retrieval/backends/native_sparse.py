@@ -36,8 +36,12 @@ class NativeSparseBackend(Backend):
         return write_sparse_index(seg_dir, matrix, config=_index_config(component))
 
     def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        matrices = [open_checked(path, None, thorough=True).doc_matrix()[rows] for path, rows in parts]  # all data is read: check all
-        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component))
+        indexes = [open_checked(path, None, thorough=True) for path, _ in parts]  # all data is read: check all
+        matrices = [index.doc_matrix()[rows] for index, (_, rows) in zip(indexes, parts)]
+        # quantised parts are dequantised and rounded again to the merged scale: their errors carry over into the recorded bound
+        inherited = max((index.info.max_weight_error for index in indexes), default=0.0)
+        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component),
+                                  inherited_error=inherited)
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         return apply_query_side_change(component.settings, change)
