@@ -32,8 +32,16 @@ searched 1.3-1.7x faster than fp32 ones (fewer bytes fetched per distance) with 
 0.0004; scores are then exact to ~1e-3. bf16 was as fast but lost up to 0.0024 of recall (8 bits
 of mantissa). ``fp32`` keeps exact scores. efConstruction 800 raised MS MARCO recall further
 (0.983 at efSearch 256) for twice the build time again, and 1600 to 0.986 (0.991 at efSearch 384,
-5.7% of flat) for 3.4x the default's (3,342 s); the default stays at 400, and the README says
+5.7-6.0% of flat in two runs) for 3.4x the default's (3,342 s); the default stays at 400, and the README says
 when to build denser graphs (out-of-domain queries).
+
+``sq8`` storage (:func:`searchable_hnsw`) keeps the graph built over fp16 vectors but walks it over
+8-bit codes (FAISS ``QT_8bit``, 384 bytes a vector at dim 384) and, by default, re-scores the best
+``rerank_factor`` (2) x k candidates with the fp32 vectors (FAISS ``IndexRefine``): scores are
+exact and compaction merges exact vectors, for 2,192 bytes a vector (~1,420 with an fp16 rerank).
+On the 728,528 real pkgsum vectors (bench_dense.py, three graphs, three query sets, one run) it
+answered in 0.73-0.96 of fp16's p50 at equal efSearch (median per graph and query set) with
+recall@10 within 0.001; the default stays fp16, which takes half the memory.
 
 Builds use every core the process may run on (FAISS's OpenMP: HNSW insertion, IVF training and
 assignment); searches use :func:`tandem.index.threads.set_search_threads` threads (the service sets 1 per request
