@@ -7,6 +7,7 @@ block-max MaxScore top-k, exhaustive accumulation) in ``tandem.index.sparse_kern
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -296,6 +297,26 @@ class SparseIndex:
 
     def document_frequency(self) -> np.ndarray:
         return np.diff(np.asarray(self.offsets))
+
+
+def warm_search_kernels(weights: str = "uint8", layout: str = "packed") -> float:
+    """Compile, or load from numba's cache, both exact search kernels for indexes of these stored
+    weights and layout, by searching a tiny index written to a temporary folder (its arrays have the
+    types a real index's have, so the compiled code is the one real searches use); returns the seconds
+    taken: ~30 s on first use on a machine, well under one once cached."""
+    import tempfile
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    matrix = sp.random(64, 16, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    query = SparseVector(np.arange(4, dtype=np.int32), np.ones(4, dtype=np.float32))
+    with tempfile.TemporaryDirectory(prefix="tandem-warm-") as folder:
+        write_sparse_index(Path(folder), matrix, config=SparseIndexConfig(weights=weights, layout=layout))
+        index = SparseIndex(Path(folder), mmap=False)
+        for strategy in ("prune", "scan"):
+            index.strategy = strategy
+            index.search(query, 10)
+    return time.perf_counter() - started
 
 
 def check_bound_factor(value: float) -> float:

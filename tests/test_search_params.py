@@ -46,7 +46,7 @@ def test_dense_ef_search_reaches_every_faiss_segment(tiny_index):
 @pytest.mark.parametrize("assignments, fragment", [
     ({"dens": {"ef_search": "8"}}, "unknown retriever 'dens' (this index has: sparse, dense)"),
     ({"sparse": {"ef_search": "8"}}, "retriever 'sparse' takes bound_factor, not 'ef_search'"),
-    ({"dense": {"efsearch": "8"}}, "retriever 'dense' takes ef_search, nprobe, not 'efsearch'"),
+    ({"dense": {"efsearch": "8"}}, "retriever 'dense' takes ef_search, nprobe, rerank_factor, not 'efsearch'"),
     ({"dense": {"ef_search": "many"}}, "'many' is not a valid int"),
     ({"dense": {"ef_search": "0"}}, "retriever 'dense': ef_search must be a whole number of at least 1, got 0"),
 ])
@@ -78,4 +78,4 @@ def test_cli_param_flag(tiny_index, capsys):
     assert main(["search", "--index", str(tiny_index), "vitamin D", "--mode", "dense", "--param", "dense.ef_search=32", "--json"]) == 0
     capsys.readouterr()
     assert main(["search", "--index", str(tiny_index), "vitamin D", "--param", "dense.ef=32"]) == 2
-    assert capsys.readouterr().err == "tandem: error: --param: retriever 'dense' takes ef_search, nprobe, not 'ef'\n"
+    assert capsys.readouterr().err == "tandem: error: --param: retriever 'dense' takes ef_search, nprobe, rerank_factor, not 'ef'\n"

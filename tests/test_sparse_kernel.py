@@ -359,3 +359,42 @@ def test_a_merge_of_uint8_segments_records_an_error_bound_against_the_encoders_w
     rounding_once = merged.info.scale / 2
     assert error > rounding_once  # rounded twice: the first part's grid, then the merged one
     assert error <= merged.info.max_weight_error + 1e-6 and summary["max_weight_error"] == merged.info.max_weight_error
+
+
+@pytest.mark.parametrize("weights", ["uint16", "float32"])
+def test_warming_the_kernels_compiles_what_a_real_index_of_that_weight_type_searches_with(tmp_path, weights):
+    from tandem.index import sparse_kernel as kernel
+    from tandem.index.sparse import warm_search_kernels
+
+    assert warm_search_kernels(weights) >= 0
+    compiled = (set(kernel.search_top_k.signatures), set(kernel.scan_top_k.signatures))
+    rng = np.random.default_rng(5)
+    write_sparse_index(tmp_path, sp.random(3000, 200, density=0.05, format="csr", random_state=rng, dtype=np.float32), config=SparseIndexConfig(weights=weights))
+    index = SparseIndex(tmp_path)  # memory-mapped, as searches open it
+    query = SparseVector(np.array([3, 50, 120], np.int32), np.array([0.5, 1.0, 2.0], np.float32))
+    for strategy in ("prune", "scan"):
+        index.strategy = strategy
+        assert len(index.search(query, 10)[0]) == 10
+    assert (set(kernel.search_top_k.signatures), set(kernel.scan_top_k.signatures)) == compiled  # nothing new to compile
+
+
+def test_preparing_a_search_says_so_only_when_it_takes_a_while(monkeypatch):
+    import io
+    import time
+
+    from tandem.index.manifest import ComponentInfo
+    from tandem.retrieval import warmup
+    from tandem.index.sparse import warm_search_kernels
+    from tandem.retrieval.backends.native_sparse import NativeSparseBackend
+
+    component = ComponentInfo(name="sparse", backend="native-sparse", settings={"index": SparseIndexConfig(weights="uint8").model_dump()})
+    warm_search_kernels("uint8")  # compiled (or loaded) in this process: preparing again is quick
+    quick = io.StringIO()
+    assert warmup.prepare_search([component], quick) >= 0 and quick.getvalue() == ""  # cached: silent
+    monkeypatch.setattr(warmup, "NOTICE_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(NativeSparseBackend, "prepare_search", lambda self, c: time.sleep(0.3) or 0.3)
+    slow = io.StringIO()
+    warmup.prepare_search([component], slow)
+    lines = slow.getvalue().splitlines()
+    assert lines == ["compiling the search kernels of 'sparse' (first use on this machine, ~30 s; cached afterwards)...",
+                     "search kernels of 'sparse' ready in 0.3 s"]

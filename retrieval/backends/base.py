@@ -103,6 +103,11 @@ class Backend(ABC):
         checks, and with ``thorough`` (``tandem index info --verify``) also what reads all of the data."""
 
     # -- reading ------------------------------------------------------------------------------
+    def prepare_search(self, component: ComponentInfo) -> float:
+        """Make ready, ahead of the first query, what searching this component needs beyond its files
+        (e.g. compiled kernels, cached per machine); returns the seconds taken. Default: nothing."""
+        return 0.0
+
     @abstractmethod
     def open(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu"):
         """A Retriever over ``component`` in this commit."""

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
-from tandem.index.sparse import SparseVector, check_bound_factor, write_sparse_index
+from tandem.index.sparse import SparseVector, check_bound_factor, warm_search_kernels, write_sparse_index
 from tandem.index.sparse_checks import TermChecks, open_checked
 from tandem.index.threads import map_in_threads
 
@@ -42,6 +42,11 @@ class NativeSparseBackend(Backend):
         inherited = max((index.info.max_weight_error for index in indexes), default=0.0)
         return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component),
                                   inherited_error=inherited)
+
+    def prepare_search(self, component: ComponentInfo) -> float:
+        """Compile (first use on a machine, ~30 s) or load from numba's cache the search kernels for the component's weight type."""
+        config = _index_config(component)
+        return warm_search_kernels(config.weights, config.layout)
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         return apply_query_side_change(component.settings, change)

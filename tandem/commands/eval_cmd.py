@@ -146,6 +146,7 @@ def run_eval(args) -> int:
     from tandem.index.errors import TandemError
     from tandem.retrieval.datasets import load_split
     from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.warmup import prepare_search
 
     metrics = _parse_metrics(args.metrics)
     if args.runs:
@@ -171,6 +172,7 @@ def run_eval(args) -> int:
             print(f"{eval_set.name}: {line}")
         _ensure_index(args, dataset, index_dir, eval_set.corpus_path)
         searcher = Searcher.open(index_dir)
+        prepare_search(searcher.manifest.components)
         conditions = parse_conditions(args.modes) if args.modes else [Condition(m, m) for m in searcher.retrievers] + ([Condition("hybrid", "hybrid")] if len(searcher.retrievers) > 1 else [])
         for condition in conditions:
             condition.check(searcher.retrievers)
@@ -270,6 +272,7 @@ def run_tune(args) -> int:
     from tandem.retrieval.datasets import load_split
     from tandem.retrieval.fusion import FusionConfig
     from tandem.retrieval.searcher import FUSION_FILENAME, Searcher
+    from tandem.retrieval.warmup import prepare_search
 
     from ..tables import format_table
 
@@ -278,6 +281,7 @@ def run_tune(args) -> int:
         eval_set.queries = eval_set.queries[: args.max_queries]
     index_dir = _index_for(args, args.dataset)
     searcher = Searcher.open(index_dir)
+    prepare_search(searcher.manifest.components)
     retrievers = [r.strip() for r in args.retrievers.split(",")] if args.retrievers else list(searcher.retrievers)
     best, table = tune_fusion(searcher, eval_set, args.split, retrievers, args.metric, args.depth, weight_step=args.weight_step)
     details = {"dataset": args.dataset, "split": args.split, "metric": args.metric, "num_queries": len(eval_set.queries), "grid": table}

@@ -169,6 +169,9 @@ def run_build(args) -> int:
     if args.backend == "milvus" or args.milvus_uri:
         config = _with_milvus(config, args)
     manifest = build_index(config, args.out, corpus_path, overwrite=args.overwrite, wait=args.wait)
+    from tandem.retrieval.warmup import prepare_search
+
+    prepare_search(manifest.components)  # the first search after a build does not compile
     print(f"\nbuilt {args.out}: {manifest.num_docs:,} documents in {manifest.build_seconds:,.1f} s")
     _print_components(manifest, args.out)
     return 0

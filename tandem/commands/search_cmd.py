@@ -159,6 +159,9 @@ def _open(args, overrides: dict):
     from tandem.retrieval.searcher import Searcher
 
     searcher = Searcher.open(args.index)
+    from tandem.retrieval.warmup import prepare_search
+
+    prepare_search(searcher.manifest.components)  # a line instead of a silent pause when the kernels are compiled
     if args.mode is not None and args.mode not in searcher.modes:
         raise TandemError(f"mode {args.mode!r} is not available for this index (choose {', '.join(searcher.modes)})", "--mode")
     fusion = fusion_from_args(args, searcher)
