@@ -22,7 +22,8 @@ NOTICE_AFTER_SECONDS = 2.0  # a preparation this long (numba compiling, not load
 def prepare_search(components: Iterable[ComponentInfo], out: TextIO | None = None) -> float:
     """Each component's backend prepares what searching needs (:meth:`Backend.prepare_search`); if that takes
     longer than :data:`NOTICE_AFTER_SECONDS`, a line on ``out`` (stderr) says what is happening, and another
-    how long it took. Returns the seconds taken in all."""
+    how long it took. A failure (e.g. no writable temporary folder) is a one-line note, not an error: the first
+    search prepares what it needs itself. Returns the seconds taken in all."""
     out = out or sys.stderr
     total = 0.0
     for component in components:
@@ -33,6 +34,11 @@ def prepare_search(components: Iterable[ComponentInfo], out: TextIO | None = Non
         notice.start()
         try:
             seconds = backend(component.backend).prepare_search(component)
+        except Exception as exc:  # an optimisation only: the first search prepares what it needs itself
+            seconds = 0.0
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"note: the search kernels of {component.name!r} were not prepared ahead ({reason}); the first search compiles them", file=out, flush=True)
+            started.clear()
         finally:
             notice.cancel()
         if started.is_set():

@@ -398,3 +398,21 @@ def test_preparing_a_search_says_so_only_when_it_takes_a_while(monkeypatch):
     lines = slow.getvalue().splitlines()
     assert lines == ["compiling the search kernels of 'sparse' (first use on this machine, ~30 s; cached afterwards)...",
                      "search kernels of 'sparse' ready in 0.3 s"]
+
+
+def test_a_preparation_that_fails_is_a_note_not_an_error(monkeypatch):
+    import io
+
+    from tandem.index.manifest import ComponentInfo
+    from tandem.retrieval import warmup
+    from tandem.retrieval.backends.native_sparse import NativeSparseBackend
+
+    def no_temporary_folder(self, component):
+        raise OSError("[Errno 30] Read-only file system: '/tmp/tandem-warm-x'")
+
+    monkeypatch.setattr(NativeSparseBackend, "prepare_search", no_temporary_folder)
+    out = io.StringIO()
+    component = ComponentInfo(name="sparse", backend="native-sparse", settings={"index": SparseIndexConfig().model_dump()})
+    assert warmup.prepare_search([component], out) == 0.0
+    assert out.getvalue() == ("note: the search kernels of 'sparse' were not prepared ahead ([Errno 30] Read-only file system: "
+                              "'/tmp/tandem-warm-x'); the first search compiles them\n")
