@@ -179,3 +179,16 @@ def test_engines_timed_side_by_side_and_the_peer_goals_read_the_median_over_roun
     impact = next(g for name, g in goals.items() if "Lucene impact" in name)
     assert (impact["measured"], impact["met"]) == (3.2, True)
     assert impact["per_corpus"]["pkgsum 729028"]["separate_processes"]["wall"] == 2.5
+
+
+def test_the_approximate_sweep_times_every_probe_on_every_query_in_a_new_order_each_round():
+    from bench.bench_approx_sparse import BLOCK, Probe, interleaved
+
+    calls: list[tuple[str, int]] = []
+    probes = [Probe(name, "raw", lambda i, name=name: calls.append((name, i)) or [i]) for name in ("exact", "a", "b", "c")]
+    queries = 6 * BLOCK
+    interleaved(probes, queries, warmup=0)
+    for probe in probes:
+        assert sorted(probe.found) == list(range(queries)) and len(probe.wall) == queries
+    firsts = [calls[r * 4 * BLOCK][0] for r in range(6)]  # the probe that ran first in each round
+    assert len(set(firsts)) > 1  # with a fixed order one probe always ran first, after another engine's caches
