@@ -154,10 +154,10 @@ def _from_kept_graph(work: Path, vectors: np.ndarray, config: FaissConfig, keep:
     graph_config = config.model_copy(update={"hnsw_storage": "fp16", "hnsw_rerank": "none"})
     source = work / hnsw_label(graph_config)
     record = source / "bench-summary.json"
-    if not record.exists() or not _built_as_asked(json.loads(record.read_text())["config"], graph_config, *vectors.shape):
+    earlier = json.loads(record.read_text()) if record.exists() else None
+    if earlier is None or not _built_as_asked(earlier["config"], graph_config, *vectors.shape):
         return None
     faiss = load_faiss()
-    earlier = json.loads(record.read_text())
     resolved = config.resolved(*vectors.shape).model_copy(update={"build_threads": earlier["config"].get("build_threads")})
     started = time.perf_counter()
     index = searchable_hnsw(faiss.read_index(str(source / FILENAME)), np.ascontiguousarray(vectors, dtype=np.float32), resolved)

@@ -118,6 +118,11 @@ class FaissConfig(BaseModel):
     train_size: int | None = None  # ivfpq: vectors sampled to train on; default max(50 * nlist, 65,536), at most N
     build_threads: int | None = None  # OpenMP threads for building (None: every core); recorded as used
 
+    @property
+    def reranks(self) -> bool:
+        """Whether an hnsw index of these settings re-scores its graph's best candidates (``hnsw_rerank`` fp16 or fp32)."""
+        return self.hnsw_rerank not in (None, "none")
+
     @classmethod
     def recorded(cls, settings: dict) -> "FaissConfig":
         """The settings a manifest or segment recorded; records from before ``hnsw_storage`` existed held fp32 vectors."""
@@ -137,7 +142,7 @@ class FaissConfig(BaseModel):
             raise TandemError(f"unknown HNSW storage {self.hnsw_storage!r} (choose {', '.join(HNSW_STORAGES)})", "--hnsw-storage")
         if self.hnsw_rerank is not None and self.hnsw_rerank not in HNSW_RERANKS:
             raise TandemError(f"unknown HNSW rerank {self.hnsw_rerank!r} (choose {', '.join(HNSW_RERANKS)})", "--hnsw-rerank")
-        check_rerank_factor(self.rerank_factor)
+        check_search_parameters(None, None, self.rerank_factor)
         if self.type == "auto":
             return self.model_copy(update={"type": "hnsw" if num_docs >= self.auto_hnsw_min_vectors else "flat"}).resolved(num_docs, dim)
         if self.type == "hnsw" and self.hnsw_rerank is None:
@@ -157,11 +162,9 @@ class FaissConfig(BaseModel):
 
         if self.type == "hnsw":
             graph = faiss.SearchParametersHNSW(efSearch=int(ef_search or self.ef_search))
-            if self.hnsw_rerank in (None, "none"):
-                return graph
-            params = faiss.IndexRefineSearchParameters(k_factor=float(rerank_factor or self.rerank_factor), base_index_params=graph)
-            params.referenced_objects = [graph]  # FAISS holds a plain pointer to it
-            return params
+            if not self.reranks:
+                return graph  # FAISS's Python wrapper keeps it alive as long as the refine parameters below
+            return faiss.IndexRefineSearchParameters(k_factor=float(rerank_factor or self.rerank_factor), base_index_params=graph)
         if self.type == "ivfpq":
             return faiss.SearchParametersIVF(nprobe=int(nprobe or self.nprobe))
         return None
@@ -222,29 +225,20 @@ def searchable_hnsw(graph, vectors: np.ndarray, config: FaissConfig):
         index = _empty_hnsw(faiss, dim, config, "sq8")
         index.storage.train(vectors)  # per-dimension min and max: one pass, no sampling
         index.storage.add(vectors)
-        index.hnsw = graph.hnsw  # a copy of the graph (links, levels, entry point)
+        index.hnsw = graph.hnsw  # a copy of the graph (links, levels, entry point, efSearch)
         index.ntotal = graph.ntotal
-        index.hnsw.efSearch = config.ef_search
-    if config.hnsw_rerank in (None, "none"):
+    if not config.reranks:
         return index
     if config.hnsw_rerank == "fp32":
         exact = faiss.IndexFlatIP(dim)
     else:
         exact = faiss.IndexScalarQuantizer(dim, getattr(faiss.ScalarQuantizer, _SQ_TYPES[config.hnsw_rerank]), faiss.METRIC_INNER_PRODUCT)
     exact.add(vectors)
-    refined = faiss.IndexRefine(index, exact)
-    refined.referenced_objects = [index, exact]  # FAISS holds plain pointers to both
+    refined = faiss.IndexRefine(index, exact)  # FAISS's Python wrapper keeps both alive as long as it
     refined.k_factor = config.rerank_factor
     refined.ntotal = index.ntotal
     refined.is_trained = True
     return refined
-
-
-def check_rerank_factor(value: float | None) -> None:
-    """A rerank factor is None (unchanged) or a finite number of at least 1."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
-                              or not math.isfinite(value) or value < 1):
-        raise TandemError(f"rerank_factor must be a number of at least 1, got {value!r}", "--rerank-factor")
 
 
 def training_sample(vectors: np.ndarray, size: int) -> np.ndarray:
@@ -289,11 +283,16 @@ def _rerank_storage(faiss, refine, path: Path) -> str:
     raise IndexFormatError(f"a rerank over {type(exact).__name__} vectors (Tandem writes {', '.join(HNSW_RERANKS[1:])})", str(path))
 
 
-def check_search_parameters(ef_search: int | None, nprobe: int | None) -> None:
-    """Search-time ``ef_search`` and ``nprobe`` are None (unchanged) or whole numbers of at least 1."""
+def check_search_parameters(ef_search: int | None, nprobe: int | None, rerank_factor: float | None = None) -> None:
+    """Search-time ``ef_search`` and ``nprobe`` are None (unchanged) or whole numbers of at least 1,
+    ``rerank_factor`` None or a finite number of at least 1."""
     for name, value, flag in (("ef_search", ef_search, "--ef-search"), ("nprobe", nprobe, "--nprobe")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise TandemError(f"{name} must be a whole number of at least 1, got {value!r}", flag)
+    value = rerank_factor
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                              or not math.isfinite(value) or value < 1):
+        raise TandemError(f"rerank_factor must be a number of at least 1, got {value!r}", "--rerank-factor")
 
 
 class DenseIndex:
@@ -340,8 +339,7 @@ class DenseIndex:
     def configure(self, ef_search: int | None = None, nprobe: int | None = None, rerank_factor: float | None = None) -> None:
         """Search-time parameters from now on: HNSW candidate list size, IVF lists visited, candidates
         re-scored per result by an HNSW rerank (None keeps the current one)."""
-        check_search_parameters(ef_search, nprobe)
-        check_rerank_factor(rerank_factor)
+        check_search_parameters(ef_search, nprobe, rerank_factor)
         self.ef_search = ef_search or self.ef_search
         self.nprobe = nprobe or self.nprobe
         self.rerank_factor = rerank_factor or self.rerank_factor

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tandem.index.dense import FILENAME, DenseIndex, FaissConfig, check_rerank_factor, check_search_parameters, write_dense_index
+from tandem.index.dense import FILENAME, DenseIndex, FaissConfig, check_search_parameters, write_dense_index
 from tandem.index.errors import IndexFormatError, TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot, SegmentReader
@@ -72,7 +72,7 @@ def _parameters(config: FaissConfig) -> str:
     """A written segment's FAISS type and the parameters that matter for it, for summaries."""
     threads = f", {config.build_threads} threads" if config.build_threads else ""
     if config.type == "hnsw":
-        rerank = f", {config.hnsw_rerank} rerank x{config.rerank_factor:g}" if config.hnsw_rerank not in (None, "none") else ""
+        rerank = f", {config.hnsw_rerank} rerank x{config.rerank_factor:g}" if config.reranks else ""
         return f"hnsw (M={config.hnsw_m}, efConstruction={config.ef_construction}, efSearch={config.ef_search}, {config.hnsw_storage} vectors{rerank}{threads})"
     if config.type == "ivfpq":
         return f"ivfpq (nlist={config.nlist}, m={config.pq_m}x{config.pq_nbits} bits, nprobe={config.nprobe}, trained on {config.train_size:,}{threads})"
@@ -128,8 +128,7 @@ class FaissRetriever(DenseQuerySide, EncodingRetriever):
         ``ef_search`` for HNSW segments, ``rerank_factor`` (candidates re-scored per result) for HNSW
         segments with a rerank, ``nprobe`` for IVF-PQ segments; flat segments are exact and ignore
         them. Each search passes them to FAISS per call, so threads searching meanwhile are safe."""
-        check_search_parameters(ef_search, nprobe)
-        check_rerank_factor(rerank_factor)
+        check_search_parameters(ef_search, nprobe, rerank_factor)
         for _, index in self.segments:
             index.configure(ef_search=ef_search, nprobe=nprobe, rerank_factor=rerank_factor)
 
