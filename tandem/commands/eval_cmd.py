@@ -172,10 +172,10 @@ def run_eval(args) -> int:
             print(f"{eval_set.name}: {line}")
         _ensure_index(args, dataset, index_dir, eval_set.corpus_path)
         searcher = Searcher.open(index_dir)
-        prepare_search(searcher.manifest.components)
         conditions = parse_conditions(args.modes) if args.modes else [Condition(m, m) for m in searcher.retrievers] + ([Condition("hybrid", "hybrid")] if len(searcher.retrievers) > 1 else [])
         for condition in conditions:
             condition.check(searcher.retrievers)
+        prepare_search(searcher.manifest.components)  # after the checks: a bad --modes fails at once
         coverage[eval_set.name] = _judged_coverage(args, eval_set, searcher, index_dir)
         prepared.append((eval_set, index_dir, searcher, conditions))
     results = []

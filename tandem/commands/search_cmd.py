@@ -159,9 +159,6 @@ def _open(args, overrides: dict):
     from tandem.retrieval.searcher import Searcher
 
     searcher = Searcher.open(args.index)
-    from tandem.retrieval.warmup import prepare_search
-
-    prepare_search(searcher.manifest.components)  # a line instead of a silent pause when the kernels are compiled
     if args.mode is not None and args.mode not in searcher.modes:
         raise TandemError(f"mode {args.mode!r} is not available for this index (choose {', '.join(searcher.modes)})", "--mode")
     fusion = fusion_from_args(args, searcher)
@@ -180,6 +177,9 @@ def _open(args, overrides: dict):
             print(f"note: {flags} not used: mode {mode!r} searches one retriever, fusion applies to hybrid mode", file=sys.stderr)
     if args.explain and searcher.explainer(mode) is None:
         print(f"(no term-level explanation for mode {mode!r}: --explain shows learned sparse terms)", file=sys.stderr)
+    from tandem.retrieval.warmup import prepare_search
+
+    prepare_search(searcher.manifest.components)  # after the checks above; a line instead of a silent pause when kernels compile
     return searcher, fusion
 
 
