@@ -41,6 +41,12 @@ class Condition:
         if self.is_hybrid and not self.retrievers and len(retrievers) < 2:
             raise TandemError(f"condition {self.name!r} needs at least two retrievers; this index has {', '.join(retrievers)}", "--modes")
 
+    def searches(self, retrievers: list[str]) -> list[str]:
+        """The retrievers this condition runs, of the index's ``retrievers`` (a hybrid without a list: all)."""
+        if not self.is_hybrid:
+            return [self.mode]
+        return list(self.retrievers) or list(retrievers)
+
     def fusion_config(self, index_dir: Path, default: FusionConfig, tuned_dir: Path | None = None) -> FusionConfig | None:
         """The fusion to run; ``tuned`` reads ``tuned_dir`` (another index's tuning) when given, else ``index_dir``."""
         if self.mode != "hybrid":

@@ -27,6 +27,18 @@ def weight_grid(num: int, step: float) -> list[tuple[float, ...]]:
     return grid
 
 
+def tuning_retrievers(searcher: Searcher, split: str, retrievers: Sequence[str] | None = None) -> list[str]:
+    """The retrievers a tuning fuses (default: all of the index's), checked before any work: at least two the
+    index has, and a split tuning may use (never test)."""
+    if split in FORBIDDEN_SPLITS:
+        raise TandemError(f"refusing to tune fusion on the {split!r} split: use train or dev", "--split")
+    names = list(retrievers or searcher.retrievers)
+    missing = [n for n in names if n not in searcher.retrievers]
+    if missing or len(names) < 2:
+        raise TandemError(f"need at least two retrievers the index has ({', '.join(searcher.retrievers)}); got {', '.join(names)}", "--retrievers")
+    return names
+
+
 def tune_fusion(
     searcher: Searcher,
     eval_set,
@@ -43,12 +55,7 @@ def tune_fusion(
     """Best fusion config for ``metric`` on the split's queries, and every candidate's score."""
     from .metrics import evaluate
 
-    if split in FORBIDDEN_SPLITS:
-        raise TandemError(f"refusing to tune fusion on the {split!r} split: use train or dev", "--split")
-    names = list(retrievers or searcher.retrievers)
-    missing = [n for n in names if n not in searcher.retrievers]
-    if missing or len(names) < 2:
-        raise TandemError(f"need at least two retrievers the index has ({', '.join(searcher.retrievers)}); got {', '.join(names)}", "--retrievers")
+    names = tuning_retrievers(searcher, split, retrievers)
     queries = eval_set.queries
     per_retriever: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for start in progress(range(0, len(queries), 64), desc="retrieve candidates", unit="batch"):

@@ -39,6 +39,8 @@ class Searcher:
         self.manifest: Manifest = snapshot.manifest
         self.device = device
         self._retrievers: dict[str, Retriever] = {}
+        self._ready: dict[str, Retriever] = {}  # retrievers whose query encoder is loaded: the per-query path
+        self._query_tokenizer: list = []  # [tokenizer] once looked up
         self._open_lock = threading.Lock()
         for component in self.manifest.components:  # an unknown backend or a missing setting is refused now, not at the first search
             backend(component.backend).check_settings(component, str(self.root / FILENAME))
@@ -92,10 +94,14 @@ class Searcher:
 
     def _with_query_encoder(self, name: str) -> Retriever:
         """The retriever called ``name`` with its query encoder loaded (a load failure is one IndexFormatError)."""
+        ready = self._ready.get(name)
+        if ready is not None:
+            return ready
         retriever = self.retriever(name)
         if supports(retriever, "tokenizer"):
             with load_errors(self.root, self.manifest, self.manifest.component(name), "load the query encoder of"):
                 retriever.tokenizer  # noqa: B018 - loads the query encoder (once)
+        self._ready[name] = retriever
         return retriever
 
     @property
@@ -115,6 +121,23 @@ class Searcher:
     def default_mode(self) -> str:
         return HYBRID if len(self.retrievers) > 1 else self.retrievers[0]
 
+    def searched_by(self, mode: str | None = None, fusion: FusionConfig | None = None) -> list[str]:
+        """The retrievers a search in ``mode`` runs: that retriever; for hybrid, those of ``fusion`` (default:
+        the index's fusion) that this index has, else all of them."""
+        mode = mode or self.default_mode
+        if mode != HYBRID:
+            return [mode] if mode in self.retrievers else []
+        fusion = fusion or self.default_fusion
+        return [n for n in (fusion.retrievers or self.retrievers) if n in self.retrievers]
+
+    def prepare_search(self, names: Sequence[str] | None = None, out=None) -> float:
+        """Make the search code of the retrievers ``names`` (default: all) ready before the first query
+        (:func:`tandem.retrieval.warmup.prepare_search`). Returns the seconds taken."""
+        from .warmup import prepare_search
+
+        wanted = set(self.retrievers if names is None else names)
+        return prepare_search([c for c in self.manifest.components if c.name in wanted], out)
+
     @property
     def docs(self) -> IndexSnapshot:
         """Document lookup (``get``, ``get_many``, ``in``) over the live documents of this commit."""
@@ -122,11 +145,15 @@ class Searcher:
 
     def query_tokenizer(self):
         """The tokenizer that bounds query length: the first retriever that has one (BM25 only: None)."""
-        for name in self.retrievers:
-            component = self.manifest.component(name)
-            if backend(component.backend).doc_input != "text":
-                return self._with_query_encoder(name).tokenizer
-        return None
+        if not self._query_tokenizer:
+            found = None
+            for name in self.retrievers:
+                component = self.manifest.component(name)
+                if backend(component.backend).doc_input != "text":
+                    found = self._with_query_encoder(name).tokenizer
+                    break
+            self._query_tokenizer.append(found)
+        return self._query_tokenizer[0]
 
     # -- retrieval -----------------------------------------------------------------------------
     def retrieve(self, name: str, queries: Sequence[str], depth: int, timings: dict[str, float] | None = None) -> list[Ranking]:
@@ -146,7 +173,7 @@ class Searcher:
             rankings = self.retrieve(mode, queries, k, timings)
             return [SearchResult(query, mode, _single_hits(mode, ranking), dict(timings)) for query, ranking in zip(queries, rankings)]
         fusion = fusion or self.default_fusion
-        names = [n for n in (fusion.retrievers or self.retrievers) if n in self.retrievers]
+        names = self.searched_by(HYBRID, fusion)
         if not names:
             raise TandemError(f"fusion names no retriever this index has ({', '.join(self.retrievers)})", "fusion.retrievers")
         per_retriever = {name: self.retrieve(name, queries, max(fusion.depth, k), timings) for name in names}
@@ -201,6 +228,7 @@ class Searcher:
         for retriever in self._retrievers.values():
             retriever.close()
         self._retrievers.clear()
+        self._ready.clear()
         self.snapshot.close()
 
 

@@ -45,11 +45,19 @@ def test_eval_writes_runs_metrics_and_reports(scifact_subset, subset_index, tmp_
     assert len(run_files) == 5
 
 
-def test_tune_fusion_refuses_test_and_saves_choice(scifact_subset, subset_index, capsys):
+def test_tune_fusion_refuses_test_and_saves_choice(scifact_subset, subset_index, capsys, monkeypatch):
+    from tandem.retrieval import warmup
+
     root, _, _ = scifact_subset
+    prepared: list[list[str]] = []
+    monkeypatch.setattr(warmup, "prepare_search", lambda components, out=None: prepared.append([c.name for c in components]) or 0.0)
     assert main(["tune-fusion", "--dataset", str(root), "--split", "test", "--index", str(subset_index)]) == 2
     assert "refusing" in capsys.readouterr().err
+    assert main(["tune-fusion", "--dataset", str(root), "--split", "train", "--index", str(subset_index), "--retrievers", "sparse,nope"]) == 2
+    assert "need at least two retrievers the index has" in capsys.readouterr().err
+    assert prepared == []  # both refused before any preparation
     assert main(["tune-fusion", "--dataset", str(root), "--split", "train", "--index", str(subset_index), "--retrievers", "sparse,dense", "--weight-step", "0.25"]) == 0
+    assert prepared == [["sparse", "dense"]]  # only what the tuning fuses
     saved = json.loads((subset_index / "tuned-fusion" / "sparse+dense.json").read_text())
     assert saved["retrievers"] == ["sparse", "dense"] and saved["method"] in ("rrf", "wsum")
     details = json.loads((subset_index / "tuned-fusion" / "sparse+dense.details.json").read_text())
@@ -58,7 +66,7 @@ def test_tune_fusion_refuses_test_and_saves_choice(scifact_subset, subset_index,
     assert any(row["nDCG@10"] == best and row["config"] == {**row["config"], **{k: saved[k] for k in ("method", "weights")}} for row in details["grid"])
 
 
-def test_eval_uses_fusion_tuned_for_another_index(scifact_subset, subset_index, tmp_path, capsys):
+def test_eval_uses_fusion_tuned_for_another_index(scifact_subset, subset_index, tmp_path, capsys, monkeypatch):
     """--tuned-fusion-from: a collection without train/dev queries borrows another index's tuning."""
     from tandem.eval.conditions import save_tuned_fusion
     from tandem.retrieval.fusion import FusionConfig
@@ -74,8 +82,13 @@ def test_eval_uses_fusion_tuned_for_another_index(scifact_subset, subset_index, 
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["tuned_fusion_from"] == str(donor)
     borrowed = metrics["results"][0]["metrics"]["nDCG@10"]
+    from tandem.retrieval import warmup
+
+    prepared: list[list[str]] = []
+    monkeypatch.setattr(warmup, "prepare_search", lambda components, out=None: prepared.append([c.name for c in components]) or 0.0)
     assert main(["eval", "--dataset", str(root), "--index", str(subset_index), "-k", "100", "--latency-sample", "0", "--modes", "bm25",
                  "--out", str(tmp_path / "bm25")]) == 0
+    assert prepared == [["bm25"]]  # the sparse kernels are not prepared for a BM25-only evaluation
     bm25 = json.loads((tmp_path / "bm25" / "metrics.json").read_text())["results"][0]["metrics"]["nDCG@10"]
     assert borrowed != bm25
     eval_set = load_split(str(root), "test")

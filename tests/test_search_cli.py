@@ -110,3 +110,18 @@ def test_k1_and_b_at_search_time_score_as_a_searcher_opened_with_them(tmp_path, 
     assert tuned == reference(2.0, 1.0) and only_b == reference(0.9, 0.0)
     assert set(default) == set(tuned) == {"short", "long", "repeat"}
     assert all(tuned[d] != default[d] for d in default) and all(only_b[d] != default[d] for d in default)
+
+
+def test_search_prepares_only_the_retrievers_its_mode_runs(tiny_index, monkeypatch, capsys):
+    """`--mode dense` on a sparse + dense index does not compile the sparse kernels; hybrid prepares what it fuses."""
+    from tandem.retrieval import warmup
+
+    prepared: list[list[str]] = []
+    monkeypatch.setattr(warmup, "prepare_search", lambda components, out=None: prepared.append([c.name for c in components]) or 0.0)
+    assert main(["search", "--index", str(tiny_index), QUERY, "-k", "2", "--mode", "dense"]) == 0
+    assert main(["search", "--index", str(tiny_index), QUERY, "-k", "2", "--mode", "sparse"]) == 0
+    assert main(["search", "--index", str(tiny_index), QUERY, "-k", "2"]) == 0
+    assert prepared == [["dense"], ["sparse"], ["sparse", "dense"]]
+    assert main(["search", "--index", str(tiny_index), QUERY, "--mode", "bm25"]) == 2  # refused before preparing anything
+    assert prepared == [["dense"], ["sparse"], ["sparse", "dense"]]
+    assert "mode 'bm25' is not available" in capsys.readouterr().err

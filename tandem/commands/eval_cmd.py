@@ -146,7 +146,6 @@ def run_eval(args) -> int:
     from tandem.index.errors import TandemError
     from tandem.retrieval.datasets import load_split
     from tandem.retrieval.searcher import Searcher
-    from tandem.retrieval.warmup import prepare_search
 
     metrics = _parse_metrics(args.metrics)
     if args.runs:
@@ -175,7 +174,7 @@ def run_eval(args) -> int:
         conditions = parse_conditions(args.modes) if args.modes else [Condition(m, m) for m in searcher.retrievers] + ([Condition("hybrid", "hybrid")] if len(searcher.retrievers) > 1 else [])
         for condition in conditions:
             condition.check(searcher.retrievers)
-        prepare_search(searcher.manifest.components)  # after the checks: a bad --modes fails at once
+        searcher.prepare_search({n for c in conditions for n in c.searches(searcher.retrievers)})  # after the checks: a bad --modes fails at once
         coverage[eval_set.name] = _judged_coverage(args, eval_set, searcher, index_dir)
         prepared.append((eval_set, index_dir, searcher, conditions))
     results = []
@@ -268,11 +267,10 @@ def _write_outputs(args, results, metrics: list[str], title: str, extra: dict, b
 
 def run_tune(args) -> int:
     from tandem.eval.conditions import save_tuned_fusion
-    from tandem.eval.tune import tune_fusion
+    from tandem.eval.tune import tune_fusion, tuning_retrievers
     from tandem.retrieval.datasets import load_split
     from tandem.retrieval.fusion import FusionConfig
     from tandem.retrieval.searcher import FUSION_FILENAME, Searcher
-    from tandem.retrieval.warmup import prepare_search
 
     from ..tables import format_table
 
@@ -281,8 +279,8 @@ def run_tune(args) -> int:
         eval_set.queries = eval_set.queries[: args.max_queries]
     index_dir = _index_for(args, args.dataset)
     searcher = Searcher.open(index_dir)
-    prepare_search(searcher.manifest.components)
-    retrievers = [r.strip() for r in args.retrievers.split(",")] if args.retrievers else list(searcher.retrievers)
+    retrievers = tuning_retrievers(searcher, args.split, [r.strip() for r in args.retrievers.split(",")] if args.retrievers else None)
+    searcher.prepare_search(retrievers)  # after the checks: a bad --retrievers or --split fails at once
     best, table = tune_fusion(searcher, eval_set, args.split, retrievers, args.metric, args.depth, weight_step=args.weight_step)
     details = {"dataset": args.dataset, "split": args.split, "metric": args.metric, "num_queries": len(eval_set.queries), "grid": table}
     path = save_tuned_fusion(index_dir, retrievers, best, details)

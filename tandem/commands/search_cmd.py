@@ -177,9 +177,7 @@ def _open(args, overrides: dict):
             print(f"note: {flags} not used: mode {mode!r} searches one retriever, fusion applies to hybrid mode", file=sys.stderr)
     if args.explain and searcher.explainer(mode) is None:
         print(f"(no term-level explanation for mode {mode!r}: --explain shows learned sparse terms)", file=sys.stderr)
-    from tandem.retrieval.warmup import prepare_search
-
-    prepare_search(searcher.manifest.components)  # after the checks above; a line instead of a silent pause when kernels compile
+    searcher.prepare_search(searcher.searched_by(mode, fusion))  # after the checks above; a line instead of a silent pause when kernels compile
     return searcher, fusion
 
 
@@ -187,9 +185,8 @@ def configure_bm25(searcher, mode: str, fusion, k1: float | None, b: float | Non
     """Set k1/b on every retriever of ``mode`` that scores with BM25 (refused when there is none)."""
     from tandem.index.errors import TandemError
     from tandem.retrieval.search_params import search_parameters
-    from tandem.retrieval.searcher import HYBRID
 
-    names = [n for n in (fusion.retrievers or searcher.retrievers) if n in searcher.retrievers] if mode == HYBRID else [mode]
+    names = searcher.searched_by(mode, fusion)
     configurable = [searcher.retriever(n) for n in names if "k1" in search_parameters(searcher.retriever(n))]
     if not configurable:
         raise TandemError(f"BM25 parameter given, but mode {mode!r} uses no BM25 retriever (it searches: {', '.join(names)})",
