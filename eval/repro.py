@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from tandem.index.errors import TandemError
+from tandem.index.errors import TandemError, first_validation_error
 
 # Package data, so that `tandem repro` finds it when installed from a wheel; repro/matrix.yaml in the
 # source tree is a link to this file.
@@ -45,8 +45,8 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
     try:
         return Matrix.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise TandemError(f"matrix field {'.'.join(map(str, first['loc']))}: {first['msg']}", str(path)) from None
+        location, message = first_validation_error(exc)
+        raise TandemError(f"matrix field {location}: {message}", str(path)) from None
 
 
 @dataclass

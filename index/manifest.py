@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from .checksums import sha256_file
-from .errors import IndexFormatError
+from .errors import IndexFormatError, first_validation_error
 from .merge_policy import MergePolicy
 
 FORMAT_VERSION = 2
@@ -209,9 +209,8 @@ def parse_manifest(text: str, where: str) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise IndexFormatError(f"manifest field {loc}: {first['msg']}", where) from None
+        location, message = first_validation_error(exc)
+        raise IndexFormatError(f"manifest field {location}: {message}", where) from None
 
 
 def read_manifest(root: Path) -> Manifest:

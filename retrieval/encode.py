@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from tandem.index.corpus import CorpusOptions, Document, iter_corpus, iter_jsonl
-from tandem.index.errors import InputError, TandemError
+from tandem.index.errors import InputError, TandemError, first_validation_error
 
 if TYPE_CHECKING:
     from .backends import EncodedDocs
@@ -313,9 +313,8 @@ def _read_manifest(folder: Path) -> ShardManifest:
     try:
         return ShardManifest.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "file"
-        raise TandemError(f"not a shard manifest ({where}: {first.get('msg')})", str(path)) from None
+        location, message = first_validation_error(exc)
+        raise TandemError(f"not a shard manifest ({location or 'file'}: {message})", str(path)) from None
     except OSError as exc:
         raise TandemError(f"cannot read: {exc.strerror}", str(path)) from None
 

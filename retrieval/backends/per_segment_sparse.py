@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ValidationError
 
-from tandem.index.errors import TandemError
+from tandem.index.errors import TandemError, first_validation_error
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot, SegmentReader
 from tandem.index.sparse import SparseVector
@@ -111,8 +111,8 @@ class PerSegmentSparseRetriever(SparseQuerySide, EncodingRetriever):
             try:
                 checked = self.config_class(**merged)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                raise TandemError(f"{first['loc'][0]}: {first['msg']}", "configure") from None
+                location, message = first_validation_error(exc)
+                raise TandemError(f"{location}: {message}", "configure") from None
             self._params = self.parameters_class(**{key: getattr(checked, key) for key in self.search_keys()})
 
     def search(self, queries, k: int, *, timings: dict[str, float] | None = None) -> list[Ranking]:

@@ -185,7 +185,7 @@ def with_backend_options(config, items: list[str]):
     by the model (unknown keys, types and ranges refused in one line naming the option)."""
     from pydantic import ValidationError
 
-    from tandem.index.errors import TandemError
+    from tandem.index.errors import TandemError, first_validation_error
     from tandem.retrieval.search_params import parse_assignments
 
     update = {}
@@ -197,9 +197,8 @@ def with_backend_options(config, items: list[str]):
         try:
             update[group] = model.model_validate({**current.model_dump(), **values})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(part) for part in first["loc"])
-            raise TandemError(f"{group}.{key}: {first['msg']}", "--backend-option") from None
+            location, message = first_validation_error(exc)
+            raise TandemError(f"{group}.{location}: {message}", "--backend-option") from None
     return config.model_copy(update=update)
 
 
