@@ -296,3 +296,38 @@ def test_format1_sparse_files_are_checked_too(tmp_path):
     checks = TermChecks(open_checked(tmp_path / "good", 3))
     checks.check(np.array([0, 2, 99]))  # out-of-vocabulary ids are left to the search's own check
     assert checks.checked.tolist() == [True, False, True, False]
+
+
+def test_the_check_of_every_term_after_open_leaves_a_damaged_chunk_to_its_query(tmp_path, monkeypatch):
+    """TermChecks.check_all (run on a thread when a retriever opens) marks every term whose blocks decode
+    cleanly; a chunk with a damaged block stays unmarked, so the query that uses it is still refused."""
+    import time
+
+    import scipy.sparse as sp
+
+    from tandem.index import sparse_checks
+    from tandem.index.sparse import write_sparse_index
+    from tandem.index.sparse_checks import TermChecks, check_in_background, open_checked
+
+    monkeypatch.setattr(sparse_checks, "BACKGROUND_CHUNK", 50)
+    matrix = sp.random(3000, 200, density=0.05, format="csr", random_state=np.random.default_rng(3), dtype=np.float32)
+    for name in ("good", "bad"):
+        write_sparse_index(tmp_path / name, matrix)
+    good = TermChecks(open_checked(tmp_path / "good", 3000))
+    stop = check_in_background([good])
+    deadline = time.monotonic() + 60
+    while not good.all_checked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert good.all_checked and good.checked.all() and not stop.is_set()
+
+    index = open_checked(tmp_path / "bad", 3000)
+    term = 120  # its first block's maximum no longer matches its weights (opening reads no weights)
+    block = int(index.postings.block_offsets[term])
+    rewrite_npy(tmp_path / "bad" / "block_max.npy", lambda top: top.__setitem__(block, top[block] * 2))
+    bad = TermChecks(open_checked(tmp_path / "bad", 3000))
+    assert bad.check_all() is False and not bad.all_checked
+    assert bad.checked.tolist() == [True] * 100 + [False] * 50 + [True] * 50  # only the chunk of term 120 is left
+    bad.check(np.array([3, 160]))  # terms of checked chunks: nothing to do
+    with pytest.raises(IndexFormatError, match="disagree with its maximum") as info:
+        bad.check(np.array([3, term]))
+    assert info.value.where == str(tmp_path / "bad" / "postings_weights.npy")

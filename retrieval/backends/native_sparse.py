@@ -10,7 +10,7 @@ from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
 from tandem.index.sparse import SparseVector, check_bound_factor, warm_search_kernels, write_sparse_index
-from tandem.index.sparse_checks import TermChecks, open_checked
+from tandem.index.sparse_checks import TermChecks, check_in_background, open_checked
 from tandem.index.threads import map_in_threads
 
 from ..encoders import encoder_key
@@ -81,7 +81,8 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
         self._open_query_side(snapshot, component, device)
         self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
-        self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use
+        self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use ...
+        self._stop_checks = check_in_background(self._term_checks)  # ... or by one pass after open
 
     def configure(self, *, bound_factor: float | None = None) -> None:
         """Search-time parameter for the following searches (None keeps the current value):
@@ -129,4 +130,5 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
                 for tok, i in zip(tokens, order)]
 
     def close(self) -> None:
+        self._stop_checks.set()
         self.segments = []
