@@ -17,8 +17,9 @@ postings: opening it costs ~110 ms (document ids 83 ms, postings 2 ms, tokenizer
 the checks on open add ~4.5 ms (~4%); decoding every block costs ~10-12 ms (~10%), over the 5%
 budget for every open. So searches decode instead, with :class:`TermChecks`, the blocks of each
 query term the first time it is used (once per term and open index), and a retriever checks every
-term on a background thread after open (:func:`check_in_background`), off the queries' path. What no check but sha256 can
-see: a same-size rewrite of weights that keeps every block's maximum (``--verify`` finds it).
+term on a background thread after open (:func:`check_in_background`), off the queries' path. What
+no check but sha256 can see: a same-size rewrite of weights that keeps every block's maximum
+(``--verify`` finds it).
 """
 from __future__ import annotations
 
