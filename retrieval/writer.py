@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -31,11 +31,13 @@ from tandem.index.errors import TandemError
 from tandem.index.faults import crash_point
 from tandem.index.locking import WriterLock
 from tandem.index.manifest import ComponentInfo, Manifest, SegmentInfo, describe_files, files_under, read_manifest
+from tandem.index.merge_area import clear_stale_merge_areas
 from tandem.index.merge_policy import MergePolicy, plan_merges
 from tandem.index.segments import IndexSnapshot, write_deletes
 from tandem.index.sparse import stack_vectors
 
 from .backends import EncodedDocs, SharedChange, WriteContext, backend
+from .concurrent_merge import BackgroundMerges, merge_concurrently
 from .encoders import dense_encoder, encoder_key, splade_encoder
 
 Log = Callable[[str], None]
@@ -246,12 +248,14 @@ class IndexWriter:
         self.wait = wait
         self.log = log
         self.show_progress = show_progress
+        self._merges = BackgroundMerges(self)
 
-    def _start(self, operation: str) -> tuple[WriterLock, IndexSnapshot]:
-        lock = WriterLock(self.root, operation, self.wait).__enter__()
+    def _start(self, operation: str, wait: float | None = None) -> tuple[WriterLock, IndexSnapshot]:
+        lock = WriterLock(self.root, operation, self.wait if wait is None else wait).__enter__()
         try:
             snapshot = IndexSnapshot(self.root, read_manifest(self.root))
             clear_staging(self.root)
+            clear_stale_merge_areas(self.root)  # what a merge that died left; running merges keep theirs
             collect_garbage(self.root, snapshot.manifest)  # what a crashed writer left (as Lucene's IndexWriter on open)
         except BaseException:
             lock.__exit__(None, None, None)
@@ -283,11 +287,15 @@ class IndexWriter:
         report.generation, report.num_docs, report.num_segments = new.generation, new.num_docs, len(new.segments)
 
     @_reports_full_disk
-    def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None, merge: bool = True) -> ChangeReport:
+    def add(self, docs: Iterable[Document], encode: Callable[[list[ComponentInfo]], EncodedDocs] | None = None,
+            merge: bool | Literal["background"] = True) -> ChangeReport:
         """Add documents (replacing any with the same id) as one new segment; ``encode(components)``,
         when given, supplies their vectors instead of the encoders (e.g. from `tandem encode` shards).
-        Then, unless ``merge`` is False, the index's merge policy merges segments (commits of their own:
-        :meth:`merge`)."""
+        Then the index's merge policy merges segments (commits of their own): with ``merge=True`` before
+        returning (:meth:`merge`), with ``"background"`` on a thread while the index stays writable
+        (:meth:`merge_in_background`), with False not at all."""
+        if merge not in (True, False, "background"):
+            raise TandemError(f"merge must be True, False or 'background' (got {merge!r})", "merge")
         docs = list(docs)
         if not docs:
             raise TandemError("no documents to add", "add")
@@ -318,11 +326,13 @@ class IndexWriter:
             new = manifest.model_copy(update={"segments": segments + [segment], "components": components, "next_segment": manifest.next_segment + 1})
             report = ChangeReport("add", generation, added=len(docs), replaced=len(replaced), encode_seconds=round(encode_seconds, 3))
             report = self._finish(new, "add", report, started)
-            if merge:
+            if merge is True:
                 self._merge_by_policy(report)
-            return report
         finally:
             self._end(lock, snapshot)
+        if merge == "background":
+            self.merge_in_background()
+        return report
 
     @_reports_full_disk
     def merge(self, policy: MergePolicy | None = None) -> ChangeReport:
@@ -339,6 +349,36 @@ class IndexWriter:
             return report
         finally:
             self._end(lock, snapshot)
+
+    @_reports_full_disk
+    def merge_concurrently(self, policy: MergePolicy | None = None) -> ChangeReport:
+        """Merge as :meth:`merge` does, but write the merged segments without holding the writer lock, so
+        adds and deletes go on meanwhile (:mod:`tandem.retrieval.concurrent_merge`); returns the counts."""
+        started = time.perf_counter()
+        report = ChangeReport("merge", 0)
+        merge_concurrently(self, report, policy)
+        manifest = read_manifest(self.root)
+        report.generation, report.num_docs, report.num_segments = manifest.generation, manifest.num_docs, len(manifest.segments)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def merge_in_background(self, policy: MergePolicy | None = None) -> None:
+        """Run :meth:`merge_concurrently` on this writer's merge thread (started if none runs; one that runs
+        plans again when it finishes). A failure is logged and kept in :attr:`merge_error`; the index is unchanged by it."""
+        self._merges.request(policy)
+
+    def wait_for_merges(self, timeout: float | None = None) -> bool:
+        """Wait for this writer's background merges; True when none runs (then :attr:`merge_error` tells
+        whether the last failed, :attr:`last_merge` what it did)."""
+        return self._merges.wait(timeout)
+
+    @property
+    def merge_error(self) -> BaseException | None:
+        return self._merges.error
+
+    @property
+    def last_merge(self) -> ChangeReport | None:
+        return self._merges.last
 
     def _merge_by_policy(self, report: ChangeReport, policy: MergePolicy | None = None) -> None:
         """Merge rounds (one commit each) until the policy (default: the index's) asks for none; counts

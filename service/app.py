@@ -5,6 +5,7 @@ import asyncio
 import hmac
 import json
 import os
+import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -242,6 +243,16 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
         data = report.summary()
         return schemas.ChangeOut(**{name: data[name] for name in schemas.ChangeOut.model_fields})
 
+    writers: list = []
+
+    def index_writer():
+        """The server's one writer (its merge thread merges in the background while adds and deletes go on)."""
+        if not writers:
+            from tandem.retrieval.writer import IndexWriter
+
+            writers.append(IndexWriter(live.root, wait=60, show_progress=False, log=lambda line: print(f"tandem serve: {line}", file=sys.stderr)))
+        return writers[0]
+
     async def run_change(fn):
         """Run a change on the single writer thread (searches go on meanwhile); no time budget: changes finish."""
         return await asyncio.get_running_loop().run_in_executor(writer_pool, fn)
@@ -251,7 +262,6 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
         """Add documents (BEIR style: _id, title, text) as one new commit; an id already in the index is replaced."""
         require_writable()
         from tandem.index.corpus import Document
-        from tandem.retrieval.writer import IndexWriter
 
         docs = [Document(d.id, d.title, d.text) for d in body.documents]
         seen: set[str] = set()
@@ -259,15 +269,13 @@ def create_app(searcher: Searcher | LiveSearcher, settings: ServiceSettings | No
             if doc.doc_id in seen:
                 raise TandemError(f"duplicate id {doc.doc_id!r} in this request", f"documents.{i}._id")
             seen.add(doc.doc_id)
-        return change_out(await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).add(docs)))
+        return change_out(await run_change(lambda: index_writer().add(docs, merge="background")))  # adds never wait for a merge
 
     @app.delete("/documents/{doc_id:path}", response_model=schemas.ChangeOut, responses=errors(401, 403, 404, 422, 503))
     async def delete_document(doc_id: str = PathParam(..., min_length=1, max_length=MAX_DOC_ID_CHARS)) -> schemas.ChangeOut:
         """Delete one document by id (a new commit); 404 when the index has no such document."""
         require_writable()
-        from tandem.retrieval.writer import IndexWriter
-
-        report = await run_change(lambda: IndexWriter(live.root, wait=60, show_progress=False).delete([doc_id]))
+        report = await run_change(lambda: index_writer().delete([doc_id]))
         if report.unknown_ids:
             raise StarletteHTTPException(404, f"no document with id {doc_id!r}")
         return change_out(report)

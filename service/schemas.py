@@ -139,7 +139,7 @@ class ChangeOut(BaseModel):
     num_docs: int
     num_segments: int
     seconds: float
-    merged_segments: int = 0  # segments the index's merge policy merged after the change ...
+    merged_segments: int = 0  # segments the index's merge policy merged after the change (the server merges after adds in the background: 0) ...
     merges_written: int = 0  # ... into this many
 
 

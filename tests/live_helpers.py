@@ -16,6 +16,7 @@ import numpy as np
 from tandem.index.commits import COMMITS, SEGMENTS, STAGING
 from tandem.index.corpus import Document
 from tandem.index.manifest import read_manifest
+from tandem.index.merge_area import MERGING
 
 from conftest import REPO, write_jsonl
 
@@ -86,13 +87,15 @@ def assert_same_rankings(actual: list[dict[str, float]], expected: list[dict[str
 
 
 def on_disk_garbage(root: Path) -> list[str]:
-    """What a finished writer must not leave in an index: segments no commit names, old commits, staging."""
+    """What a finished writer must not leave in an index: segments no commit names, old commits, staging, merge areas."""
     manifest = read_manifest(root)
     named = {s.name for s in manifest.segments}
     leftovers = [f"{SEGMENTS}/{p.name}" for p in sorted((root / SEGMENTS).iterdir()) if p.name not in named] if (root / SEGMENTS).is_dir() else []
     leftovers += [f"{COMMITS}/{p.name}" for p in sorted((root / COMMITS).glob("*.json")) if int(p.stem) != manifest.generation]
     if (root / STAGING).exists():
         leftovers.append(STAGING)
+    if (root / MERGING).exists():
+        leftovers.append(MERGING)
     return leftovers
 
 

@@ -109,6 +109,7 @@ def world(tmp_path_factory):
         "delete": (index_a, ["index", "delete", "--index", "OUT", "--ids", str(ids)]),
         "compact": (changed, ["index", "compact", "--index", "OUT"]),
         "merge": (unmerged, ["index", "merge", "--index", "OUT"]),
+        "merge-concurrent": (unmerged, ["index", "merge", "--index", "OUT", "--concurrent"]),
     }
     operations = {name: Operation(name, args, observe(start) if start else None, after(name, start, args)) for name, (start, args) in specs.items()}
     return {"operations": operations, "starts": {name: start for name, (start, _) in specs.items()}}
@@ -124,6 +125,7 @@ CASES = [
     ("compact", "compact:staged", "before"), ("compact", "compact:moved", "before"), ("compact", "commit:before-manifest", "before"),
     ("compact", "commit:after-manifest", "after"), ("compact", "gc:after-first-removal", "after"),
     ("merge", "merge:staged", "before"), ("merge", "merge:moved", "before"),
+    ("merge-concurrent", "concurrent-merge:staged", "before"), ("merge-concurrent", "concurrent-merge:moved", "before"),
 ]
 
 

@@ -101,3 +101,27 @@ def test_searches_never_fail_while_the_cli_adds_and_compacts(live_index, tmp_pat
     subprocess.run([sys.executable, "-m", "tandem", "index", "compact", "--index", str(live_index)], check=True, capture_output=True)
     assert len(list((live_index / "segments").iterdir())) == 1
     assert json.loads((live_index / "manifest.json").read_text())["generation"] == 4
+
+
+def test_rest_adds_return_before_the_merge_they_trigger(tmp_path):
+    """The server merges after an add on its merge thread (IndexWriter.add(merge="background")): the add's
+    response reports no merge, and the index reaches the policy's segment count soon after."""
+    from tandem.index.merge_policy import MergePolicy
+    from tests.live_helpers import BASE, build, on_disk_garbage, write_docs
+
+    root = build(write_docs(tmp_path / "base.jsonl", BASE), tmp_path / "idx", merge_policy=MergePolicy(merge_factor=2, min_merge_docs=1_000))
+    with running_server(root, "--writable") as base:
+        for n in range(2):
+            added = httpx.post(base + "/documents", json={"documents": [{"_id": f"n{n}", "title": "Glaciers", "text": f"Glaciers carve fjord {n}."}]}, timeout=120)
+            assert added.status_code == 200, added.text
+            assert added.json()["merged_segments"] == 0
+        deadline = time.monotonic() + 120
+        while httpx.get(base + "/index").json()["num_segments"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        info = httpx.get(base + "/index").json()
+        assert info["num_segments"] == 1 and info["num_docs"] == len(BASE) + 2
+        assert set(_ids(base, "glaciers fjord", 3)) >= {"n0", "n1"}
+    from tandem.retrieval.writer import IndexWriter
+
+    IndexWriter(root, show_progress=False).delete(["not-there"])  # the server's leases are gone: the next writer collects
+    assert on_disk_garbage(root) == []

@@ -114,6 +114,9 @@ def register(sub) -> None:
 
     merge = isub.add_parser("merge", help="merge segments as the index's merge policy asks (what `index add` does after adding)", formatter_class=FORMATTER)
     merge.add_argument("--index", required=True, type=Path, help="index folder")
+    merge.add_argument("--concurrent", action="store_true",
+                       help="write the merged segments without holding the writer lock, so other writers add and delete meanwhile "
+                            "(their deletes are carried into the merged segments; a merge whose segments another writer changed is dropped)")
     _add_wait(merge)
     merge.set_defaults(handler=run_merge)
 
@@ -296,7 +299,8 @@ def run_add(args) -> int:
 def run_merge(args) -> int:
     from tandem.retrieval.writer import IndexWriter
 
-    _report(IndexWriter(args.index, wait=args.wait).merge())
+    writer = IndexWriter(args.index, wait=args.wait)
+    _report(writer.merge_concurrently() if args.concurrent else writer.merge())
     return 0
 
 
