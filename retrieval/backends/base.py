@@ -45,6 +45,13 @@ class EncodedDocs:
     def doc_ids(self) -> list[str]:
         return [d.doc_id for d in self.docs]
 
+    def reordered(self, order: np.ndarray) -> "EncodedDocs":
+        """The same documents and vectors with document ``order[i]`` at position ``i`` (what a segment stores
+        per row follows; index-wide results derived from the documents do not depend on their order)."""
+        order = np.asarray(order)
+        return EncodedDocs([self.docs[i] for i in order], {k: m[order] for k, m in self.sparse.items()},
+                           {k: np.ascontiguousarray(v[order]) for k, v in self.dense.items()}, dict(self.tokenizers), dict(self.seconds), dict(self.derived))
+
 
 @dataclass
 class SharedChange:

@@ -1,0 +1,99 @@
+"""Document reordering by recursive graph bisection (index/reorder.py, `tandem index build --reorder bp`):
+a permutation that groups documents sharing terms, documents that move with all their vectors, and an index
+built with it that answers every query with the same documents and scores as one built in corpus order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tandem.index.reorder import bp_order
+
+
+def test_two_interleaved_topics_end_up_in_two_runs():
+    """Even rows use terms 0-9, odd rows terms 10-19: the order puts each topic in one half."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(256):
+        base = 0 if i % 2 == 0 else 10
+        rows.append(sorted(rng.choice(10, size=4, replace=False) + base))
+    indptr = np.arange(0, 4 * 256 + 1, 4)
+    matrix = sp.csr_matrix((np.ones(4 * 256, np.float32), np.concatenate(rows), indptr), shape=(256, 20))
+    order = bp_order(matrix, show_progress=False)
+    assert sorted(order.tolist()) == list(range(256))
+    topics = order % 2
+    assert set(topics[:128]) != set(topics[128:]) and len(set(topics[:128])) == 1  # each half holds one topic
+    assert np.array_equal(bp_order(matrix, show_progress=False), order)  # deterministic
+
+
+@pytest.mark.slow
+def test_gaps_shrink_on_real_vectors(encoded_scifact):
+    """On real SPLADE document vectors (the first 2,000 scifact abstracts) the postings' doc-id gaps need fewer
+    bits than in corpus order or in a random order."""
+    matrix = encoded_scifact.matrix[:2000]
+    order = bp_order(matrix, show_progress=False)
+    shuffled = np.random.default_rng(1).permutation(matrix.shape[0])
+
+    def log_gap(m):
+        csc = sp.csr_matrix(m).tocsc()
+        csc.sort_indices()
+        bits = 0.0
+        for t in np.flatnonzero(np.diff(csc.indptr)):
+            docs = csc.indices[csc.indptr[t]:csc.indptr[t + 1]]
+            bits += np.log2(np.diff(np.concatenate([[-1], docs]))).sum()
+        return bits / m.nnz
+
+    reordered = log_gap(matrix[order])
+    assert reordered < log_gap(matrix) and reordered < log_gap(matrix[shuffled])
+
+
+def test_encoded_documents_move_with_all_their_vectors():
+    from tandem.index.corpus import Document
+    from tandem.retrieval.backends import EncodedDocs
+
+    docs = [Document(f"d{i}", "", f"text {i}") for i in range(4)]
+    sparse = sp.csr_matrix(np.array([[1, 0], [0, 2], [3, 0], [0, 4]], np.float32))
+    dense = np.arange(8, dtype=np.float32).reshape(4, 2)
+    encoded = EncodedDocs(docs, {"s": sparse}, {"d": dense}, seconds={"sparse": 1.5}, derived={("idf",): np.ones(2)})
+    moved = encoded.reordered(np.array([2, 0, 3, 1]))
+    assert moved.doc_ids == ["d2", "d0", "d3", "d1"]
+    assert moved.sparse["s"].toarray().tolist() == [[3, 0], [1, 0], [0, 4], [0, 2]]
+    assert moved.dense["d"].tolist() == [[4, 5], [0, 1], [6, 7], [2, 3]] and moved.dense["d"].flags["C_CONTIGUOUS"]
+    assert moved.seconds == {"sparse": 1.5} and set(moved.derived) == {("idf",)}
+    assert encoded.doc_ids == ["d0", "d1", "d2", "d3"]  # the original is unchanged
+
+
+@pytest.mark.slow
+def test_a_reordered_index_finds_the_same_documents_with_the_same_scores(encoded_scifact, data_dir, tmp_path):
+    """All of scifact from the session's encoded vectors (no model): every query's matches, with their
+    scores, are those of the index in corpus order."""
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import read_queries
+    from tandem.retrieval.searcher import Searcher
+
+    lines: list[str] = []
+    for reorder in ("none", "bp"):
+        config = BuildConfig(corpus=str(encoded_scifact.corpus_path), dense=None, from_encoded=[str(encoded_scifact.shard)], reorder=reorder)
+        build_index(config, tmp_path / reorder, encoded_scifact.corpus_path, log=lines.append, show_progress=False)
+    assert sum("reordered 5,183 documents by recursive graph bisection" in line for line in lines) == 1
+    queries = [q.text for q in read_queries(data_dir / "beir/scifact/queries.jsonl")][:50]
+    with Searcher.open(tmp_path / "none") as plain, Searcher.open(tmp_path / "bp") as reordered:
+        assert plain.snapshot.live_doc_ids() != reordered.snapshot.live_doc_ids()  # the rows moved
+        assert sorted(plain.snapshot.live_doc_ids()) == sorted(reordered.snapshot.live_doc_ids())
+        for query in queries:
+            want = {h.doc_id: h.score for h in plain.search(query, k=6000, mode="sparse").hits}
+            got = {h.doc_id: h.score for h in reordered.search(query, k=6000, mode="sparse").hits}
+            assert got == want and len(want) > 100, query
+        assert reordered.manifest.build_config["reorder"] == "bp"
+
+
+def test_reordering_needs_sparse_vectors(tmp_path, capsys):
+    from tandem.cli import main
+
+    from conftest import TINY_DOCS, write_jsonl
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", TINY_DOCS)
+    assert main(["index", "build", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--sparse", "none", "--reorder", "bp"]) == 2
+    err = capsys.readouterr().err
+    assert "--reorder" in err and "sparse encoder" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
