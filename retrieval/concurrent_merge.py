@@ -3,8 +3,8 @@
 :meth:`IndexWriter.merge <tandem.retrieval.writer.IndexWriter.merge>` holds the writer lock for the whole
 merge, so an add or delete waits for it (minutes for large segments). A concurrent merge round instead
 
-1. plans under the writer lock (the index's merge policy, or the one given) and takes a lease on that commit,
-   so its files stay while it reads them;
+1. plans on the current commit (the index's merge policy, or the one given), leased as a reader leases it, so
+   its files stay while it reads them (no writer lock: step 3 checks that the plan still holds);
 2. writes the merged segments *without* the lock, in its own merge area (:mod:`tandem.index.merge_area`),
    while other writers add, delete or merge;
 3. commits under the lock: a merged segment replaces its source segments if they are all still in the
@@ -77,16 +77,20 @@ def _collect_garbage(writer: "IndexWriter") -> None:
 
 
 def _plan(writer: "IndexWriter", policy: MergePolicy | None) -> tuple[IndexSnapshot, list[tuple[int, int]]] | None:
-    """Under the writer lock: the current commit (leased) and the ranges of segments to merge, or None."""
-    lock, locked = writer._start("merge", max(writer.wait, COMMIT_WAIT_SECONDS))
+    """The current commit, leased as a reader leases it (no writer lock: the commit step checks that the
+    planned segments are still there), and the ranges of segments to merge; None when there are none."""
+    from tandem.index.commits import open_commit
+
+    manifest, lease = open_commit(writer.root)
+    ranges = plan_merges([seg.num_live for seg in manifest.segments], policy or manifest.merge_policy)
+    if not ranges:
+        lease.release()
+        return None
     try:
-        ranges = plan_merges([seg.num_live for seg in locked.manifest.segments], policy or locked.manifest.merge_policy)
-        if not ranges:
-            return None
-        snapshot = IndexSnapshot.open(writer.root)  # the same commit (the lock is held), with a lease
-        return snapshot, ranges
-    finally:
-        writer._end(lock, locked)
+        return IndexSnapshot(writer.root, manifest, lease), ranges
+    except BaseException:
+        lease.release()
+        raise
 
 
 def _commit(writer: "IndexWriter", snapshot: IndexSnapshot, staged: list, stage, report: "ChangeReport") -> int:

@@ -250,8 +250,8 @@ class IndexWriter:
         self.show_progress = show_progress
         self._merges = BackgroundMerges(self)
 
-    def _start(self, operation: str, wait: float | None = None) -> tuple[WriterLock, IndexSnapshot]:
-        lock = WriterLock(self.root, operation, self.wait if wait is None else wait).__enter__()
+    def _start(self, operation: str) -> tuple[WriterLock, IndexSnapshot]:
+        lock = WriterLock(self.root, operation, self.wait).__enter__()
         try:
             snapshot = IndexSnapshot(self.root, read_manifest(self.root))
             clear_staging(self.root)

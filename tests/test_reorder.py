@@ -64,7 +64,7 @@ def test_encoded_documents_move_with_all_their_vectors():
 
 
 @pytest.mark.slow
-def test_a_reordered_index_finds_the_same_documents_with_the_same_scores(encoded_scifact, data_dir, tmp_path):
+def test_a_reordered_index_finds_the_same_documents_with_the_same_scores(encoded_scifact, data_dir, tmp_path, capsys):
     """All of scifact from the session's encoded vectors (no model): every query's matches, with their
     scores, are those of the index in corpus order."""
     from tandem.retrieval.build import BuildConfig, build_index
@@ -85,6 +85,12 @@ def test_a_reordered_index_finds_the_same_documents_with_the_same_scores(encoded
             got = {h.doc_id: h.score for h in reordered.search(query, k=6000, mode="sparse").hits}
             assert got == want and len(want) > 100, query
         assert reordered.manifest.build_config["reorder"] == "bp"
+    from tandem.cli import main
+
+    assert main(["index", "info", str(tmp_path / "bp")]) == 0
+    assert "doc order    the build's documents by recursive graph bisection" in capsys.readouterr().out
+    assert main(["index", "info", str(tmp_path / "none")]) == 0
+    assert "doc order" not in capsys.readouterr().out
 
 
 def test_reordering_needs_sparse_vectors(tmp_path, capsys):

@@ -245,6 +245,8 @@ def run_info(args) -> int:
         floor = f"segments under {policy.min_merge_docs:,} documents count as one level; " if policy.min_merge_docs > 1 else ""
         print("merging      " + (f"every {policy.merge_factor} segments of one size level after an add ({floor}automatic merges stop at "
                                   f"{policy.max_merge_docs:,} documents)" if policy.enabled else "never automatically"))
+        if (manifest.build_config or {}).get("reorder", "none") != "none":
+            print("doc order    the build's documents by recursive graph bisection of their sparse terms (--reorder bp); later adds in arrival order")
         from tandem.retrieval.backends import BACKENDS
 
         rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c, manifest.segments) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
