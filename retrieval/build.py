@@ -59,7 +59,8 @@ class BuildConfig(BaseModel):
     sparse_weights: Literal["float32", "uint16", "uint8"] = "uint8"
     sparse_forward: bool = False  # native-sparse: also store documents row-wise (faster explanations)
     # documents in the order recursive graph bisection gives their sparse terms (tandem.index.reorder): smaller
-    # doc-id gaps and tighter block maxima, so the exact kernel skips more; applied to every component of the build's segment
+    # doc-id gaps and tighter block maxima, so the exact kernel skips more; applied to every component of the build's
+    # segment, and of every segment merges and compaction write later (writer.merge_order)
     reorder: Literal["none", "bp"] = "none"
     dense_backend: str = "faiss"  # registered backend holding the 'dense' retriever
     bmp: BmpConfig | None = None  # bmp sparse backend: block size and default search parameters (None: BmpConfig's defaults)

@@ -22,6 +22,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tandem.index.commits import SEGMENTS
 from tandem.index.faults import crash_point
 from tandem.index.merge_area import carried_deletes, merge_area
@@ -50,11 +52,11 @@ def merge_concurrently(writer: "IndexWriter", report: "ChangeReport", policy: Me
             manifest = snapshot.manifest
             writer.log(f"merging {sum(end - start for start, end in ranges)} segments into {len(ranges)} while the index stays writable")
             with merge_area(writer.root) as stage:
-                staged: list[tuple[tuple[int, int], SegmentInfo | None]] = []
+                staged: list[tuple[tuple[int, int], SegmentInfo | None, np.ndarray | None]] = []
                 for n, (start, end) in enumerate(ranges):
                     live_docs = list(snapshot.live_documents(range(start, end)))
-                    info = merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs, range(start, end)) if live_docs else None
-                    staged.append(((start, end), info))
+                    info, order = merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs, range(start, end)) if live_docs else (None, None)
+                    staged.append(((start, end), info, order))
                 crash_point("concurrent-merge:staged")
                 committed = _commit(writer, snapshot, staged, stage, report)
         finally:
@@ -104,7 +106,7 @@ def _commit(writer: "IndexWriter", snapshot: IndexSnapshot, staged: list, stage,
         current = read_manifest(writer.root)
         position = {seg.name: i for i, seg in enumerate(current.segments)}
         kept = []
-        for (start, end), info in staged:
+        for (start, end), info, order in staged:
             names = [seg.info.name for seg in snapshot.segments[start:end]]
             where = [position.get(name) for name in names]
             if None in where or where != list(range(where[0], where[0] + len(where))):
@@ -112,7 +114,7 @@ def _commit(writer: "IndexWriter", snapshot: IndexSnapshot, staged: list, stage,
                 if info is not None:
                     shutil.rmtree(stage / SEGMENTS / info.name, ignore_errors=True)
                 continue
-            kept.append((where[0], start, end, info))
+            kept.append((where[0], start, end, info, order))
         if not kept:
             return 0
         generation = current.generation + 1
@@ -120,11 +122,13 @@ def _commit(writer: "IndexWriter", snapshot: IndexSnapshot, staged: list, stage,
         crash_point("concurrent-merge:moved")
         segments = list(current.segments)
         replaced = 0
-        for at, start, end, info in sorted(kept, key=lambda item: -item[0]):  # from the last, so earlier positions stay put
+        for at, start, end, info, order in sorted(kept, key=lambda item: -item[0]):  # from the last, so earlier positions stay put
             sources = snapshot.segments[start:end]
             if info is not None:
                 mask = carried_deletes([seg.deleted for seg in sources], [load_deletes(writer.root, segments[at + k]) for k in range(len(sources))],
                                        [seg.info.num_docs for seg in sources])
+                if order is not None:  # the merged segment's rows are in --reorder bp order
+                    mask = mask[order]
                 if mask.any():
                     info = write_deletes(writer.root, info, mask, generation)
             segments[at:at + len(sources)] = [info] if info is not None else []
@@ -133,7 +137,7 @@ def _commit(writer: "IndexWriter", snapshot: IndexSnapshot, staged: list, stage,
         writer._publish(current.model_copy(update={"segments": segments, "next_segment": next_segment}), "merge",
                         {"merged_segments": replaced, "segments": len(segments), "concurrent": True}, report)
         report.merged_segments += replaced
-        report.merges_written += sum(1 for *_, info in kept if info is not None)
+        report.merges_written += sum(1 for _, _, _, info, _ in kept if info is not None)
         return replaced
 
 

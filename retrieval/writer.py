@@ -155,21 +155,40 @@ def stage_segment(stage_root: Path, name: str, docs: EncodedDocs, components: Se
 
 
 def merge_segment(stage_root: Path, name: str, snapshot: IndexSnapshot, components: Sequence[ComponentInfo], live_docs: list[Document],
-                  segments: range | None = None) -> SegmentInfo:
+                  segments: range | None = None, show_progress: bool = False) -> tuple[SegmentInfo, np.ndarray | None]:
     """One segment holding the live rows (``live_docs``) of the snapshot's segments numbered ``segments``
-    (default: all of them), in index order."""
+    (default: all of them), in index order; for an index built with ``--reorder bp``, in the order recursive
+    graph bisection gives their sparse terms (:mod:`tandem.index.reorder`), as the build ordered its segment.
+    Returns the segment and that order (row ``order[i]`` of the live rows in index order is row ``i``; None: index order)."""
     readers = snapshot.segments if segments is None else [snapshot.segments[s] for s in segments]
     seg_dir = stage_root / SEGMENTS / name
     seg_dir.mkdir(parents=True)
+    parts = {c.name: [(seg.path / c.name, seg.live_rows()) for seg in readers] for c in components if backend(c.backend).segment_local}
+    order = merge_order(snapshot.manifest, components, parts, show_progress) if len(live_docs) > 1 else None
+    if order is not None:
+        live_docs = [live_docs[i] for i in order]
     docstore.write_docstore(seg_dir / docstore.FILENAME, live_docs, snapshot.manifest.index_id, texts=snapshot.manifest.docstore == "sqlite")
     stats = {}
     for component in components:
         engine = backend(component.backend)
         if engine.segment_local:
-            parts = [(seg.path / component.name, seg.live_rows()) for seg in readers]
-            stats[component.name] = engine.merge_segments(parts, seg_dir / component.name, component)
+            stats[component.name] = engine.merge_segments(parts[component.name], seg_dir / component.name, component, order=order)
     described = describe_files(stage_root, files_under(seg_dir))
-    return SegmentInfo(name=name, num_docs=len(live_docs), **described.model_dump(), stats=stats)
+    return SegmentInfo(name=name, num_docs=len(live_docs), **described.model_dump(), stats=stats), order
+
+
+def merge_order(manifest: Manifest, components: Sequence[ComponentInfo], parts: dict[str, list], show_progress: bool = False) -> np.ndarray | None:
+    """The order of a merged segment's rows: None (index order) unless the index was built with ``--reorder
+    bp``, then graph bisection of the first sparse component's merged vectors."""
+    if (manifest.build_config or {}).get("reorder", "none") != "bp":
+        return None
+    for component in components:
+        matrix = backend(component.backend).merged_doc_matrix(parts[component.name], component) if component.name in parts else None
+        if matrix is not None:
+            from tandem.index.reorder import bp_order
+
+            return bp_order(matrix, show_progress=show_progress)
+    return None
 
 
 def apply_shared(stage_root: Path, root: Path, components: list[ComponentInfo], generation: int, make_change: Callable[[Path | None, Path], SharedChange],
@@ -411,7 +430,7 @@ class IndexWriter:
         for n, (start, end) in reversed(list(enumerate(ranges))):  # from the last range, so earlier positions stay put
             live_docs = list(snapshot.live_documents(range(start, end)))  # a range with no live rows left just goes
             if live_docs:
-                out[start:end] = [merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs, range(start, end))]
+                out[start:end] = [merge_segment(stage, new_segment_name(manifest, n), snapshot, manifest.components, live_docs, range(start, end))[0]]
             else:
                 del out[start:end]
         crash_point("merge:staged")
@@ -458,7 +477,7 @@ class IndexWriter:
             stage = self.root / ".staging"
             segments = []
             if live_docs:
-                segments = [merge_segment(stage, new_segment_name(manifest), snapshot, manifest.components, live_docs)]
+                segments = [merge_segment(stage, new_segment_name(manifest), snapshot, manifest.components, live_docs, show_progress=self.show_progress)[0]]
             components = apply_shared(stage, self.root, manifest.components, generation,
                                       lambda prev, new: SharedChange(prev, new, merge=True, live_docs=live_docs), WriteContext(self.root, None, live_docs))
             crash_point("compact:staged")

@@ -88,7 +88,7 @@ def test_a_reordered_index_finds_the_same_documents_with_the_same_scores(encoded
     from tandem.cli import main
 
     assert main(["index", "info", str(tmp_path / "bp")]) == 0
-    assert "doc order    the build's documents by recursive graph bisection" in capsys.readouterr().out
+    assert "doc order    recursive graph bisection of the sparse terms (--reorder bp)" in capsys.readouterr().out
     assert main(["index", "info", str(tmp_path / "none")]) == 0
     assert "doc order" not in capsys.readouterr().out
 
@@ -103,3 +103,85 @@ def test_reordering_needs_sparse_vectors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--reorder" in err and "sparse encoder" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_merges_and_compaction_of_a_reordered_index_order_the_segment_they_write(encoded_scifact, data_dir, tmp_path, monkeypatch):
+    """An index built with --reorder bp: a concurrent merge (with deletes made while it writes) and a compaction
+    write their segment in graph-bisection order of its live rows, and every query finds what the same changes
+    find in an index kept in corpus order, with the same scores."""
+    from tandem.index.corpus import read_corpus
+    from tandem.index.merge_policy import MergePolicy
+    from tandem.retrieval.backends import EncodedDocs
+    from tandem.retrieval.build import BuildConfig, build_index
+    from tandem.retrieval.datasets import read_queries
+    from tandem.retrieval.encoders import encoder_key
+    from tandem.retrieval import writer as writer_module
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
+
+    from live_helpers import on_disk_garbage
+
+    docs = read_corpus(encoded_scifact.corpus_path)
+    row = {d.doc_id: i for i, d in enumerate(docs)}
+    readded, deleted_meanwhile = docs[100:300], [d.doc_id for d in docs[1000:1050]] + [d.doc_id for d in docs[150:160]]
+
+    def from_matrix(batch):
+        def encode(components):
+            key = encoder_key("sparse", next(c for c in components if c.name == "sparse").settings["encoder"])
+            return EncodedDocs(list(batch), sparse={key: encoded_scifact.matrix[[row[d.doc_id] for d in batch]]})
+        return encode
+
+    def live_order_matrix(root):
+        """The live rows' vectors in index order and their ids (what a merge of every segment reads)."""
+        from tandem.index.sparse import SparseIndex
+        import scipy.sparse as sparse
+
+        with Searcher.open(root) as searcher:
+            parts = [SparseIndex(seg.path / "sparse").doc_matrix()[seg.live_rows()] for seg in searcher.snapshot.segments]
+            return sparse.vstack(parts).tocsr(), searcher.snapshot.live_doc_ids()
+
+    roots = {}
+    for reorder in ("none", "bp"):
+        root = tmp_path / reorder
+        config = BuildConfig(corpus=str(encoded_scifact.corpus_path), dense=None, from_encoded=[str(encoded_scifact.shard)], reorder=reorder,
+                             merge_policy=MergePolicy(merge_factor=2, min_merge_docs=100_000))
+        build_index(config, root, encoded_scifact.corpus_path, log=lambda _: None, show_progress=False)
+        IndexWriter(root, show_progress=False).add(readded, encode=from_matrix(readded), merge=False)  # replacements: a second segment
+        roots[reorder] = root
+
+    # a concurrent merge of the two segments, with deletes (of both segments' rows) made while it writes
+    expected = {}
+    for reorder, root in roots.items():
+        matrix, ids = live_order_matrix(root)
+        expected[reorder] = [ids[i] for i in bp_order(matrix, show_progress=False)] if reorder == "bp" else ids
+        original = writer_module.merge_segment
+
+        def merge_then_delete(*args, _root=root, _original=original, **kwargs):
+            out = _original(*args, **kwargs)
+            IndexWriter(_root, show_progress=False).delete(deleted_meanwhile)
+            return out
+
+        monkeypatch.setattr(writer_module, "merge_segment", merge_then_delete)
+        report = IndexWriter(root, show_progress=False).merge_concurrently()
+        monkeypatch.setattr(writer_module, "merge_segment", original)
+        assert report.merged_segments == 2
+        with Searcher.open(root) as searcher:
+            (segment,) = searcher.snapshot.segments
+            assert segment.docs.doc_ids == expected[reorder] and segment.num_deleted == len(deleted_meanwhile)
+    assert expected["bp"] != expected["none"]
+
+    # a compaction orders the live rows again
+    for reorder, root in roots.items():
+        matrix, ids = live_order_matrix(root)
+        want = [ids[i] for i in bp_order(matrix, show_progress=False)] if reorder == "bp" else ids
+        IndexWriter(root, show_progress=False).compact()
+        with Searcher.open(root) as searcher:
+            assert searcher.snapshot.live_doc_ids() == want
+        assert on_disk_garbage(root) == []
+
+    queries = [q.text for q in read_queries(data_dir / "beir/scifact/queries.jsonl")][:30]
+    with Searcher.open(roots["none"]) as plain, Searcher.open(roots["bp"]) as reordered:
+        for query in queries:
+            want = {h.doc_id: h.score for h in plain.search(query, k=6000, mode="sparse").hits}
+            assert {h.doc_id: h.score for h in reordered.search(query, k=6000, mode="sparse").hits} == want, query

@@ -84,9 +84,15 @@ class Backend(ABC):
         """Segment-local backends: write the component's files for these documents; returns statistics."""
         raise NotImplementedError(f"{self.name} keeps no segment files")
 
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        """Segment-local backends: write one segment of the live ``rows`` of each ``(segment dir, rows)``."""
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo, order: np.ndarray | None = None) -> dict:
+        """Segment-local backends: write one segment of the live ``rows`` of each ``(segment dir, rows)``, concatenated
+        in that order, or with row ``order[i]`` of that concatenation at position ``i`` when ``order`` is given."""
         raise NotImplementedError(f"{self.name} keeps no segment files")
+
+    def merged_doc_matrix(self, parts: list[tuple[Path, np.ndarray]], component: ComponentInfo) -> sp.csr_matrix | None:
+        """Sparse backends: the docs x vocab matrix of the live rows of the parts, concatenated (what
+        :meth:`merge_segments` writes; a merge orders documents by it); None for the others."""
+        return None
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: "WriteContext") -> dict | None:
         """Apply a change to the index-wide files, writing ``change.new_dir``; returns settings to merge

@@ -36,14 +36,14 @@ class FaissBackend(Backend):
         vectors = docs.dense[encoder_key("dense", component.settings["encoder"])]
         return _write(seg_dir, vectors, FaissConfig.recorded(component.settings["faiss"]))
 
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo, order: np.ndarray | None = None) -> dict:
         config = FaissConfig.recorded(component.settings["faiss"])
         if config.type == "ivfpq":
             raise TandemError("compacting an ivfpq dense component is not supported (its vectors are quantised); rebuild the index", "compact")
         vectors = [DenseIndex(path).vectors(rows) for path, rows in parts]
         dim = int(component.settings["dim"])
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
-        return _write(seg_dir, matrix, config)
+        return _write(seg_dir, matrix if order is None else np.ascontiguousarray(matrix[order]), config)
 
     def check(self, snapshot: IndexSnapshot, component: ComponentInfo, thorough: bool = False) -> None:
         for seg in snapshot.segments:

@@ -35,13 +35,12 @@ class NativeSparseBackend(Backend):
         matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
         return write_sparse_index(seg_dir, matrix, config=_index_config(component))
 
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
-        indexes = [open_checked(path, None, thorough=True) for path, _ in parts]  # all data is read: check all
-        matrices = [index.doc_matrix()[rows] for index, (_, rows) in zip(indexes, parts)]
-        # quantised parts are dequantised and rounded again to the merged scale: their errors carry over into the recorded bound
-        inherited = max((index.info.max_weight_error for index in indexes), default=0.0)
-        return write_sparse_index(seg_dir, sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1)), config=_index_config(component),
-                                  inherited_error=inherited)
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo, order: np.ndarray | None = None) -> dict:
+        matrix, inherited = _merged(parts)
+        return write_sparse_index(seg_dir, matrix if order is None else matrix[order], config=_index_config(component), inherited_error=inherited)
+
+    def merged_doc_matrix(self, parts: list[tuple[Path, np.ndarray]], component: ComponentInfo) -> sp.csr_matrix:
+        return _merged(parts)[0]
 
     def prepare_search(self, component: ComponentInfo) -> float:
         """Compile (first use on a machine, ~30 s) or load from numba's cache the search kernels for the component's weight type."""
@@ -66,6 +65,15 @@ class NativeSparseBackend(Backend):
         if summary and len(stats) == 1:
             text += f", FLOPS {stats[0].get('flops', 0):.2f}"
         return text
+
+
+def _merged(parts: list[tuple[Path, np.ndarray]]) -> tuple[sp.csr_matrix, float]:
+    """The live rows of the parts as one matrix (dequantised weights), and the largest weight error the parts carry."""
+    indexes = [open_checked(path, None, thorough=True) for path, _ in parts]  # all data is read: check all
+    matrices = [index.doc_matrix()[rows] for index, (_, rows) in zip(indexes, parts)]
+    # quantised parts are dequantised and rounded again to the merged scale: their errors carry over into the recorded bound
+    inherited = max((index.info.max_weight_error for index in indexes), default=0.0)
+    return (sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, 1))), inherited
 
 
 def _index_config(component: ComponentInfo) -> SparseIndexConfig:

@@ -182,12 +182,15 @@ class PerSegmentSparseBackend(Backend):
         matrix = docs.sparse[encoder_key("sparse", component.settings["encoder"])]
         return self.write_matrix(seg_dir, matrix, self.config(component))
 
-    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo) -> dict:
+    def merge_segments(self, parts: list[tuple[Path, np.ndarray]], seg_dir: Path, component: ComponentInfo, order: np.ndarray | None = None) -> dict:
         """One segment of the stored vectors of the live rows of each part (rebuilt from what the engine stores)."""
+        matrix = self.merged_doc_matrix(parts, component)
+        return self.write_matrix(seg_dir, matrix if order is None else matrix[order], self.config(component))
+
+    def merged_doc_matrix(self, parts: list[tuple[Path, np.ndarray]], component: ComponentInfo) -> sp.csr_matrix:
         vocab_size = int(component.settings["encoder"]["vocab_size"])
         matrices = [self.retriever_class.segment_class(path).doc_matrix(rows, vocab_size) for path, rows in parts]
-        matrix = sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
-        return self.write_matrix(seg_dir, matrix, self.config(component))
+        return sp.vstack(matrices).tocsr() if matrices else sp.csr_matrix((0, vocab_size), dtype=np.float32)
 
     def update_shared(self, component: ComponentInfo, change: SharedChange, context: WriteContext) -> dict | None:
         """The query side (tokenizer, IDF table) and its IDF policy, exactly as native-sparse keeps them."""

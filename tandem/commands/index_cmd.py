@@ -246,7 +246,7 @@ def run_info(args) -> int:
         print("merging      " + (f"every {policy.merge_factor} segments of one size level after an add ({floor}automatic merges stop at "
                                   f"{policy.max_merge_docs:,} documents)" if policy.enabled else "never automatically"))
         if (manifest.build_config or {}).get("reorder", "none") != "none":
-            print("doc order    the build's documents by recursive graph bisection of their sparse terms (--reorder bp); later adds in arrival order")
+            print("doc order    recursive graph bisection of the sparse terms (--reorder bp) in the built, merged and compacted segments; added ones in arrival order")
         from tandem.retrieval.backends import BACKENDS
 
         rows = [[c.name, c.backend, human_bytes(c.bytes), len(c.files), BACKENDS[c.backend].describe(c, manifest.segments) if c.backend in BACKENDS else "(unknown backend)"] for c in manifest.components]
