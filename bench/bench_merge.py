@@ -35,7 +35,8 @@ def one_run(source: Path, work: Path, mode: str, first: list[Document], second: 
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(source, root)
     IndexWriter(root, show_progress=False).add(first, merge=False)
-    policy = MergePolicy(merge_factor=2, min_merge_docs=10 * read_manifest(root).num_docs, max_merge_docs=10 * read_manifest(root).num_docs)
+    above_all = 10 * read_manifest(root).num_docs  # every segment in one level, no size cap
+    policy = MergePolicy(merge_factor=2, min_merge_docs=above_all, max_merge_docs=above_all)
     merge_out: dict = {}
 
     def merge() -> None:

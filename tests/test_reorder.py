@@ -135,11 +135,10 @@ def test_merges_and_compaction_of_a_reordered_index_order_the_segment_they_write
     def live_order_matrix(root):
         """The live rows' vectors in index order and their ids (what a merge of every segment reads)."""
         from tandem.index.sparse import SparseIndex
-        import scipy.sparse as sparse
 
         with Searcher.open(root) as searcher:
             parts = [SparseIndex(seg.path / "sparse").doc_matrix()[seg.live_rows()] for seg in searcher.snapshot.segments]
-            return sparse.vstack(parts).tocsr(), searcher.snapshot.live_doc_ids()
+            return sp.vstack(parts).tocsr(), searcher.snapshot.live_doc_ids()
 
     roots = {}
     for reorder in ("none", "bp"):
