@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scale_data import encoding_record, pkgsum_prefix, save_query_vectors  # noqa: E402
-from bench.scale_report import EXACT, EXACT_FLOAT, bytes_per_posting_table, exact_beside, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
+from bench.scale_report import EXACT, EXACT_FLOAT, REORDERED, bytes_per_posting_table, exact_beside, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
 
 APPROXIMATE_BACKENDS = ("seismic", "bmp")  # registered names of the approximate sparse backends
 
@@ -95,6 +95,7 @@ def pkgsum_engines(default_weights: str) -> list[dict]:
     engines = [{"name": EXACT, "args": [], "retriever": "sparse", "exact": True}]
     for name, weights in exact_beside(default_weights).items():
         engines.append({"name": name, "args": ["--sparse-weights", weights], "retriever": "sparse"})
+    engines.append({"name": REORDERED, "args": ["--reorder", "bp"], "retriever": "sparse"})
     for name in APPROXIMATE_BACKENDS:
         if name in BACKENDS:
             engines.append({"name": f"tandem-{name}", "args": ["--sparse-backend", name], "retriever": "sparse", "approximate": True})
@@ -120,7 +121,8 @@ def measure_in_child(spec: dict, work: Path, timeout: float) -> dict:
     return json.loads(out_path.read_text())
 
 
-INTERLEAVED = (EXACT, "lucene-bm25", "lucene-impact")  # the peer goals' engines, timed side by side at the largest pkgsum size
+INTERLEAVED = (EXACT, REORDERED, "lucene-bm25", "lucene-impact")  # the peer goals' engines (and the bp order beside), timed side by side at the largest pkgsum size
+LEADS = (EXACT, REORDERED)  # the side-by-side ratios are each of these over every engine after it
 
 
 def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) -> None:
@@ -131,8 +133,8 @@ def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) ->
     names = [name for name in INTERLEAVED if "search" in row["engines"].get(name, {})]
     if args.interleave_rounds <= 0 or EXACT not in names or len(names) < 2:
         return
-    specs = {name: {"kind": "retriever", "index": str(work / "indexes" / name), "retriever": retrievers[name], "num_queries": args.queries}
-             for name in names}
+    specs = {name: {"kind": "retriever", "index": str(work / "indexes" / name), "retriever": retrievers[name], "num_queries": args.queries,
+                    "lead": name in LEADS} for name in names}
     rounds = []
     for r in range(args.interleave_rounds):
         try:
@@ -146,7 +148,8 @@ def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) ->
                      for k in done[0]["ratios"][pair]} for pair in done[0]["ratios"]} if done else {}
     row["interleaved"] = {"engines": names, "queries": args.queries, "rounds": rounds, "median_over_rounds": median,
                           "method": "each round a fresh process: every engine opened, warmed, then query i timed on each in turn "
-                                    "(forward order for even i, backward for odd i); ratios = Tandem exact / peer (throughput: peer mean / Tandem mean)"}
+                                    "(forward order for even i, backward for odd i); ratios = Tandem engine / each engine after it (throughput: "
+                                    "that engine's mean / the Tandem engine's mean)"}
 
 
 def recall_at_10(found: list[list[str]], exact: list[list[str]]) -> float | None:

@@ -275,7 +275,7 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
     """The engines of ``specs`` (all of one kind: the same timed queries) timed side by side (module docstring):
     per engine the usual latency summary at each k and the batch throughput (``BATCH_ROUNDS`` alternating
     rounds), and per pair the p50 ratio, the median per-query ratio, the single-thread throughput ratio
-    and the batch throughput ratio (first engine named over each other one)."""
+    and the batch throughput ratio: each engine whose spec says ``lead`` (else the first) over every engine named after it."""
     from bench.interleave import interleaved, interleaved_batches, per_query_ratio
 
     (kind,) = {spec["kind"] for spec in specs.values()}
@@ -283,28 +283,28 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
     engines = {name: open_engine(spec) for name, spec in specs.items()}
     timed, warm = query_ranges(kind, min(spec["num_queries"] for spec in specs.values()))
     searches = {name: engine.search for name, engine in engines.items()}
-    first, *others = list(specs)
-    out = {"engines": {name: {} for name in specs}, "ratios": {f"{first} / {other}": {} for other in others},
+    names = list(specs)
+    leads = [name for name in names if specs[name].get("lead")] or names[:1]
+    pairs = [(a, b) for a in leads for b in names[names.index(a) + 1:]]  # each lead over every engine after it
+    out = {"engines": {name: {} for name in specs}, "ratios": {f"{a} / {b}": {} for a, b in pairs},
            "order": "query i runs every engine, forward for even i and backward for odd i", "warmup_queries": len(warm)}
     for k in KS:
         wall, cpu, _ = interleaved(searches, timed, warm, k)
         for name in specs:
             out["engines"][name][f"k{k}"] = summary_ms(np.asarray(wall[name]), np.asarray(cpu[name]))
-        a = out["engines"][first][f"k{k}"]
-        for other in others:
-            b = out["engines"][other][f"k{k}"]
-            out["ratios"][f"{first} / {other}"][f"k{k}"] = {
+        for lead, other in pairs:
+            a, b = out["engines"][lead][f"k{k}"], out["engines"][other][f"k{k}"]
+            out["ratios"][f"{lead} / {other}"][f"k{k}"] = {
                 "p50": round(a["p50_ms"] / b["p50_ms"], 3), "cpu_p50": round(a["cpu_p50_ms"] / b["cpu_p50_ms"], 3),
-                "per_query_median": per_query_ratio(wall[first], wall[other]),
+                "per_query_median": per_query_ratio(wall[lead], wall[other]),
                 "throughput": round(b["mean_ms"] / a["mean_ms"], 3)}  # (1000 / mean a) / (1000 / mean b)
     qps = interleaved_batches({name: engine.batch for name, engine in engines.items()}, BATCH_ROUNDS, 10)
     for name, engine in engines.items():
         out["engines"][name]["batch_k10"] = {"qps": round(float(np.median(qps[name])), 1), "qps_rounds": [round(q, 1) for q in qps[name]],
                                              "threads": engine.batch_threads}
-    a = out["engines"][first]["batch_k10"]
-    for other in others:
-        b = out["engines"][other]["batch_k10"]
-        out["ratios"][f"{first} / {other}"]["batch_k10"] = {"throughput": round(a["qps"] / b["qps"], 3)}  # threads: each engine's batch_k10
+    for lead, other in pairs:
+        a, b = out["engines"][lead]["batch_k10"], out["engines"][other]["batch_k10"]
+        out["ratios"][f"{lead} / {other}"]["batch_k10"] = {"throughput": round(a["qps"] / b["qps"], 3)}  # threads: each engine's batch_k10
     out["batch_order"] = f"{BATCH_ROUNDS} rounds of one batch call per engine (every timed and warm-up query), forward in even rounds, backward in odd ones"
     return out
 

@@ -150,7 +150,7 @@ def test_engines_timed_side_by_side_and_the_peer_goals_read_the_median_over_roun
     rounds, the BM25 and impact goals are judged on their median and keep the separate processes' ratio beside it."""
     from bench.scale_data import save_query_vectors
     from bench.scale_measure import measure_interleaved
-    from bench.scale_report import EXACT, evaluate_goals
+    from bench.scale_report import EXACT, REORDERED, evaluate_goals
     from tandem.index.sparse import write_sparse_index
 
     base, queries = random_corpus(tmp_path)
@@ -164,6 +164,9 @@ def test_engines_timed_side_by_side_and_the_peer_goals_read_the_median_over_roun
     assert out["ratios"]["a / b"]["k10"]["p50"] == round(a["p50_ms"] / b["p50_ms"], 3)
     assert out["ratios"]["a / b"]["k10"]["throughput"] == round(b["mean_ms"] / a["mean_ms"], 3)
     assert np.isfinite(out["ratios"]["a / b"]["k10"]["per_query_median"])
+    leads = measure_interleaved({"a": {**spec, "num_queries": 20, "lead": True}, "b": {**spec, "num_queries": 20, "lead": True},
+                                 "c": {**spec, "num_queries": 20}})
+    assert sorted(leads["ratios"]) == ["a / b", "a / c", "b / c"]  # each lead over every engine named after it
 
     def search(p50, mean=None):
         k = {"p50_ms": p50, "p99_ms": 2 * p50, "cpu_p50_ms": p50, "cpu_p99_ms": 2 * p50, "single_thread_qps": 1000 / (mean or p50)}
@@ -172,13 +175,17 @@ def test_engines_timed_side_by_side_and_the_peer_goals_read_the_median_over_roun
     row = {"corpus": "pkgsum", "num_docs": 729_028, "engines": {EXACT: search(1.2), "lucene-bm25": search(1.0), "lucene-impact": search(3.0)},
            "interleaved": {"median_over_rounds": {
                f"{EXACT} / lucene-bm25": {"k10": {"p50": 0.9, "cpu_p50": 0.95}, "k1000": {"p50": 0.2, "cpu_p50": 0.2}},
-               f"{EXACT} / lucene-impact": {"k10": {"p50": 0.3, "cpu_p50": 0.3, "throughput": 3.2}}}}}
+               f"{EXACT} / lucene-impact": {"k10": {"p50": 0.3, "cpu_p50": 0.3, "throughput": 3.2}},
+               f"{REORDERED} / lucene-impact": {"k10": {"p50": 0.28, "cpu_p50": 0.28, "throughput": 3.4}, "batch_k10": {"throughput": 3.5}},
+               f"{EXACT} / {REORDERED}": {"k10": {"p50": 1.07, "cpu_p50": 1.07, "throughput": 0.94}}}}}
     goals = {g["goal"]: g for g in evaluate_goals({"corpora": [row]})}
     bm25 = next(g for name, g in goals.items() if "Lucene BM25 p50 at k=10" in name)
     assert (bm25["measured"], bm25["met"], bm25["separate_processes"]) == (0.9, True, 1.2)
     impact = next(g for name, g in goals.items() if "Lucene impact" in name)
     assert (impact["measured"], impact["met"]) == (3.2, True)
     assert impact["per_corpus"]["pkgsum 729028"]["separate_processes"]["wall"] == 2.5
+    beside = impact["with_reorder_bp"]  # the opt-in order is reported beside the default's judgement, not in it
+    assert (beside["single_thread_throughput"], beside["batch_throughput"], beside["default_over_bp"]["throughput"]) == (3.4, 3.5, 0.94)
 
 
 def test_the_approximate_sweep_times_every_probe_on_every_query_in_a_new_order_each_round():
