@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from typing import Iterable
 
@@ -62,6 +63,34 @@ def _chunks(rows, size):
         yield chunk
 
 
+_OPEN: "weakref.WeakValueDictionary[tuple, DocStore]" = weakref.WeakValueDictionary()
+_OPEN_LOCK = threading.Lock()
+
+
+def open_store(path: Path, expect_index_id: str | None = None, expect_count: int | None = None) -> "DocStore":
+    """The document store at ``path``, shared by every snapshot of this process that has it open.
+
+    A committed segment's store never changes (deletions are separate files), so a reader that opens
+    the next commit while the previous one is still open (the service after each add or delete)
+    reads only the new segments' ids, as Lucene's ``openIfChanged`` keeps the readers of unchanged
+    segments. Stores are keyed by the file's identity (device, inode, size, modification time): a
+    file replaced under the same name is read afresh. Held weakly: the last snapshot closed drops it."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        raise IndexFormatError("document store missing", str(path)) from None
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _OPEN_LOCK:
+        store = _OPEN.get(key)
+    if store is None:
+        store = DocStore(path)
+        with _OPEN_LOCK:
+            store = _OPEN.setdefault(key, store)
+    store.check(expect_index_id, expect_count)
+    return store
+
+
 class DocStore:
     """Read-only access to one segment's document store; safe to share between threads."""
 
@@ -76,12 +105,17 @@ class DocStore:
             self.doc_ids: list[str] = [row[0] for row in self._con.execute("SELECT doc_id FROM docs ORDER BY idx")]
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"document store unreadable: {exc}", str(self.path)) from None
+        self.index_id = meta.get("index_id")
         self.external_texts = meta.get("texts") == "external"  # ids only: titles and texts are in the index's document source
-        if expect_index_id is not None and meta.get("index_id") != expect_index_id:
+        self.check(expect_index_id, expect_count)
+        self._index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+
+    def check(self, expect_index_id: str | None = None, expect_count: int | None = None) -> None:
+        """Refuse a store of another index (``expect_index_id``) or of another size than the manifest's (``expect_count``)."""
+        if expect_index_id is not None and self.index_id != expect_index_id:
             raise IndexFormatError("document store belongs to another index (index id differs from the manifest)", str(self.path))
         if expect_count is not None and len(self.doc_ids) != expect_count:
             raise IndexFormatError(f"document store has {len(self.doc_ids)} documents, the manifest says {expect_count}", str(self.path))
-        self._index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
 
     @property
     def _con(self) -> sqlite3.Connection:

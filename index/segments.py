@@ -83,17 +83,13 @@ class IndexSnapshot:
         self.manifest = manifest
         self.lease = lease
         self.segments: list[SegmentReader] = []
-        self._where: dict[str, tuple[int, int]] = {}
         self._texts = text_source(manifest)  # None: titles and texts are in the segments' stores
         check_sizes(self.root, manifest)  # a truncated or replaced file is refused here, naming it
-        for s, info in enumerate(manifest.segments):
+        for info in manifest.segments:  # stores shared with this process's other snapshots: a reopen reads new segments only
             path = segment_dir(self.root, info.name)
-            store = docstore.DocStore(path / docstore.FILENAME, expect_index_id=manifest.index_id, expect_count=info.num_docs)
-            reader = SegmentReader(info, path, store, load_deletes(self.root, info))
-            self.segments.append(reader)
-            for row, doc_id in enumerate(store.doc_ids):
-                if reader.is_live(row):
-                    self._where[doc_id] = (s, row)
+            store = docstore.open_store(path / docstore.FILENAME, expect_index_id=manifest.index_id, expect_count=info.num_docs)
+            self.segments.append(SegmentReader(info, path, store, load_deletes(self.root, info)))
+        self._num_live = sum(info.num_docs - info.num_deleted for info in manifest.segments)
 
     @classmethod
     def open(cls, root: Path) -> "IndexSnapshot":
@@ -110,21 +106,27 @@ class IndexSnapshot:
 
     @property
     def num_docs(self) -> int:
-        return len(self._where)
+        return self._num_live
 
     def __contains__(self, doc_id: str) -> bool:
-        return doc_id in self._where
+        return self.locate(doc_id) is not None
 
     def locate(self, doc_id: str) -> tuple[int, int] | None:
-        """(segment number, row) of a live document."""
-        return self._where.get(doc_id)
+        """(segment number, row) of a live document: its row in each segment's store, newest segment first,
+        until one is not deleted (an id is live in one segment at most; older copies are deleted rows)."""
+        for s in range(len(self.segments) - 1, -1, -1):
+            seg = self.segments[s]
+            row = seg.docs.row(doc_id)
+            if row is not None and seg.is_live(row):
+                return s, row
+        return None
 
     def live_doc_ids(self) -> list[str]:
         """Live ids in index order (segment by segment, row by row)."""
         return [seg.docs.doc_ids[r] for seg in self.segments for r in seg.live_rows()]
 
     def get(self, doc_id: str) -> Document | None:
-        where = self._where.get(doc_id)
+        where = self.locate(doc_id)
         if not where:
             return None
         return self._with_texts([self.segments[where[0]].docs.get(doc_id)])[0]
@@ -139,7 +141,7 @@ class IndexSnapshot:
     def get_many(self, doc_ids: list[str]) -> dict[str, Document]:
         by_segment: dict[int, list[int]] = {}
         for doc_id in doc_ids:
-            where = self._where.get(doc_id)
+            where = self.locate(doc_id)
             if where:
                 by_segment.setdefault(where[0], []).append(where[1])
         out = {}

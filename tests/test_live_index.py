@@ -348,6 +348,33 @@ def test_an_open_reader_keeps_its_commit_until_closed(tiny_if_index, tmp_path):
     assert on_disk_garbage(root) == ["commits/000004.json"]  # held during that delete; the next writer collects it
 
 
+def test_a_reopen_reads_only_the_new_segments_stores(tiny_if_index, tmp_path):
+    """As Lucene's openIfChanged keeps the readers of unchanged segments: a snapshot opened while the previous
+    commit is still open shares that commit's document stores (ids and their lookup are not read again), reads
+    the new segment's, and finds every id where it is live (a replaced id in its new segment, not its deleted row)."""
+    import gc
+    import weakref
+
+    from tandem.index.segments import IndexSnapshot
+    from tandem.retrieval.writer import IndexWriter
+
+    root = copy_index(tiny_if_index, tmp_path / "index")
+    old = IndexSnapshot.open(root)
+    IndexWriter(root, show_progress=False).add([Document("d3", "Vitamin C", "Vitamin C prevents scurvy."), Document("n1", "Eiffel", "The tower.")],
+                                               merge=False)
+    new = IndexSnapshot.open(root)
+    assert len(new.segments) == 2 and new.segments[0].docs is old.segments[0].docs  # the same store object
+    assert new.segments[1].docs.doc_ids == ["d3", "n1"]
+    assert new.locate("d3") == (1, 0) and new.get("d3").title == "Vitamin C" and old.locate("d3") == (0, 2)
+    assert new.num_docs == 7 and "n1" in new and "n1" not in old and new.locate("gone") is None
+    assert [d.doc_id for d in new] == new.live_doc_ids() == ["d1", "d2", "d4", "d5", "d6", "d3", "n1"]
+    first = weakref.ref(old.segments[0].docs)
+    old.close(), new.close()
+    del old, new
+    gc.collect()
+    assert first() is None  # held weakly: the last snapshot closed drops it, and the next open reads the store afresh
+
+
 HOLDER = """
 import sys
 from tandem.index.locking import WriterLock
