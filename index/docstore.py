@@ -9,13 +9,13 @@ from __future__ import annotations
 import errno
 import sqlite3
 import threading
-import weakref
 from pathlib import Path
 from typing import Iterable
 
 from .corpus import Document
 from .errors import IndexFormatError
 from .progress import progress
+from .shared_readers import shared_reader
 
 FILENAME = "docs.sqlite"
 
@@ -63,30 +63,14 @@ def _chunks(rows, size):
         yield chunk
 
 
-_OPEN: "weakref.WeakValueDictionary[tuple, DocStore]" = weakref.WeakValueDictionary()
-_OPEN_LOCK = threading.Lock()
-
-
 def open_store(path: Path, expect_index_id: str | None = None, expect_count: int | None = None) -> "DocStore":
-    """The document store at ``path``, shared by every snapshot of this process that has it open.
-
-    A committed segment's store never changes (deletions are separate files), so a reader that opens
-    the next commit while the previous one is still open (the service after each add or delete)
-    reads only the new segments' ids, as Lucene's ``openIfChanged`` keeps the readers of unchanged
-    segments. Stores are keyed by the file's identity (device, inode, size, modification time): a
-    file replaced under the same name is read afresh. Held weakly: the last snapshot closed drops it."""
+    """The document store at ``path``, shared by every snapshot of this process that has it open
+    (:mod:`tandem.index.shared_readers`): a reopen after a commit reads only the new segments' ids."""
     path = Path(path)
     try:
-        st = path.stat()
+        store = shared_reader("docstore", path, lambda: DocStore(path))
     except OSError:
         raise IndexFormatError("document store missing", str(path)) from None
-    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    with _OPEN_LOCK:
-        store = _OPEN.get(key)
-    if store is None:
-        store = DocStore(path)
-        with _OPEN_LOCK:
-            store = _OPEN.setdefault(key, store)
     store.check(expect_index_id, expect_count)
     return store
 

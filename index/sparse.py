@@ -213,18 +213,20 @@ class SparseIndex:
             accumulate(self.postings, terms, mult, out)
         return out
 
-    def search(self, query: SparseVector, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: SparseVector, k: int, bound_factor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (doc indices, scores): score descending, ties by doc index ascending.
 
-        Only documents with a nonzero score (sharing a term with the query) are returned.
+        Only documents with a nonzero score (sharing a term with the query) are returned. ``bound_factor``
+        for this search only (a retriever's own setting, when several share this index); None: the index's.
         """
+        bound_factor = self.bound_factor if bound_factor is None else check_bound_factor(bound_factor)
         terms, mult = self.canonical_query(query)
         if k <= 0 or terms.size == 0 or self.num_docs == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        prune = self.strategy == "prune" or (self.strategy == "auto" and (self.num_docs >= PRUNE_DOCS_PER_K * k or self.bound_factor < 1))
+        prune = self.strategy == "prune" or (self.strategy == "auto" and (self.num_docs >= PRUNE_DOCS_PER_K * k or bound_factor < 1))
         if prune and self._prunable and bool((mult > 0).all()):
             acc, bits, cand = self._window_buffers()
-            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, float(self.bound_factor),
+            scores, docs = search_top_k(self.postings, terms, mult, int(k), self.num_docs, PROBE_RATIO, float(bound_factor),
                                         acc, bits, cand, self.counters, self._kth_weight_cache(int(k)))
         else:  # exhaustive scan (also the only way with negative weights: no upper bounds)
             buffer = getattr(self._scratch, "scores", None)

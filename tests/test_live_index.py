@@ -375,6 +375,24 @@ def test_a_reopen_reads_only_the_new_segments_stores(tiny_if_index, tmp_path):
     assert first() is None  # held weakly: the last snapshot closed drops it, and the next open reads the store afresh
 
 
+def test_a_reopened_sparse_retriever_keeps_the_unchanged_segments_indexes_and_checks(tiny_if_index, tmp_path):
+    from tandem.retrieval.searcher import Searcher
+    from tandem.retrieval.writer import IndexWriter
+
+    root = copy_index(tiny_if_index, tmp_path / "index")
+    old = Searcher.open(root)
+    before = old.retriever("sparse")
+    before.search(["vitamin bone"], 3)
+    IndexWriter(root, show_progress=False).add([Document("n1", "Kangaroo", "Kangaroos hop across the Australian outback.")], merge=False)
+    new = Searcher.open(root)
+    after = new.retriever("sparse")
+    assert after.segments[0][1] is before.segments[0][1] and after._term_checks[0] is before._term_checks[0]  # opened and checked once
+    assert len(after.segments) == 2 and after.segments[1][1] is not before.segments[0][1]
+    assert list(after.search(["kangaroos in the australian outback"], 1)[0]) == ["n1"]
+    assert "n1" not in before.search(["kangaroos in the australian outback"], 3)[0]  # the old commit's reader is unchanged
+    old.close(), new.close()
+
+
 HOLDER = """
 import sys
 from tandem.index.locking import WriterLock

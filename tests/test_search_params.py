@@ -59,19 +59,30 @@ def test_wrong_parameters_are_refused_and_nothing_is_applied(tiny_index, assignm
         assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == before
 
 
-def test_sparse_bound_factor_reaches_every_segment_and_is_checked(tiny_index):
-    with Searcher.open(tiny_index) as searcher:
-        segments = searcher.retriever("sparse").segments
-        assert [index.bound_factor for _, index in segments] == [1.0]  # exact unless asked
+def test_sparse_bound_factor_is_the_retrievers_own_and_is_checked(tiny_index, monkeypatch):
+    from tandem.index import sparse_kernel
+
+    seen = []
+    kernel = sparse_kernel.search_top_k
+    monkeypatch.setattr("tandem.index.sparse.search_top_k", lambda *a: seen.append(a[6]) or kernel(*a))
+    monkeypatch.setattr("tandem.index.sparse.PRUNE_DOCS_PER_K", 0)  # the pruning kernel even on a tiny index
+    with Searcher.open(tiny_index) as searcher, Searcher.open(tiny_index) as other:
+        retriever = searcher.retriever("sparse")
+        assert retriever.bound_factor == 1.0  # exact unless asked
         exact = searcher.retrieve("sparse", ["vitamin D bone"], 3)
         assert apply_parameters(searcher, {"sparse": {"bound_factor": "0.8"}}) == {"sparse": {"bound_factor": 0.8}}
-        assert [index.bound_factor for _, index in segments] == [0.8]
+        assert retriever.bound_factor == 0.8 and seen == [1.0]
         approximate = searcher.retrieve("sparse", ["vitamin D bone"], 3)
+        assert seen[-1] == 0.8  # every segment's search gets it
         assert all(approximate[0][d] == s for d, s in exact[0].items() if d in approximate[0])  # scores stay exact
+        # another searcher of the same commit shares the segments' indexes, not the setting
+        assert other.retriever("sparse").segments[0][1] is retriever.segments[0][1]
+        other.retrieve("sparse", ["vitamin D bone"], 3)
+        assert seen[-1] == 1.0 and other.retriever("sparse").bound_factor == 1.0
         for bad in ("0", "1.5", "-0.2"):
             with pytest.raises(TandemError, match=rf"retriever 'sparse': bound_factor must be in \(0, 1\] \(got {bad}"):
                 apply_parameters(searcher, {"sparse": {"bound_factor": bad}})
-        assert [index.bound_factor for _, index in segments] == [0.8]
+        assert retriever.bound_factor == 0.8
 
 
 def test_cli_param_flag(tiny_index, capsys):

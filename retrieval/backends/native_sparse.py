@@ -1,6 +1,7 @@
 """``native-sparse``: learned sparse vectors in Tandem's own inverted index, one per segment."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot
 from tandem.index.sparse_format import SparseIndexConfig
 from tandem.index.sparse import SparseVector, check_bound_factor, warm_search_kernels, write_sparse_index
+from tandem.index.shared_readers import shared_reader
 from tandem.index.sparse_checks import TermChecks, check_in_background, open_checked
 from tandem.index.threads import map_in_threads
 
@@ -81,6 +83,14 @@ def _index_config(component: ComponentInfo) -> SparseIndexConfig:
     return SparseIndexConfig(**component.settings.get("index", {}))
 
 
+class SegmentPostings:
+    """A segment's sparse index, checked on open, with the checks of its terms (:class:`TermChecks`)."""
+
+    def __init__(self, directory, num_docs: int) -> None:
+        self.index = open_checked(directory, num_docs)
+        self.checks = TermChecks(self.index)
+
+
 class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
     """Exact sparse dot-product search over every segment, skipping deleted rows."""
 
@@ -88,9 +98,20 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
 
     def __init__(self, snapshot: IndexSnapshot, component: ComponentInfo, device: str = "cpu") -> None:
         self._open_query_side(snapshot, component, device)
-        self.segments = [(seg, open_checked(seg.path / component.name, seg.info.num_docs)) for seg in snapshot.segments]
-        self._term_checks = [TermChecks(index) for _, index in self.segments]  # each term's blocks decoded once before use ...
-        self._stop_checks = check_in_background(self._term_checks)  # ... or by one pass after open
+        # Shared with this process's other snapshots of the same segments (a reopen after a commit opens and
+        # checks only the new ones; their term checks and k-th weight floors stay warm), so search settings
+        # live here, not in the shared index.
+        self._opened = [shared_reader("native-sparse", seg.path / component.name, partial(SegmentPostings, seg.path / component.name, seg.info.num_docs))
+                        for seg in snapshot.segments]
+        self.segments = [(seg, opened.index) for seg, opened in zip(snapshot.segments, self._opened)]
+        self._term_checks = [opened.checks for opened in self._opened]  # each term's blocks decoded once before use ...
+        self._stop_checks = check_in_background([c for c in self._term_checks if not c.all_checked])  # ... or by one pass after open
+        self._bound_factor = 1.0
+
+    @property
+    def bound_factor(self) -> float:
+        """This retriever's bound factor (:meth:`configure`): 1 is exact."""
+        return self._bound_factor
 
     def configure(self, *, bound_factor: float | None = None) -> None:
         """Search-time parameter for the following searches (None keeps the current value):
@@ -99,9 +120,7 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         scores stay exact). ``tandem search --param sparse.bound_factor=0.8``."""
         if bound_factor is None:
             return
-        bound_factor = check_bound_factor(bound_factor)  # refused before any segment changes (an empty index too)
-        for _, index in self.segments:
-            index.bound_factor = bound_factor
+        self._bound_factor = check_bound_factor(bound_factor)  # refused here (an empty index too)
 
     def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
         """Rankings of a batch of query vectors, split across the search threads (:mod:`tandem.index.threads`)."""
@@ -111,7 +130,7 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         parts = []
         for (seg, index), checks in zip(self.segments, self._term_checks):
             checks.check(vector.ids)
-            parts.append(live_top_k(seg, *index.search(vector, k + seg.num_deleted), k))
+            parts.append(live_top_k(seg, *index.search(vector, k + seg.num_deleted, self._bound_factor), k))
         return merge_top_k(parts, k)
 
     def doc_vector(self, doc_id: str) -> SparseVector | None:
@@ -139,4 +158,4 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
 
     def close(self) -> None:
         self._stop_checks.set()
-        self.segments = []
+        self.segments, self._opened, self._term_checks = [], [], []
