@@ -344,13 +344,16 @@ class DenseIndex:
         self.nprobe = nprobe or self.nprobe
         self.rerank_factor = rerank_factor or self.rerank_factor
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch search on :func:`search_threads` threads: (doc indices [Q, k], scores [Q, k]); -1 marks missing results."""
+    def search(self, queries: np.ndarray, k: int, ef_search: int | None = None, nprobe: int | None = None,
+               rerank_factor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Batch search on :func:`search_threads` threads: (doc indices [Q, k], scores [Q, k]); -1 marks missing results.
+        The search parameters given apply to this call only (a retriever's own, when several share this index);
+        None: this index's (:meth:`configure`)."""
         faiss = load_faiss()
 
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         faiss.omp_set_num_threads(search_threads())  # OpenMP settings belong to the calling thread
-        params = self.config.search_parameters(self.ef_search, self.nprobe, self.rerank_factor)
+        params = self.config.search_parameters(ef_search or self.ef_search, nprobe or self.nprobe, rerank_factor or self.rerank_factor)
         scores, ids = self.index.search(queries, max(1, min(k, self.num_docs)), params=params)
         return ids, scores
 

@@ -40,7 +40,16 @@ def test_dense_ef_search_reaches_every_faiss_segment(tiny_index):
     with Searcher.open(tiny_index) as searcher:
         applied = apply_parameters(searcher, {"dense": {"ef_search": "77", "nprobe": "5"}})
         assert applied == {"dense": {"ef_search": 77, "nprobe": 5}}
-        assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == [(77, 5)]
+        dense = searcher.retriever("dense")
+        assert (dense.search_parameters["ef_search"], dense.search_parameters["nprobe"]) == (77, 5)
+        seen = []
+        for _, index in dense.segments:  # every segment's search gets them
+            index.search = lambda queries, k, search=index.search, **params: seen.append(params) or search(queries, k, **params)
+        searcher.retrieve("dense", ["vitamin D"], 3)
+        assert seen == [{"ef_search": 77, "nprobe": 5, "rerank_factor": None}] * len(dense.segments)
+        with Searcher.open(tiny_index) as other:  # another searcher shares the segments' FAISS indexes, not the settings
+            assert other.retriever("dense").segments[0][1] is dense.segments[0][1]
+            assert other.retriever("dense").search_parameters == {"ef_search": None, "nprobe": None, "rerank_factor": None}
 
 
 @pytest.mark.parametrize("assignments, fragment", [
@@ -52,11 +61,11 @@ def test_dense_ef_search_reaches_every_faiss_segment(tiny_index):
 ])
 def test_wrong_parameters_are_refused_and_nothing_is_applied(tiny_index, assignments, fragment):
     with Searcher.open(tiny_index) as searcher:
-        before = [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments]
+        before = dict(searcher.retriever("dense").search_parameters)
         with pytest.raises(TandemError) as caught:
             apply_parameters(searcher, {"dense": {"nprobe": "3"}, **assignments})
         assert fragment in str(caught.value)
-        assert [(index.ef_search, index.nprobe) for _, index in searcher.retriever("dense").segments] == before
+        assert searcher.retriever("dense").search_parameters == before
 
 
 def test_sparse_bound_factor_is_the_retrievers_own_and_is_checked(tiny_index, monkeypatch):

@@ -7,6 +7,7 @@ batches) are flat and exact, large ones HNSW, and compaction decides again for t
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tandem.index.dense import FILENAME, DenseIndex, FaissConfig, check_search_p
 from tandem.index.errors import IndexFormatError, TandemError
 from tandem.index.manifest import ComponentInfo
 from tandem.index.segments import IndexSnapshot, SegmentReader
+from tandem.index.shared_readers import shared_reader
 
 from ..encoders import encoder_key
 from ..types import Ranking
@@ -100,6 +102,14 @@ def open_segment(seg: SegmentReader, component: ComponentInfo) -> DenseIndex:
     return index
 
 
+def shared_segment(seg: SegmentReader, component: ComponentInfo) -> DenseIndex:
+    """:func:`open_segment`, or the index this process already has open for that same file (:mod:`tandem.index.shared_readers`)."""
+    try:
+        return shared_reader("faiss", seg.path / component.name / FILENAME, partial(open_segment, seg, component))
+    except OSError:  # the file is missing: opening it says so, naming it
+        return open_segment(seg, component)
+
+
 def check_similarities(rows: np.ndarray, scores: np.ndarray, path: Path) -> None:
     """Inner products of unit vectors lie in [-1, 1]: anything else (or NaN) comes from damaged stored
     vectors (O(k) per query; damage that keeps scores in range is found by ``index info --verify``)."""
@@ -120,17 +130,20 @@ class FaissRetriever(DenseQuerySide, EncodingRetriever):
         self.snapshot = snapshot
         self.settings = component.settings
         self._device = device
-        self.segments = [(seg, open_segment(seg, component)) for seg in snapshot.segments]
+        # Shared with this process's other snapshots of the same segments (a reopen after a commit reads only
+        # the new segments' FAISS files), so search parameters live here and go with each search call.
+        self.segments = [(seg, shared_segment(seg, component)) for seg in snapshot.segments]
         self._unit_vectors = bool(self.settings["encoder"].get("normalize", True))
+        self.search_parameters: dict[str, float | None] = {"ef_search": None, "nprobe": None, "rerank_factor": None}  # None: each segment's own
 
     def configure(self, *, ef_search: int | None = None, nprobe: int | None = None, rerank_factor: float | None = None) -> None:
-        """Search-time parameters for every segment from now on (None keeps the current value):
-        ``ef_search`` for HNSW segments, ``rerank_factor`` (candidates re-scored per result) for HNSW
-        segments with a rerank, ``nprobe`` for IVF-PQ segments; flat segments are exact and ignore
-        them. Each search passes them to FAISS per call, so threads searching meanwhile are safe."""
+        """Search-time parameters for every segment from now on (None keeps the current value; until set, each
+        segment's recorded one): ``ef_search`` for HNSW segments, ``rerank_factor`` (candidates re-scored per
+        result) for HNSW segments with a rerank, ``nprobe`` for IVF-PQ segments; flat segments are exact and
+        ignore them. Each search passes them to FAISS per call, so threads searching meanwhile are safe."""
         check_search_parameters(ef_search, nprobe, rerank_factor)
-        for _, index in self.segments:
-            index.configure(ef_search=ef_search, nprobe=nprobe, rerank_factor=rerank_factor)
+        given = {"ef_search": ef_search, "nprobe": nprobe, "rerank_factor": rerank_factor}
+        self.search_parameters = {**self.search_parameters, **{key: value for key, value in given.items() if value is not None}}
 
     @property
     def segment_types(self) -> list[str]:
@@ -143,7 +156,7 @@ class FaissRetriever(DenseQuerySide, EncodingRetriever):
     def search_vectors(self, vectors: np.ndarray, k: int) -> list[Ranking]:
         per_segment = []
         for seg, index in self.segments:
-            rows, scores = index.search(vectors, k + seg.num_deleted)
+            rows, scores = index.search(vectors, k + seg.num_deleted, **self.search_parameters)
             if self._unit_vectors and index.config.type != "ivfpq":
                 check_similarities(rows, scores, seg.path / self.name / FILENAME)
             per_segment.append((seg, rows, scores))

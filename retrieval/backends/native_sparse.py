@@ -86,9 +86,17 @@ def _index_config(component: ComponentInfo) -> SparseIndexConfig:
 class SegmentPostings:
     """A segment's sparse index, checked on open, with the checks of its terms (:class:`TermChecks`)."""
 
-    def __init__(self, directory, num_docs: int) -> None:
+    def __init__(self, directory: Path, num_docs: int) -> None:
         self.index = open_checked(directory, num_docs)
         self.checks = TermChecks(self.index)
+
+    @classmethod
+    def shared(cls, directory: Path, num_docs: int) -> "SegmentPostings":
+        """The segment's postings as this process already has them open (:mod:`tandem.index.shared_readers`), or opened."""
+        try:
+            return shared_reader("native-sparse", directory, partial(cls, directory, num_docs))
+        except OSError:  # the folder is missing: opening it says so, naming it
+            return cls(directory, num_docs)
 
 
 class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
@@ -101,8 +109,7 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         # Shared with this process's other snapshots of the same segments (a reopen after a commit opens and
         # checks only the new ones; their term checks and k-th weight floors stay warm), so search settings
         # live here, not in the shared index.
-        self._opened = [shared_reader("native-sparse", seg.path / component.name, partial(SegmentPostings, seg.path / component.name, seg.info.num_docs))
-                        for seg in snapshot.segments]
+        self._opened = [SegmentPostings.shared(seg.path / component.name, seg.info.num_docs) for seg in snapshot.segments]
         self.segments = [(seg, opened.index) for seg, opened in zip(snapshot.segments, self._opened)]
         self._term_checks = [opened.checks for opened in self._opened]  # each term's blocks decoded once before use ...
         self._stop_checks = check_in_background([c for c in self._term_checks if not c.all_checked])  # ... or by one pass after open
