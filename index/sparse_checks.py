@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -170,15 +171,18 @@ class TermChecks:
             self.checked[new] = True
 
 
-def check_in_background(checks: list[TermChecks]) -> threading.Event:
-    """Run :meth:`TermChecks.check_all` for each of ``checks`` on one daemon thread; set the returned event to
-    stop it after its current chunk (a retriever's ``close``). Errors are left to the per-query checks."""
+def check_in_background(checks: list[TermChecks], then: Callable[[SparseIndex, threading.Event], object] | None = None) -> threading.Event:
+    """Run :meth:`TermChecks.check_all` for each of ``checks`` on one daemon thread, and after each ``then(index,
+    stop)`` if given (more preparation off the queries' path); set the returned event to stop it after its current
+    chunk (a retriever's ``close``). Errors are left to the per-query checks."""
     stop = threading.Event()
 
     def run() -> None:
         for one in checks:
             try:
                 one.check_all(stop)
+                if then is not None:
+                    then(one.index, stop)
             except Exception:  # noqa: BLE001 - an optimisation only: the per-query check still runs and reports
                 pass
 

@@ -685,6 +685,15 @@ def _kth_largest_weight(P, t, k):
     return np.partition(vals, count - k)[count - k]
 
 
+@njit(cache=True, nogil=True)
+def fill_kth_weights(P, k, kth_weight, start, end):
+    """Terms start..end-1 of the cache of :func:`_kth_weight_floor` (``kth_weight``, NaN = not known yet) computed
+    ahead of their first query (a term already known is left as it is)."""
+    for t in range(start, end):
+        if np.isnan(kth_weight[t]):
+            kth_weight[t] = _kth_largest_weight(P, t, k)
+
+
 @njit(cache=True)
 def _kth_weight_floor(P, terms, mult, k, kth_weight):
     """A score that at least k documents reach: per term with at least k postings, its k-th largest

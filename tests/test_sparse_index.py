@@ -55,3 +55,24 @@ def test_forward_index_round_trip(tmp_path):
     assert (index.doc_matrix() != matrix).nnz == 0
     # FLOPS = sum_t p_t^2 with p_t = df_t / N: terms 0, 1, 3 each in 1 of 3 docs
     assert abs(summary["flops"] - 3 * (1 / 3) ** 2) < 1e-12
+
+
+def test_the_floors_filled_ahead_are_each_terms_kth_largest_weight_and_leave_results_unchanged(tmp_path):
+    """``fill_kth_weights`` computes, for every term, the value the pruning kernel would compute on the term's
+    first query: its k-th largest stored weight (0 below k postings)."""
+    matrix = sp.random(5000, 300, density=0.03, format="csr", random_state=np.random.default_rng(5), dtype=np.float32)
+    write_sparse_index(tmp_path / "idx", matrix)
+    lazy, ahead = SparseIndex(tmp_path / "idx"), SparseIndex(tmp_path / "idx")
+    lazy.strategy = ahead.strategy = "prune"
+    assert ahead.fill_kth_weights(3)
+    floors = ahead._kth_weight_cache(3)
+    stored = ahead.doc_matrix().tocsc()
+    for t in range(matrix.shape[1]):
+        weights = np.sort(stored.data[stored.indptr[t]:stored.indptr[t + 1]])[::-1]
+        assert floors[t] == (float(weights[2]) if weights.size >= 3 else 0.0)
+    rng = np.random.default_rng(6)
+    for _ in range(30):
+        ids = rng.choice(300, size=4, replace=False).astype(np.int32)
+        query = SparseVector(ids, rng.random(4).astype(np.float32) + 0.1)
+        for a, b in zip(lazy.search(query, 3), ahead.search(query, 3)):
+            assert np.array_equal(a, b)

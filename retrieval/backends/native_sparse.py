@@ -83,6 +83,9 @@ def _index_config(component: ComponentInfo) -> SparseIndexConfig:
     return SparseIndexConfig(**component.settings.get("index", {}))
 
 
+PREPARED_K = 10  # the k whose pruning floors an open index computes ahead (the default of search, eval and the REST API)
+
+
 class SegmentPostings:
     """A segment's sparse index, checked on open, with the checks of its terms (:class:`TermChecks`)."""
 
@@ -112,7 +115,8 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         self._opened = [SegmentPostings.shared(seg.path / component.name, seg.info.num_docs) for seg in snapshot.segments]
         self.segments = [(seg, opened.index) for seg, opened in zip(snapshot.segments, self._opened)]
         self._term_checks = [opened.checks for opened in self._opened]  # each term's blocks decoded once before use ...
-        self._stop_checks = check_in_background([c for c in self._term_checks if not c.all_checked])  # ... or by one pass after open
+        # ... or by one pass after open, which then computes each term's floor for the usual k (a reopen finds both done)
+        self._stop_checks = check_in_background(self._term_checks, then=lambda index, stop: index.fill_kth_weights(PREPARED_K, stop))
         self._bound_factor = 1.0
 
     @property
