@@ -138,7 +138,7 @@ def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) ->
     rounds = []
     for r in range(args.interleave_rounds):
         try:
-            rounds.append(measure_in_child({"interleave": specs}, work / "measure" / f"interleaved-{r}", args.measure_timeout))
+            rounds.append(measure_in_child({"interleave": specs, "block": args.interleave_block}, work / "measure" / f"interleaved-{r}", args.measure_timeout))
         except Exception as exc:  # the separate measurements stand; say why this one is missing
             rounds.append({"failed": str(exc)})
         print(f"[pkgsum {row['num_docs']:,}] interleaved round {r + 1}: " + ", ".join(
@@ -146,7 +146,7 @@ def interleave_peers(row: dict, retrievers: dict[str, str], work: Path, args) ->
     done = [x for x in rounds if "ratios" in x]
     median = {pair: {k: {stat: round(float(np.median([x["ratios"][pair][k][stat] for x in done])), 3) for stat in done[0]["ratios"][pair][k]}
                      for k in done[0]["ratios"][pair]} for pair in done[0]["ratios"]} if done else {}
-    row["interleaved"] = {"engines": names, "queries": args.queries, "rounds": rounds, "median_over_rounds": median,
+    row["interleaved"] = {"engines": names, "queries": args.queries, "block": args.interleave_block, "rounds": rounds, "median_over_rounds": median,
                           "method": "each round a fresh process: every engine opened, warmed, then query i timed on each in turn "
                                     "(forward order for even i, backward for odd i); ratios = Tandem engine / each engine after it (throughput: "
                                     "that engine's mean / the Tandem engine's mean)"}
@@ -484,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interleave-rounds", type=int, default=3,
                         help="at the largest pkgsum size, also time Tandem exact and the Lucene peers side by side in this many fresh processes "
                              "(the peer goals read the median over rounds; 0 to skip)")
+    parser.add_argument("--interleave-block", type=int, default=1,
+                        help="side by side, the engines take turns on blocks of this many queries (1: every engine on each query)")
     parser.add_argument("--dense-results", type=Path, default=ROOT / "bench/results/dense.json")
     parser.add_argument("--work", type=Path, default=Path("/work/scratch/bench-scale"), help="scratch folder (indexes, prefix shards)")
     parser.add_argument("--reuse", action="store_true", help="reuse pkgsum indexes an earlier run built in --work (their recorded build times)")

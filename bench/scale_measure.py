@@ -271,7 +271,7 @@ def measure(spec: dict) -> dict:
     return out
 
 
-def measure_interleaved(specs: dict[str, dict]) -> dict:
+def measure_interleaved(specs: dict[str, dict], block: int = 1) -> dict:
     """The engines of ``specs`` (all of one kind: the same timed queries) timed side by side (module docstring):
     per engine the usual latency summary at each k and the batch throughput (``BATCH_ROUNDS`` alternating
     rounds), and per pair the p50 ratio, the median per-query ratio, the single-thread throughput ratio
@@ -287,9 +287,11 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
     leads = [name for name in names if specs[name].get("lead")] or names[:1]
     pairs = [(a, b) for a in leads for b in names[names.index(a) + 1:]]  # each lead over every engine after it
     out = {"engines": {name: {} for name in specs}, "ratios": {f"{a} / {b}": {} for a, b in pairs},
-           "order": "query i runs every engine, forward for even i and backward for odd i", "warmup_queries": len(warm)}
+           "order": "query i runs every engine, forward for even i and backward for odd i" if block <= 1 else
+                    f"the engines take turns on blocks of {block} queries, forward for even blocks and backward for odd ones",
+           "block": block, "warmup_queries": len(warm)}
     for k in KS:
-        wall, cpu, _ = interleaved(searches, timed, warm, k)
+        wall, cpu, _ = interleaved(searches, timed, warm, k, block)
         for name in specs:
             out["engines"][name][f"k{k}"] = summary_ms(np.asarray(wall[name]), np.asarray(cpu[name]))
         for lead, other in pairs:
@@ -311,7 +313,7 @@ def measure_interleaved(specs: dict[str, dict]) -> dict:
 
 def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    result = measure_interleaved(spec["interleave"]) if "interleave" in spec else measure(spec)
+    result = measure_interleaved(spec["interleave"], spec.get("block", 1)) if "interleave" in spec else measure(spec)
     Path(out_path).write_text(json.dumps(result))
 
 

@@ -199,3 +199,17 @@ def test_the_approximate_sweep_times_every_probe_on_every_query_in_a_new_order_e
         assert sorted(probe.found) == list(range(queries)) and len(probe.wall) == queries
     firsts = [calls[r * 4 * BLOCK][0] for r in range(6)]  # the probe that ran first in each round
     assert len(set(firsts)) > 1  # with a fixed order one probe always ran first, after another engine's caches
+
+
+def test_side_by_side_in_blocks_gives_each_engine_runs_of_queries_in_alternating_order():
+    from bench.interleave import interleaved
+
+    calls = []
+    searches = {name: (lambda i, k, name=name: calls.append((name, i)) or [i]) for name in ("a", "b")}
+    wall, cpu, results = interleaved(searches, range(0, 7), range(0), 10, block=3)
+    assert calls == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("b", 2),
+                     ("b", 3), ("b", 4), ("b", 5), ("a", 3), ("a", 4), ("a", 5), ("a", 6), ("b", 6)]
+    assert results["a"] == results["b"] == [[i] for i in range(7)] and len(wall["a"]) == len(cpu["b"]) == 7
+    calls.clear()
+    interleaved(searches, range(0, 3), range(0), 10)  # block 1: every engine on each query, order alternating
+    assert calls == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]
