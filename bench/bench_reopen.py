@@ -28,13 +28,7 @@ from tandem.tables import format_table
 
 from bench_live import REPO, environment
 
-COLD = """
-import json, sys, time
-from tandem.retrieval.searcher import Searcher
-t0 = time.perf_counter(); s = Searcher.open(sys.argv[1]); t1 = time.perf_counter()
-s.retriever(sys.argv[2]).search(["python package for parsing"], 10); t2 = time.perf_counter()
-print(json.dumps({"open_s": t1 - t0, "first_search_s": t2 - t0}))
-"""
+COLD = "import json, sys; from bench_reopen import timed_open; print(json.dumps(timed_open(sys.argv[1], sys.argv[2])[1]))"
 
 
 def timed_open(root: Path, retriever: str) -> tuple[Searcher, dict]:
@@ -47,9 +41,9 @@ def timed_open(root: Path, retriever: str) -> tuple[Searcher, dict]:
 
 
 def cold_open(root: Path, retriever: str) -> dict:
-    """The same in a fresh process: nothing of an earlier commit is open there."""
-    out = subprocess.run([sys.executable, "-c", COLD, str(root), retriever], capture_output=True, text=True, check=True, cwd=REPO)
-    return {key: round(value, 4) for key, value in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+    """:func:`timed_open` in a fresh process: nothing of an earlier commit is open there."""
+    out = subprocess.run([sys.executable, "-c", COLD, str(root), retriever], capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

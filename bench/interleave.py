@@ -24,10 +24,10 @@ def interleaved(searches: dict[str, Callable[[int, int], list]], timed: range, w
     wall = {n: [] for n in names}
     cpu = {n: [] for n in names}
     results = {n: [] for n in names}
-    queries = list(timed)
-    for j, start in enumerate(range(0, len(queries), max(1, block))):
+    queries, block = list(timed), max(1, block)
+    for j, start in enumerate(range(0, len(queries), block)):
         for name in (names if j % 2 == 0 else names[::-1]):
-            for i in queries[start:start + max(1, block)]:
+            for i in queries[start:start + block]:
                 w0, c0 = time.perf_counter(), time.thread_time()
                 out = searches[name](i, k)
                 cpu[name].append((time.thread_time() - c0) * 1000)

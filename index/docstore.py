@@ -78,7 +78,7 @@ def open_store(path: Path, expect_index_id: str | None = None, expect_count: int
 class DocStore:
     """Read-only access to one segment's document store; safe to share between threads."""
 
-    def __init__(self, path: Path, expect_index_id: str | None = None, expect_count: int | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise IndexFormatError("document store missing", str(self.path))
@@ -91,7 +91,6 @@ class DocStore:
             raise IndexFormatError(f"document store unreadable: {exc}", str(self.path)) from None
         self.index_id = meta.get("index_id")
         self.external_texts = meta.get("texts") == "external"  # ids only: titles and texts are in the index's document source
-        self.check(expect_index_id, expect_count)
         self._index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
 
     def check(self, expect_index_id: str | None = None, expect_count: int | None = None) -> None:

@@ -89,7 +89,6 @@ class IndexSnapshot:
             path = segment_dir(self.root, info.name)
             store = docstore.open_store(path / docstore.FILENAME, expect_index_id=manifest.index_id, expect_count=info.num_docs)
             self.segments.append(SegmentReader(info, path, store, load_deletes(self.root, info)))
-        self._num_live = sum(info.num_docs - info.num_deleted for info in manifest.segments)
 
     @classmethod
     def open(cls, root: Path) -> "IndexSnapshot":
@@ -106,7 +105,7 @@ class IndexSnapshot:
 
     @property
     def num_docs(self) -> int:
-        return self._num_live
+        return self.manifest.num_docs
 
     def __contains__(self, doc_id: str) -> bool:
         return self.locate(doc_id) is not None

@@ -390,7 +390,7 @@ def test_a_reopened_sparse_retriever_keeps_the_unchanged_segments_indexes_and_ch
     IndexWriter(root, show_progress=False).add([Document("n1", "Kangaroo", "Kangaroos hop across the Australian outback.")], merge=False)
     new = Searcher.open(root)
     after = new.retriever("sparse")
-    assert after.segments[0][1] is before.segments[0][1] and after._term_checks[0] is before._term_checks[0]  # opened and checked once
+    assert after.segments[0][1] is before.segments[0][1] and after._opened[0].checks is before._opened[0].checks  # opened and checked once
     assert len(after.segments) == 2 and after.segments[1][1] is not before.segments[0][1]
     assert list(after.search(["kangaroos in the australian outback"], 1)[0]) == ["n1"]
     assert "n1" not in before.search(["kangaroos in the australian outback"], 3)[0]  # the old commit's reader is unchanged

@@ -114,9 +114,10 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
         # live here, not in the shared index.
         self._opened = [SegmentPostings.shared(seg.path / component.name, seg.info.num_docs) for seg in snapshot.segments]
         self.segments = [(seg, opened.index) for seg, opened in zip(snapshot.segments, self._opened)]
-        self._term_checks = [opened.checks for opened in self._opened]  # each term's blocks decoded once before use ...
-        # ... or by one pass after open, which then computes each term's floor for the usual k (a reopen finds both done)
-        self._stop_checks = check_in_background(self._term_checks, then=lambda index, stop: index.fill_kth_weights(PREPARED_K, stop))
+        # Each term's blocks are decoded once before use (SegmentPostings.checks), or by one pass after open, which then
+        # computes each term's floor for the usual k (a reopen finds both done)
+        self._stop_checks = check_in_background([opened.checks for opened in self._opened],
+                                                then=lambda index, stop: index.fill_kth_weights(PREPARED_K, stop))
         self._bound_factor = 1.0
 
     @property
@@ -139,8 +140,8 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
 
     def search_vector(self, vector: SparseVector, k: int) -> Ranking:
         parts = []
-        for (seg, index), checks in zip(self.segments, self._term_checks):
-            checks.check(vector.ids)
+        for (seg, index), opened in zip(self.segments, self._opened):
+            opened.checks.check(vector.ids)
             parts.append(live_top_k(seg, *index.search(vector, k + seg.num_deleted, self._bound_factor), k))
         return merge_top_k(parts, k)
 
@@ -169,4 +170,4 @@ class NativeSparseRetriever(SparseQuerySide, EncodingRetriever):
 
     def close(self) -> None:
         self._stop_checks.set()
-        self.segments, self._opened, self._term_checks = [], [], []
+        self.segments, self._opened = [], []
