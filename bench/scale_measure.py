@@ -1,7 +1,8 @@
 """One engine measured in its own process (so its memory is its own): open, warm up, time queries one
 at a time on one thread at k=10 and k=1000, one batch call at k=10 (split across the search threads,
 ``tandem.index.threads``, as the engine's own batch search does: Tandem's retrievers and native
-segments, Anserini's batch_search; Seismic and BMP search a batch on one thread), and the resident set size.
+segments, Anserini's batch_search; Seismic's retriever its batch_search, the Seismic and BMP segments here a batch
+on one thread), and the resident set size.
 
 RSS is read from ``/proc/self/status`` (VmRSS, VmHWM): ``rss_open_mb`` is VmRSS after opening and
 warming up minus VmRSS before opening (``rss_baseline_mb``: Python with the engine's modules imported;

@@ -3,7 +3,8 @@ of queries on them.
 
 A batch of queries (``tandem search --queries``, ``tandem eval``, a Python ``search(queries, k)``) is
 split across :func:`search_threads` threads: FAISS through OpenMP, Anserini through its own batch
-pool, Tandem's sparse kernels through :func:`map_in_threads` (the kernels release the GIL). The
+pool, Tandem's sparse kernels through :func:`map_in_threads` (the kernels release the GIL), Seismic through
+its own ``batch_search`` pool (used only when this allows more than one thread). The
 service sets it to the cores left per request thread, usually 1, so that concurrent requests do not
 oversubscribe the CPU. A single sparse query is always searched on the calling thread (FAISS may
 split one query's work too).

@@ -71,6 +71,28 @@ def test_without_skipping_results_are_the_exact_top_k(tmp_path):
         assert [r for r, c in zip(expected_rows, close) if not c] == [r for r, c in zip(rows, close) if not c]
 
 
+def test_a_batch_gives_each_query_what_it_gets_alone(tmp_path):
+    """``search_many`` (Seismic's parallel batch_search, whose results come back in no set order) returns, query
+    for query, the rows and scores of ``search``: for queries with results, one with no terms, one whose terms no
+    document has, and at k=0."""
+    matrix = random_docs(2000, seed=5)
+    write_seismic_segment(tmp_path / "seg", matrix, SeismicConfig())
+    segment = SeismicSegment(tmp_path / "seg", 2000).load()
+    unused = np.setdiff1d(np.arange(VOCAB), segment.terms)[:2].astype(np.int32)
+    queries = random_queries(60, seed=9)
+    queries[3] = SparseVector(np.zeros(0, np.int32), np.zeros(0, np.float32))
+    queries[7] = SparseVector(unused, np.ones(unused.size, np.float32))
+    params = SearchParameters(5, 0.8)
+    for k in (10, 0):
+        batch = segment.search_many(queries, k, params)
+        alone = [segment.search(q, k, params) for q in queries]
+        assert len(batch) == len(queries)
+        for (rows, scores), (rows1, scores1) in zip(batch, alone):
+            assert rows.tolist() == rows1.tolist() and scores.tolist() == scores1.tolist()
+        assert batch[3][0].size == 0 and batch[7][0].size == 0
+    assert sum(rows.size for rows, _ in segment.search_many(queries, 10, params)) > 50 * 5
+
+
 def test_small_segments_stay_small_in_a_large_vocabulary(tmp_path):
     """Seismic keeps ~230 bytes per dimension; numbering only the segment's own terms keeps an added
     batch of 20 documents far below the 7 MB a 30,522-dimension index costs (measured)."""
@@ -176,6 +198,27 @@ def test_search_explain_and_cli_info(seismic_index, capsys):
     response = json.loads(capsys.readouterr().out)  # Seismic's own output must not reach stdout
     assert response["hits"][0]["doc_id"] == "d3"
     assert response["timings_ms"]["sparse_heap_factor"] == 0.7 and response["timings_ms"]["sparse_query_cut"] == 7
+
+
+@pytest.mark.slow
+def test_batch_search_on_several_threads_equals_one_query_at_a_time(seismic_index):
+    """A batch allowed several threads goes through Seismic's batch_search; one limited to a thread (the
+    service's requests) searches query by query: both rank every query as searching it alone does."""
+    from tandem.index.threads import search_threads, set_search_threads
+    from tandem.retrieval.searcher import Searcher
+
+    queries = ["vitamin bone density", "tower in paris", "zzzz", "the cells and the plants", "python language", "oxygen"]
+    before = search_threads()
+    try:
+        with Searcher.open(seismic_index) as searcher:
+            retriever = searcher.retriever("sparse")
+            alone = [retriever.search([q], 5)[0] for q in queries]
+            for threads in (2, 1):
+                set_search_threads(threads)
+                assert retriever.search(queries, 5) == alone
+            assert sum(len(r) for r in alone) >= 8 and not alone[2]
+    finally:
+        set_search_threads(before)
 
 
 @pytest.mark.slow

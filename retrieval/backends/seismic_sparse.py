@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tandem.index.errors import IndexFormatError, TandemError
 from tandem.index.npy_files import check_npy
 from tandem.index.sparse import SparseVector, matrix_stats
+from tandem.index.threads import search_threads
 
 from ..types import Ranking
 from .base import live_top_k, merge_top_k
@@ -229,22 +230,50 @@ class SeismicSegment(PerSegmentSparseSegment):
         weights = np.concatenate([v.weights for v in vectors]) if vectors else np.zeros(0, np.float32)
         return sp.csr_matrix((weights, ids, indptr), shape=(len(vectors), vocab_size))
 
-    def search(self, vector: SparseVector, k: int, params: SearchParameters) -> tuple[np.ndarray, np.ndarray]:
-        """Segment rows and scores of Seismic's top ``k`` for one query."""
-        if self.index is None or k <= 0 or vector.nnz == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    def _query_arrays(self, vector: SparseVector) -> tuple[np.ndarray, np.ndarray] | None:
+        """A query as Seismic takes it (the segment's term numbers as strings, float32 weights), or None when
+        no document of the segment has any of its terms (such terms score nothing)."""
+        if self.index is None or vector.nnz == 0:
+            return None
         ids = np.asarray(vector.ids)
         local = np.searchsorted(self.terms, ids)
         present = local < self.terms.size
-        present[present] = self.terms[local[present]] == ids[present]  # terms no document of the segment has score nothing
+        present[present] = self.terms[local[present]] == ids[present]
         if not present.any():
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        components = local[present].astype(self._string_dtype)
-        values = np.asarray(vector.weights, dtype=np.float32)[present]
-        found = self.index.search("q", components, values, k=min(k, self.rows.size), query_cut=params.query_cut, heap_factor=params.heap_factor)
+            return None
+        return local[present].astype(self._string_dtype), np.asarray(vector.weights, dtype=np.float32)[present]
+
+    @staticmethod
+    def _rows_scores(found) -> tuple[np.ndarray, np.ndarray]:
+        """Seismic's (query id, score, doc id) results as (segment rows, scores)."""
         rows = np.fromiter((int(doc) for _, _, doc in found), dtype=np.int64, count=len(found))
         scores = np.fromiter((score for _, score, _ in found), dtype=np.float32, count=len(found))
         return rows, scores
+
+    def search(self, vector: SparseVector, k: int, params: SearchParameters) -> tuple[np.ndarray, np.ndarray]:
+        """Segment rows and scores of Seismic's top ``k`` for one query."""
+        query = self._query_arrays(vector) if k > 0 else None
+        if query is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        found = self.index.search("q", *query, k=min(k, self.rows.size), query_cut=params.query_cut, heap_factor=params.heap_factor)
+        return self._rows_scores(found)
+
+    def search_many(self, vectors: list[SparseVector], k: int, params: SearchParameters) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search` of each query (the same results), in one ``batch_search`` call: Seismic searches the
+        queries in parallel on its own thread pool (Rayon's: every core, or ``RAYON_NUM_THREADS``)."""
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        queries = [self._query_arrays(v) if k > 0 else None for v in vectors]
+        asked = [i for i, q in enumerate(queries) if q is not None]
+        out = [empty] * len(vectors)
+        if not asked:
+            return out
+        found = self.index.batch_search(np.array([str(i) for i in asked], dtype=self._string_dtype), [queries[i][0] for i in asked],
+                                        [queries[i][1] for i in asked], k=min(k, self.rows.size), query_cut=params.query_cut,
+                                        heap_factor=params.heap_factor)
+        for results in found:  # one list per query, not in the order asked: each result names its query
+            if results:
+                out[int(results[0][0])] = self._rows_scores(results)
+        return out
 
 
 class SeismicRetriever(PerSegmentSparseRetriever):
@@ -275,6 +304,16 @@ class SeismicRetriever(PerSegmentSparseRetriever):
         for seg, segment in self.segments:
             parts.append(live_top_k(seg, *segment.search(vector, k + seg.num_deleted, params), k))
         return merge_top_k(parts, k)
+
+    def search_encoded(self, vectors: list[SparseVector], k: int) -> list[Ranking]:
+        """Each query's top-k. A batch that may use several threads (:func:`search_threads`) goes to Seismic's
+        ``batch_search`` per segment, which runs outside the GIL on Seismic's thread pool; one query, or a
+        call limited to one thread (the service's requests), searches query by query on the calling thread."""
+        params = self._params
+        if len(vectors) < 2 or search_threads() < 2:
+            return [self.search_vector(v, k, params) for v in vectors]
+        per_segment = [(seg, segment.search_many(vectors, k + seg.num_deleted, params)) for seg, segment in self.segments]
+        return [merge_top_k([live_top_k(seg, *found[q], k) for seg, found in per_segment], k) for q in range(len(vectors))]
 
 
 class SeismicBackend(PerSegmentSparseBackend):
