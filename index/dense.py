@@ -41,7 +41,8 @@ when to build denser graphs (out-of-domain queries).
 exact and compaction merges exact vectors, for 2,192 bytes a vector (~1,420 with an fp16 rerank).
 On the 728,528 real pkgsum vectors (bench_dense.py, three graphs, three query sets, one run) it
 answered in 0.73-0.96 of fp16's p50 at equal efSearch (median per graph and query set) with
-recall@10 within 0.001; the default stays fp16, which takes half the memory.
+recall@10 within 0.001 on an AMD EPYC host, but 1.10-1.17x fp16's time on an Intel Xeon host (300k vectors,
+one graph; 4- and 6-bit codes slower still); the default stays fp16, which takes half the memory.
 
 Builds use every core the process may run on (FAISS's OpenMP: HNSW insertion, IVF training and
 assignment); searches use :func:`tandem.index.threads.set_search_threads` threads (the service sets 1 per request
