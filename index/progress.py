@@ -10,7 +10,9 @@ so that bars look and behave alike:
 - the rate is smoothed over many updates (``smoothing=0.05``) so that chunked work shows an
   average rate, not the speed of the last burst;
 - ``rate=False`` for work that is not done per item (a list handed to SQLite in chunks, a
-  stage of a build): the bar then shows counts and elapsed time, never a misleading items/s.
+  stage of a build): the bar then shows counts and elapsed time, never a misleading items/s;
+- :func:`elapsed` for one long call that reports nothing while it runs (Anserini indexing a
+  collection): the work's size and the elapsed time, moving every 2 s, and no made-up fraction.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ REFRESH_EVERY_S = 2.0
 SMOOTHING = 0.05
 COUNT_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} [{elapsed}]{postfix}"
 COUNT_FORMAT_NO_TOTAL = "{desc}: {n_fmt} {unit} [{elapsed}]{postfix}"
+ELAPSED_FORMAT = "{desc}: {total_fmt} {unit} [{elapsed}]{postfix}"
 
 
 class ProgressBar(tqdm):
@@ -94,4 +97,12 @@ def progress(
     return ProgressBar(iterable, **options)
 
 
-__all__ = ["ProgressBar", "progress"]
+def elapsed(desc: str, total: int, unit: str, disable: bool = False) -> ProgressBar:
+    """A bar for one opaque call on ``total`` units: ``desc: total unit [elapsed]``, redrawn every
+    :data:`REFRESH_EVERY_S` s until closed (use it as a context manager around the call; the call must
+    release the GIL, as Java calls through pyjnius do, for the redraws to run meanwhile)."""
+    return ProgressBar(total=total, desc=desc, unit=unit, leave=False, disable=disable, mininterval=MIN_INTERVAL_S,
+                       bar_format=ELAPSED_FORMAT, dynamic_ncols=True)
+
+
+__all__ = ["ProgressBar", "elapsed", "progress"]

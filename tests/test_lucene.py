@@ -177,6 +177,20 @@ def test_bm25_settings_record_the_analyzer(small_bm25):
     assert multi["store"]["raw"] is True
 
 
+def test_anserini_indexing_shows_the_elapsed_time_from_a_size_on(tmp_path, monkeypatch, capfd):
+    """Anserini is silent while it indexes: a collection from PROGRESS_MIN_DOCS documents on shows what is being
+    indexed, its size and the elapsed time on stderr (stdout stays clean); a smaller one shows nothing."""
+    from tandem.index.lucene import bm25
+
+    bm25.build_bm25_index(DOCS, tmp_path / "small")
+    assert "Lucene BM25 index" not in capfd.readouterr().err
+    monkeypatch.setattr(bm25, "PROGRESS_MIN_DOCS", len(DOCS))
+    settings = bm25.build_bm25_index(DOCS, tmp_path / "large")
+    out, err = capfd.readouterr()
+    assert f"Lucene BM25 index: {len(DOCS)} docs [00:0" in err and "Lucene BM25 index" not in out
+    assert settings["num_docs"] == len(DOCS)
+
+
 def test_bm25_rare_term_ranks_first(small_bm25):
     from tandem.index.lucene.bm25 import LuceneBM25Searcher
 

@@ -99,7 +99,7 @@ def build_impact_index(doc_vectors: Iterable[tuple[str, dict[str, int]]], out_di
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".impact-collection-") as tmp:
         count = write_vector_collection(doc_vectors, Path(tmp), total)
-        run_index_collection(impact_index_args(Path(tmp), out_dir, threads), out_dir)
+        run_index_collection(impact_index_args(Path(tmp), out_dir, threads), out_dir, "Lucene impact index", count)
     return {
         "backend": "lucene-impact",
         "collection": "JsonVectorCollection",

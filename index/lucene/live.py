@@ -169,7 +169,7 @@ def _append(index_dir: Path, ids: list[str], write_batch: Callable[[Path, Path],
         batch_index = Path(tmp) / "index"
         args = write_batch(Path(tmp) / "collection", batch_index)
         try:
-            run_index_collection(args, batch_index)
+            run_index_collection(args, batch_index, "Lucene index of added documents", len(ids))
         except TandemError as exc:
             raise TandemError(exc.message, str(index_dir)) from None
         with _index_writer(index_dir, similarity) as writer:
