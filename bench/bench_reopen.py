@@ -2,13 +2,14 @@
 the previous one is still open, as ``tandem serve`` does after every add or delete (``service/live.py``).
 
     TANDEM_DATA_DIR=/work/shared/data .venv/bin/python bench/bench_reopen.py --index INDEX --out bench/results/reopen.json
+    ... --index DENSE_INDEX --retriever dense --out bench/results/reopen-dense.json
 
 ``INDEX`` (e.g. all of pkgsum, built with `tandem index build --from-encoded`) is copied into ``--work`` and never
 changed. On the copy, each of ``--rounds`` rounds adds ``--add-docs`` new documents (``merge=False``: one new
 segment each) with the previous commit's searcher open, then times ``Searcher.open`` of the new commit and its first
-sparse search; beside each round, a cold open of the same commit in a fresh process (nothing shared) is timed the
-same way. Both columns come from the same run: the ratio is what sharing the unchanged segments' document stores
-saves. Not part of the test suite.
+search with ``--retriever``; beside each round, a cold open of the same commit in a fresh process (nothing shared) is
+timed the same way. Both columns come from the same run: the ratio is what sharing the unchanged segments' readers
+(document stores, postings, FAISS indexes) saves. Not part of the test suite.
 """
 from __future__ import annotations
 
