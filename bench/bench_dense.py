@@ -220,10 +220,11 @@ def hnsw_label(config: FaissConfig) -> str:
     return "hnsw" if same else f"hnsw-M{config.hnsw_m}-efc{config.ef_construction}{storage}"
 
 
-def hnsw_graphs(variants: str) -> list[FaissConfig]:
-    """The default HNSW graph and the ``--hnsw-variants`` ones (``M:efConstruction[:storage]``, comma-separated)."""
+def hnsw_graphs(variants: str, with_default: bool = True) -> list[FaissConfig]:
+    """The default HNSW graph (unless ``with_default`` is False) and the ``--hnsw-variants`` ones
+    (``M:efConstruction[:storage]``, comma-separated)."""
     default = FaissConfig(type="hnsw")
-    configs = [default]
+    configs = [default] if with_default else []
     for item in filter(None, variants.split(",")):
         m, efc, storage = (item.split(":") + ["", ""])[:3]
         configs.append(FaissConfig(type="hnsw", hnsw_m=int(m), ef_construction=int(efc or default.ef_construction), hnsw_storage=storage or default.hnsw_storage))
@@ -247,14 +248,15 @@ def measure_size(work: Path, vectors: np.ndarray, queries: dict[str, np.ndarray]
         print(f"  flat   {name:13s}            p50 {results[name]['flat']['p50_ms']:8.3f} ms  p99 {results[name]['flat']['p99_ms']:8.3f} ms  cpu p50 {results[name]['flat']['cpu_p50_ms']:8.3f} ms", flush=True)
     del index
     runs = [(hnsw_label(config), config, "ef_search", args.ef_search) for config in hnsw_configs]
-    runs.append(("ivfpq", FaissConfig(type="ivfpq"), "nprobe", args.nprobe))
+    if not args.only_variants:
+        runs.append(("ivfpq", FaissConfig(type="ivfpq"), "nprobe", args.nprobe))
     for kind, config, parameter, values in runs:
         index, indexes[kind] = built(work, vectors, config, args.keep_indexes, kind)
         for name, points in sweep(index, parameter, [int(v) for v in values.split(",")], queries, exact).items():
             results[name][kind] = points
         del index
     for name in queries:
-        for kind, *_ in runs[:-1]:
+        for kind, *_ in (runs if args.only_variants else runs[:-1]):
             suffix = "" if kind == "hnsw" else f"_{kind}"
             results[name][f"goal_hnsw_recall_0.99_at_5pct_flat_p50{suffix}"] = goal(results[name], kind)
     return {"indexes": indexes, "queries": results}
@@ -375,7 +377,7 @@ def real_main(args, parser) -> None:
                   "heldout-docs": f"the last {args.heldout} encoded documents (corpus rows {held.start:,}..{held.stop - 1:,}), in no index: "
                                   "in-distribution queries as ann-benchmarks draws them (a random sample: the corpus is in random order)",
                   "heldout-names": "the package names (titles) of the same held-out documents, encoded as queries: short registry-search-like queries"}
-    hnsw_configs = hnsw_graphs(args.hnsw_variants)
+    hnsw_configs = hnsw_graphs(args.hnsw_variants, not args.only_variants)
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report.setdefault("sizes", {})
     for num in sizes:
@@ -387,7 +389,7 @@ def real_main(args, parser) -> None:
         entry.update(measure_size(work, vectors[:num], queries, args, hnsw_configs))
         entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report = json.loads(args.out.read_text()) if args.out.exists() else report  # entries another run wrote meanwhile are kept
-        report.setdefault("sizes", {})[f"real:{corpus_name},N={num}"] = entry
+        report.setdefault("sizes", {})[f"real:{corpus_name},N={num}{args.entry_suffix}"] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         for name, result in entry["queries"].items():
@@ -432,6 +434,10 @@ def main() -> None:
     parser.add_argument("--flat-sweep", default="10000,20000,30000,50000,100000", help="flat-only sizes for the auto threshold ('' to skip)")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/tandem-bench-dense"), help="encoded vectors")
     parser.add_argument("--work-dir", type=Path, default=Path("/var/tmp/tandem-bench-dense-work"), help="the indexes being measured")
+    parser.add_argument("--only-variants", action="store_true", help="measure flat and the --hnsw-variants graphs only "
+                        "(not the default graph nor IVF-PQ): a run for one more graph on a large corpus")
+    parser.add_argument("--entry-suffix", default="", help="appended to the results entry's key (e.g. ',host=xeon'), so that a run "
+                        "on another machine or with other graphs keeps the existing entry of the same size")
     parser.add_argument("--keep-indexes", action="store_true", help="keep the indexes in --work-dir and reuse them in the next run (same sizes and noise)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/dense.json"), help="results JSON (entries for other sizes/noise already in it are kept)")
     args = parser.parse_args()
@@ -467,9 +473,9 @@ def main() -> None:
         print(f"N = {num:,}", flush=True)
         work = args.work_dir / f"{num}-noise{args.noise}"
         entry = {"meta": run_meta(), "num_vectors": num, "data": setting}
-        entry.update(measure_size(work, synthetic_vectors(base, num, args.noise), queries, args, hnsw_graphs(args.hnsw_variants)))
+        entry.update(measure_size(work, synthetic_vectors(base, num, args.noise), queries, args, hnsw_graphs(args.hnsw_variants, not args.only_variants)))
         entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-        report["sizes"][f"N={num},noise={args.noise}"] = entry
+        report["sizes"][f"N={num},noise={args.noise}{args.entry_suffix}"] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         for name, result in entry["queries"].items():

@@ -352,6 +352,7 @@ def test_the_dense_benchmark_names_graph_variants_and_reuses_only_an_index_built
     graphs = hnsw_graphs("32:800,48,32:200:fp32,32:800:sq8")
     assert [hnsw_label(g) for g in graphs] == ["hnsw", "hnsw-M32-efc800", "hnsw-M48-efc400", "hnsw-M32-efc200-fp32", "hnsw-M32-efc800-sq8"]
     assert graphs[1].hnsw_storage == "fp16"  # a variant without a storage gets the product's
+    assert hnsw_graphs("32:800", with_default=False) == [graphs[1]]  # --only-variants
     kept = FaissConfig(type="hnsw", ef_construction=200, build_threads=2).model_dump()
     del kept["hnsw_storage"]  # recorded before the setting existed: fp32
     assert _built_as_asked(kept, graphs[3], 1000, DIM) and not _built_as_asked(kept, graphs[0], 1000, DIM)
