@@ -441,6 +441,8 @@ def main() -> None:
     parser.add_argument("--keep-indexes", action="store_true", help="keep the indexes in --work-dir and reuse them in the next run (same sizes and noise)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/dense.json"), help="results JSON (entries for other sizes/noise already in it are kept)")
     args = parser.parse_args()
+    if args.only_variants and not args.hnsw_variants:
+        parser.error("--only-variants measures the --hnsw-variants graphs: name at least one")
 
     load_faiss()  # before torch (if the vectors need encoding): FAISS's OpenMP threads then wait passively
     if args.real_encoded:
