@@ -247,16 +247,15 @@ def measure_size(work: Path, vectors: np.ndarray, queries: dict[str, np.ndarray]
         results[name]["flat"] = latencies(index, timed)[1]
         print(f"  flat   {name:13s}            p50 {results[name]['flat']['p50_ms']:8.3f} ms  p99 {results[name]['flat']['p99_ms']:8.3f} ms  cpu p50 {results[name]['flat']['cpu_p50_ms']:8.3f} ms", flush=True)
     del index
-    runs = [(hnsw_label(config), config, "ef_search", args.ef_search) for config in hnsw_configs]
-    if not args.only_variants:
-        runs.append(("ivfpq", FaissConfig(type="ivfpq"), "nprobe", args.nprobe))
+    graphs = [(hnsw_label(config), config, "ef_search", args.ef_search) for config in hnsw_configs]
+    runs = graphs if args.only_variants else graphs + [("ivfpq", FaissConfig(type="ivfpq"), "nprobe", args.nprobe)]
     for kind, config, parameter, values in runs:
         index, indexes[kind] = built(work, vectors, config, args.keep_indexes, kind)
         for name, points in sweep(index, parameter, [int(v) for v in values.split(",")], queries, exact).items():
             results[name][kind] = points
         del index
     for name in queries:
-        for kind, *_ in (runs if args.only_variants else runs[:-1]):
+        for kind, *_ in graphs:
             suffix = "" if kind == "hnsw" else f"_{kind}"
             results[name][f"goal_hnsw_recall_0.99_at_5pct_flat_p50{suffix}"] = goal(results[name], kind)
     return {"indexes": indexes, "queries": results}

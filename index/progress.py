@@ -81,6 +81,19 @@ def progress(
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
+    bar_format = None if rate else COUNT_FORMAT if total is not None else COUNT_FORMAT_NO_TOTAL
+    return _bar(iterable, total, desc, unit, leave, disable, bar_format)
+
+
+def elapsed(desc: str, total: int, unit: str, disable: bool = False) -> ProgressBar:
+    """A bar for one opaque call on ``total`` units: ``desc: total unit [elapsed]``, redrawn every
+    :data:`REFRESH_EVERY_S` s until closed (use it as a context manager around the call; the call must
+    release the GIL, as Java calls through pyjnius do, for the redraws to run meanwhile)."""
+    return _bar(None, total, desc, unit, False, disable, ELAPSED_FORMAT)
+
+
+def _bar(iterable, total: int | None, desc: str, unit: str, leave: bool, disable: bool, bar_format: str | None) -> ProgressBar:
+    """The one set of tqdm options every bar uses (see the module docstring), with tqdm's format unless ``bar_format``."""
     options: dict = {
         "total": total,
         "desc": desc,
@@ -92,17 +105,9 @@ def progress(
         "smoothing": SMOOTHING,
         "dynamic_ncols": True,
     }
-    if not rate:
-        options["bar_format"] = COUNT_FORMAT if total is not None else COUNT_FORMAT_NO_TOTAL
+    if bar_format is not None:
+        options["bar_format"] = bar_format
     return ProgressBar(iterable, **options)
-
-
-def elapsed(desc: str, total: int, unit: str, disable: bool = False) -> ProgressBar:
-    """A bar for one opaque call on ``total`` units: ``desc: total unit [elapsed]``, redrawn every
-    :data:`REFRESH_EVERY_S` s until closed (use it as a context manager around the call; the call must
-    release the GIL, as Java calls through pyjnius do, for the redraws to run meanwhile)."""
-    return ProgressBar(total=total, desc=desc, unit=unit, leave=False, disable=disable, mininterval=MIN_INTERVAL_S,
-                       bar_format=ELAPSED_FORMAT, dynamic_ncols=True)
 
 
 __all__ = ["ProgressBar", "elapsed", "progress"]

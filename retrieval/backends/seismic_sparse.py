@@ -309,9 +309,9 @@ class SeismicRetriever(PerSegmentSparseRetriever):
         """Each query's top-k. A batch that may use several threads (:func:`search_threads`) goes to Seismic's
         ``batch_search`` per segment, which runs outside the GIL on Seismic's thread pool; one query, or a
         call limited to one thread (the service's requests), searches query by query on the calling thread."""
-        params = self._params
         if len(vectors) < 2 or search_threads() < 2:
-            return [self.search_vector(v, k, params) for v in vectors]
+            return super().search_encoded(vectors, k)
+        params = self._params
         per_segment = [(seg, segment.search_many(vectors, k + seg.num_deleted, params)) for seg, segment in self.segments]
         return [merge_top_k([live_top_k(seg, *found[q], k) for seg, found in per_segment], k) for q in range(len(vectors))]
 
