@@ -213,3 +213,27 @@ def test_side_by_side_in_blocks_gives_each_engine_runs_of_queries_in_alternating
     calls.clear()
     interleaved(searches, range(0, 3), range(0), 10)  # block 1: every engine on each query, order alternating
     assert calls == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]
+
+
+def test_a_measured_5m_row_is_reported_as_measured_and_the_goals_stay_at_1m():
+    """``--synthetic-sizes ...,5000000`` builds the 5M point: ``synthetic_5m`` then gives its measured bytes and
+    RSS (no extrapolation), while the 1M goals and the slopes are still judged on the 1M row, not the 5M one."""
+    from bench.bench_scale import projection_5m
+    from bench.scale_report import EXACT, evaluate_goals, slopes
+
+    def row(n, p50, size):
+        k = {"p50_ms": p50, "p99_ms": 3 * p50, "cpu_p50_ms": p50, "cpu_p99_ms": 3 * p50, "single_thread_qps": 1000 / p50}
+        return {"corpus": "synthetic-long", "num_docs": n, "num_postings": n * 250,
+                "engines": {EXACT: {"size": {"component_bytes": size, "bytes_per_posting": size / (n * 250)},
+                                    "search": {"k10": k, "k1000": k, "rss_search_mb": size / 1e6}}}}
+
+    rows = [row(100_000, 0.2, 47_000_000), row(1_000_000, 1.6, 470_000_000), row(5_000_000, 12.0, 2_360_000_000)]
+    projection = projection_5m(rows, base=None)  # measured: the base corpus is not needed
+    assert projection["method"].startswith("measured")
+    assert projection["engines"][EXACT] == {"bytes": 2_360_000_000, "gb": 2.36, "search_rss_mb": 2360.0}
+    report = {"corpora": rows}
+    slope = slopes(report)["synthetic-long"]
+    assert (slope["from"], slope["to"]) == (100_000, 1_000_000)
+    assert slope["engines"][EXACT]["k10"] == round(np.log(1.6 / 0.2) / np.log(10), 3)
+    goal = next(g for g in evaluate_goals(report) if "exact sparse p50 <= 10 ms" in g["goal"])
+    assert goal["goal"].startswith("synthetic 1,000,000") and goal["measured"] == 1.6  # the 5M row's 12 ms is not judged
