@@ -106,9 +106,20 @@ def _slope(a: float | None, b: float | None, n_a: int, n_b: int) -> float | None
     return round(math.log(b / a) / math.log(n_b / n_a), 3)
 
 
+def _slopes_between(low: dict, high: dict) -> dict:
+    """``{engine: {"k10", "k1000", "k10_cpu"}}``: log-log p50 slopes of every engine measured at both rows."""
+    engines = {}
+    for name in high["engines"]:
+        a, b = _search(low, name), _search(high, name)
+        if a and b:
+            engines[name] = {f"k{k}": _slope(a[f"k{k}"]["p50_ms"], b[f"k{k}"]["p50_ms"], low["num_docs"], high["num_docs"]) for k in (10, 1000)}
+            engines[name]["k10_cpu"] = _slope(a["k10"]["cpu_p50_ms"], b["k10"]["cpu_p50_ms"], low["num_docs"], high["num_docs"])
+    return engines
+
+
 def slopes(report: dict) -> dict:
     """Log-log slope of p50 latency vs N per engine, from the ~100k size to the largest one of each corpus up to
-    ``GOAL_MAX_DOCS`` (the goals' 1M; a larger size, such as the synthetic 5M point, is reported beside them)."""
+    ``GOAL_MAX_DOCS`` (the goals' 1M); from there to a larger size (the synthetic 5M point) under ``beyond``."""
     out = {}
     for corpus in ("pkgsum", "synthetic-long"):
         rows = _rows(report, corpus, GOAL_MAX_DOCS)
@@ -117,13 +128,10 @@ def slopes(report: dict) -> dict:
         if low is None or high is None or high is low:
             out[corpus] = {"skipped": "needs two measured sizes from 100k up"}
             continue
-        engines = {}
-        for name in high["engines"]:
-            a, b = _search(low, name), _search(high, name)
-            if a and b:
-                engines[name] = {f"k{k}": _slope(a[f"k{k}"]["p50_ms"], b[f"k{k}"]["p50_ms"], low["num_docs"], high["num_docs"]) for k in (10, 1000)}
-                engines[name]["k10_cpu"] = _slope(a["k10"]["cpu_p50_ms"], b["k10"]["cpu_p50_ms"], low["num_docs"], high["num_docs"])
-        out[corpus] = {"from": low["num_docs"], "to": high["num_docs"], "engines": engines}
+        out[corpus] = {"from": low["num_docs"], "to": high["num_docs"], "engines": _slopes_between(low, high)}
+        larger = _rows(report, corpus)[-1]
+        if larger["num_docs"] > high["num_docs"]:
+            out[corpus]["beyond"] = {"from": high["num_docs"], "to": larger["num_docs"], "engines": _slopes_between(high, larger)}
     return out
 
 

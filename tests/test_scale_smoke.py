@@ -235,5 +235,7 @@ def test_a_measured_5m_row_is_reported_as_measured_and_the_goals_stay_at_1m():
     slope = slopes(report)["synthetic-long"]
     assert (slope["from"], slope["to"]) == (100_000, 1_000_000)
     assert slope["engines"][EXACT]["k10"] == round(np.log(1.6 / 0.2) / np.log(10), 3)
+    assert (slope["beyond"]["from"], slope["beyond"]["to"]) == (1_000_000, 5_000_000)
+    assert slope["beyond"]["engines"][EXACT]["k10"] == round(np.log(12.0 / 1.6) / np.log(5), 3)
     goal = next(g for g in evaluate_goals(report) if "exact sparse p50 <= 10 ms" in g["goal"])
     assert goal["goal"].startswith("synthetic 1,000,000") and goal["measured"] == 1.6  # the 5M row's 12 ms is not judged
