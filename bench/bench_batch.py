@@ -23,8 +23,8 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,16 +45,8 @@ def run_mode(retriever, mode: str, vectors: list, k: int) -> tuple[list, float, 
     cpu0, t0 = time.process_time(), time.perf_counter()
     if mode == "two-python-threads":
         set_search_threads(1)
-        halves: list[list] = [[], []]
-
-        def work(part: int) -> None:
-            halves[part] = [retriever.search_encoded([v], k)[0] for v in vectors[part::2]]
-
-        threads = [threading.Thread(target=work, args=(part,)) for part in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(2) as pool:  # an error in either thread is raised here
+            halves = list(pool.map(lambda part: [retriever.search_encoded([v], k)[0] for v in vectors[part::2]], (0, 1)))
         rankings = [None] * len(vectors)
         rankings[0::2], rankings[1::2] = halves
     else:
