@@ -31,7 +31,8 @@ threads instead of 657 s, and 1,040 bytes a vector instead of 1,808. On one grap
 searched 1.3-1.7x faster than fp32 ones (fewer bytes fetched per distance) with recall@10 within
 0.0004; scores are then exact to ~1e-3. bf16 was as fast but lost up to 0.0024 of recall (8 bits
 of mantissa). That was an AMD EPYC host; on an Intel Xeon host one 300k graph walked over fp32
-vectors in 0.87-0.89x fp16's time and over bf16 in 0.79x (README, "Dense indexes at scale"). ``fp32`` keeps exact scores. efConstruction 800 raised MS MARCO recall further
+vectors in 0.87-0.89x fp16's time and over bf16 in 0.79x (README, "Dense indexes at scale").
+``fp32`` keeps exact scores. efConstruction 800 raised MS MARCO recall further
 (0.983 at efSearch 256) for twice the build time again, and 1600 to 0.986 (0.991 at efSearch 384,
 5.7-6.0% of flat in two runs) for 3.4x the default's (3,342 s); the default stays at 400, and the README says
 when to build denser graphs (out-of-domain queries).
