@@ -19,7 +19,8 @@ a batch call, RSS) and computes recall@10 of every other engine against Tandem's
   vectors): no texts, so engines are measured at engine level on pre-encoded inference-free query
   vectors (scifact IDF): native sparse segments written by the product's writer, a Lucene impact index
   (sizes up to ``--impact-max-synthetic``), approximate engines (up to ``--approximate-max-synthetic``).
-  The 5M point (1.24 billion postings; ~12 GB peak RSS while it is generated) is for size and memory: the
+  The 5M point (1.24 billion postings; ~12.5 GB peak RSS while it is generated; a size that would not fit in
+  MemAvailable is refused in one line and the run goes on without it) is for size and memory: the
   goals and slopes are judged at sizes up to 1M (``scale_report.GOAL_MAX_DOCS``). Without it in the
   sizes, ``synthetic_5m`` is extrapolated from the bytes per posting at the largest size.
 - **dense**: FAISS flat/HNSW/IVF-PQ numbers are taken from ``bench/results/dense.json`` (synthetic
@@ -49,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scale_data import encoding_record, pkgsum_prefix, save_query_vectors  # noqa: E402
+from tandem.index.limits import available_memory_bytes  # noqa: E402
 from bench.scale_report import EXACT, EXACT_FLOAT, REORDERED, bytes_per_posting_table, exact_beside, dense_from_results, environment, evaluate_goals, plot, print_table, slopes  # noqa: E402
 
 APPROXIMATE_BACKENDS = ("seismic", "bmp")  # registered names of the approximate sparse backends
@@ -267,6 +269,10 @@ def run_synthetic(num_docs: int, base, queries_file: Path, args, row: dict, save
     from tandem.retrieval.build import BuildConfig
 
     work = args.work / f"synthetic-{num_docs}"
+    postings, available = synthetic_postings(base, num_docs), available_memory_bytes()
+    if available is not None and postings * GENERATE_BYTES_PER_POSTING > available:
+        raise RuntimeError(f"generating {postings:,} postings needs ~{postings * GENERATE_BYTES_PER_POSTING / 1e9:.1f} GB, "
+                           f"{available / 1e9:.1f} GB available (MemAvailable): leave {num_docs:,} out of --synthetic-sizes")
     t0 = time.perf_counter()
     csc = synthetic_long_docs(base, num_docs)
     row.update({"corpus": "synthetic-long", "num_docs": num_docs, "num_postings": int(csc.nnz), "generate_s": round(time.perf_counter() - t0, 1),
@@ -400,6 +406,15 @@ def _synthetic_impact(row: dict, csc, queries_file: Path, work: Path, args) -> N
     _measure_synthetic(row, "lucene-impact", {"kind": "impact-matrix", "folder": str(folder), "queries": str(queries_file), "scale": scale}, work, args)
 
 
+GENERATE_BYTES_PER_POSTING = 10  # peak RSS of generating a synthetic size: 12.5 GB for 1.24 billion postings (5M documents)
+
+
+def synthetic_postings(base, num_docs: int) -> int:
+    """Postings of ``num_docs`` synthetic documents (document j has the length of base document j mod n)."""
+    lengths = np.diff(base.tocsr().indptr)
+    return int(lengths.sum() * (num_docs // len(lengths)) + lengths[: num_docs % len(lengths)].sum())
+
+
 def projection_5m(rows: list[dict], base) -> dict:
     """Synthetic 5M: measured when this report has that row (``--synthetic-sizes ...,5000000``), else bytes
     extrapolated from the bytes per posting measured at the largest synthetic size (not built)."""
@@ -414,8 +429,7 @@ def projection_5m(rows: list[dict], base) -> dict:
                 "engines": {name: {"bytes": entry["size"]["component_bytes"], "gb": round(entry["size"]["component_bytes"] / 1e9, 2),
                                    "search_rss_mb": entry.get("search", {}).get("rss_search_mb")}
                             for name, entry in largest["engines"].items() if "size" in entry}}
-    lengths = np.diff(base.tocsr().indptr)
-    postings = int(lengths.sum() * (num // len(lengths)) + lengths[: num % len(lengths)].sum())
+    postings = synthetic_postings(base, num)
     smaller = [r for r in measured if r["num_docs"] < largest["num_docs"]]
     out = {"num_docs": num, "num_postings": postings,
            "method": f"extrapolated, not built: measured bytes/posting at {largest['num_docs']:,} synthetic docs x postings at 5M (document lengths "

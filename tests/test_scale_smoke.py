@@ -7,6 +7,7 @@ the goals read.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -239,3 +240,17 @@ def test_a_measured_5m_row_is_reported_as_measured_and_the_goals_stay_at_1m():
     assert slope["beyond"]["engines"][EXACT]["k10"] == round(np.log(12.0 / 1.6) / np.log(5), 3)
     goal = next(g for g in evaluate_goals(report) if "exact sparse p50 <= 10 ms" in g["goal"])
     assert goal["goal"].startswith("synthetic 1,000,000") and goal["measured"] == 1.6  # the 5M row's 12 ms is not judged
+
+
+def test_a_synthetic_size_that_would_not_fit_in_memory_is_refused_before_it_is_generated(tmp_path, monkeypatch):
+    """Generating a synthetic size takes ~GENERATE_BYTES_PER_POSTING bytes a posting (12.5 GB at 5M): when MemAvailable
+    is smaller, run_synthetic stops in one line naming the size and what to drop, before any allocation."""
+    import bench.bench_scale as bench_scale
+
+    base, queries = random_corpus(tmp_path)
+    postings = bench_scale.synthetic_postings(base, 5_000_000)
+    assert postings == int(base.nnz * 5_000)  # 5M documents = 5,000 copies of the 1,000 base documents
+    monkeypatch.setattr(bench_scale, "available_memory_bytes", lambda: postings * bench_scale.GENERATE_BYTES_PER_POSTING - 1)
+    monkeypatch.setattr("bench.synthetic.synthetic_long_docs", lambda *a: pytest.fail("generated despite the memory check"))
+    with pytest.raises(RuntimeError, match=r"needs ~.* GB, .* GB available \(MemAvailable\): leave 5,000,000 out of --synthetic-sizes"):
+        bench_scale.run_synthetic(5_000_000, base, queries, argparse.Namespace(work=tmp_path), {}, lambda: None)
