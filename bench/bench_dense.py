@@ -391,10 +391,7 @@ def real_main(args, parser) -> None:
         report.setdefault("sizes", {})[f"real:{corpus_name},N={num}{args.entry_suffix}"] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-        for name, result in entry["queries"].items():
-            for key, value in result.items():
-                if key.startswith("goal_"):
-                    print(f"real N = {num:,}, {name}, {key}: {value}", flush=True)
+        print_goals(f"real N = {num:,}", entry)
         print(f"wrote {args.out}", flush=True)
         if not args.keep_indexes:
             shutil.rmtree(work, ignore_errors=True)
@@ -409,6 +406,15 @@ def run_meta() -> dict:
             "python": platform.python_version(), "platform": platform.platform(), "cores": available_cores(), "build_threads": available_cores(),
             "search_threads": 1, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def print_goals(label: str, entry: dict) -> None:
+    """One line per query set and HNSW graph measured: the goal's verdict (the default graph's key has no graph
+    suffix; ``--only-variants`` runs have only the variants' keys)."""
+    for name, result in entry["queries"].items():
+        for key, value in result.items():
+            if key.startswith("goal_"):
+                print(f"{label}, {name}, {key}: {value}", flush=True)
 
 
 def main() -> None:
@@ -479,8 +485,7 @@ def main() -> None:
         report["sizes"][f"N={num},noise={args.noise}{args.entry_suffix}"] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-        for name, result in entry["queries"].items():
-            print(f"N = {num:,}, {name}: goal {result['goal_hnsw_recall_0.99_at_5pct_flat_p50']}", flush=True)
+        print_goals(f"N = {num:,}", entry)
         print(f"wrote {args.out}", flush=True)
         if not args.keep_indexes:
             shutil.rmtree(work, ignore_errors=True)

@@ -367,3 +367,13 @@ def test_the_dense_benchmark_makes_an_sq8_index_from_the_kept_fp16_graph_of_the_
     ids, scores = index.search(vectors[:20], 5)
     assert np.array_equal(ids[:, 0], np.arange(20)) and np.allclose(scores[:, 0], 1.0, atol=1e-5)  # each vector finds itself, exact score
     assert built(tmp_path, vectors, sq8, keep=True, label="hnsw-M8-efc40-sq8")[1].get("built_in_an_earlier_run")
+
+
+def test_the_dense_benchmark_prints_the_goal_of_every_graph_it_measured(capsys):
+    """An --only-variants run has no default graph, so no goal key without a graph suffix: the synthetic sizes'
+    summary used to look that key up and crash after writing the JSON; real and synthetic runs now print alike."""
+    from bench.bench_dense import print_goals
+
+    entry = {"queries": {"msmarco-dev": {"flat": {}, "goal_hnsw_recall_0.99_at_5pct_flat_p50_hnsw-M32-efc800-fp32": {"met": False}}}}
+    print_goals("N = 1,000", entry)
+    assert capsys.readouterr().out == "N = 1,000, msmarco-dev, goal_hnsw_recall_0.99_at_5pct_flat_p50_hnsw-M32-efc800-fp32: {'met': False}\n"
