@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.interleave import interleaved_batches  # noqa: E402
 from bench.run_env import commit, cpu_model, files_dirty, library_versions  # noqa: E402
 from bench.scale_data import msmarco_queries  # noqa: E402
 from tandem.index.threads import available_cores, set_search_threads  # noqa: E402
@@ -40,9 +41,9 @@ MODES = ("one-thread", "batch", "two-python-threads")
 LIBRARIES = ("numpy", "numba", "pyseismic-lsr", "bmp", "faiss-cpu", "torch", "transformers")
 
 
-def run_mode(retriever, mode: str, vectors: list, k: int) -> tuple[list, float, float]:
-    """(rankings, wall seconds, process CPU seconds) of one timed pass of ``mode`` over ``vectors``."""
-    cpu0, t0 = time.process_time(), time.perf_counter()
+def run_mode(retriever, mode: str, vectors: list, k: int) -> tuple[list, float]:
+    """(rankings, process CPU seconds) of one pass of ``mode`` over ``vectors`` (its wall time is taken by the caller)."""
+    cpu0 = time.process_time()
     if mode == "two-python-threads":
         set_search_threads(1)
         with ThreadPoolExecutor(2) as pool:  # an error in either thread is raised here
@@ -52,7 +53,7 @@ def run_mode(retriever, mode: str, vectors: list, k: int) -> tuple[list, float, 
     else:
         set_search_threads(1 if mode == "one-thread" else None)
         rankings = retriever.search_encoded(vectors, k)
-    return rankings, time.perf_counter() - t0, time.process_time() - cpu0
+    return rankings, time.process_time() - cpu0
 
 
 def measure(name: str, index: Path, retriever_name: str, texts: list[str], k: int, rounds: int) -> dict:
@@ -61,18 +62,25 @@ def measure(name: str, index: Path, retriever_name: str, texts: list[str], k: in
     retriever = searcher.retriever(retriever_name)
     vectors = retriever.encode(texts)
     run_mode(retriever, "one-thread", vectors[: min(200, len(vectors))], k)  # warm-up (kernels, pages)
-    reference = None
-    timings: dict[str, list[dict]] = {mode: [] for mode in MODES}
-    for r in range(rounds):
-        for mode in (MODES if r % 2 == 0 else MODES[::-1]):
-            rankings, wall, cpu = run_mode(retriever, mode, vectors, k)
+    reference: list | None = None
+    cpu_s: dict[str, list[float]] = {mode: [] for mode in MODES}
+
+    def batch(mode: str):
+        def call(k: int) -> int:
+            nonlocal reference
+            rankings, cpu = run_mode(retriever, mode, vectors, k)
             if mode == "one-thread" and reference is None:
                 reference = rankings
             elif reference is not None and rankings != reference:
                 raise SystemExit(f"bench_batch: {name} ({index}): mode {mode} gave other rankings than one thread")
-            timings[mode].append({"queries_per_s": round(len(vectors) / wall, 1), "cores_used": round(cpu / wall, 2)})
-            print(f"[{name}] round {r + 1}/{rounds} {mode}: {timings[mode][-1]['queries_per_s']:,} queries/s, "
-                  f"{timings[mode][-1]['cores_used']} cores", flush=True)
+            cpu_s[mode].append(cpu)
+            print(f"[{name}] round {len(cpu_s[mode])}/{rounds} {mode}: done", flush=True)
+            return len(rankings)
+        return call
+
+    qps_rounds = interleaved_batches({mode: batch(mode) for mode in MODES}, rounds, k)  # modes in alternating order
+    timings = {mode: [{"queries_per_s": round(qps, 1), "cores_used": round(cpu * qps / len(vectors), 2)}  # CPU seconds / wall seconds
+                      for qps, cpu in zip(qps_rounds[mode], cpu_s[mode])] for mode in MODES}
     set_search_threads(None)
     one = statistics.median(t["queries_per_s"] for t in timings["one-thread"])
     out = {"index": str(index), "retriever": retriever_name, "backend": retriever.backend, "num_docs": searcher.snapshot.num_docs,
