@@ -386,15 +386,8 @@ def real_main(args, parser) -> None:
                  "data": {"vectors": f"real: the first {num:,} {corpus_name} documents encoded by `tandem encode` ({dense['model']})",
                           "encoding": encoding, "queries": {name: {"count": len(q), "what": query_info[name]} for name, q in queries.items()}}}
         entry.update(measure_size(work, vectors[:num], queries, args, hnsw_configs))
-        entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         report = json.loads(args.out.read_text()) if args.out.exists() else report  # entries another run wrote meanwhile are kept
-        report.setdefault("sizes", {})[f"real:{corpus_name},N={num}{args.entry_suffix}"] = entry
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print_goals(f"real N = {num:,}", entry)
-        print(f"wrote {args.out}", flush=True)
-        if not args.keep_indexes:
-            shutil.rmtree(work, ignore_errors=True)
+        save_entry(args, report, f"real:{corpus_name},N={num}{args.entry_suffix}", entry, work, f"real N = {num:,}")
 
 
 def run_meta() -> dict:
@@ -406,6 +399,19 @@ def run_meta() -> dict:
             "python": platform.python_version(), "platform": platform.platform(), "cores": available_cores(), "build_threads": available_cores(),
             "search_threads": 1, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_start": [round(x, 2) for x in os.getloadavg()],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def save_entry(args, report: dict, key: str, entry: dict, work: Path, label: str) -> None:
+    """Stamp the entry's end load, write ``report`` with it under ``key``, print its goals, and drop the size's
+    indexes unless ``--keep-indexes`` (the end of every size, real or synthetic)."""
+    entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report.setdefault("sizes", {})[key] = entry
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_goals(label, entry)
+    print(f"wrote {args.out}", flush=True)
+    if not args.keep_indexes:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def print_goals(label: str, entry: dict) -> None:
@@ -481,14 +487,7 @@ def main() -> None:
         work = args.work_dir / f"{num}-noise{args.noise}"
         entry = {"meta": run_meta(), "num_vectors": num, "data": setting}
         entry.update(measure_size(work, synthetic_vectors(base, num, args.noise), queries, args, hnsw_graphs(args.hnsw_variants, not args.only_variants)))
-        entry["meta"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-        report["sizes"][f"N={num},noise={args.noise}{args.entry_suffix}"] = entry
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print_goals(f"N = {num:,}", entry)
-        print(f"wrote {args.out}", flush=True)
-        if not args.keep_indexes:
-            shutil.rmtree(work, ignore_errors=True)
+        save_entry(args, report, f"N={num},noise={args.noise}{args.entry_suffix}", entry, work, f"N = {num:,}")
 
 
 if __name__ == "__main__":
